@@ -1,0 +1,40 @@
+//! `mailroom`: render and post messages as Mailroom delivers them, and operate a stack.
+
+mod post;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Inbound email for your app, in your own AWS account.
+#[derive(Parser)]
+#[command(name = "mailroom", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the POST body your app receives for a message (json, multipart or raw).
+    Render(render::Args),
+    /// Send one message to a URL exactly as the inbound function does: same body, headers and signature.
+    Post(post::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Post(args) => post::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // `{:#}` prints the chain of causes on one line and never a backtrace.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

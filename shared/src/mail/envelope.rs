@@ -1,0 +1,610 @@
+//! The SMTP envelope: recovered from the trace headers SES prepends to the object it stores, or given by the
+//! caller (an SES notification, `--recipient`), which then wins.
+
+use serde::Serialize;
+
+use super::Email;
+use super::headers::{angle_addr, domain_of};
+
+/// What the SMTP conversation said about a message, in CloudMailin's `envelope` shape plus our extensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Envelope {
+    /// The recipient this delivery is for; `""` when unknown.
+    pub to: String,
+    /// Every SMTP recipient of the message that is known.
+    pub recipients: Vec<String>,
+    /// The envelope sender (`MAIL FROM`); `""` for a null sender or when unknown.
+    pub from: String,
+    /// The name the client gave in `HELO`/`EHLO`; `""` when unknown.
+    pub helo_domain: String,
+    /// The connecting client's IP address; `""` when unknown.
+    pub remote_ip: String,
+    /// The SPF check of the envelope sender.
+    pub spf: Spf,
+    /// Whether the connection used TLS; absent when not known (SES does not record it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
+    /// SES's own verdicts, when SES received the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ses: Option<SesVerdicts>,
+    /// The `+tag` of the recipient's local part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox_hash: Option<String>,
+    /// SES's message id: the stored object's name, and the `with SMTP id` of SES's `Received:` line.
+    #[serde(skip)]
+    pub ses_message_id: Option<String>,
+    /// Where `recipients` came from.
+    #[serde(skip)]
+    pub recipient_source: RecipientSource,
+}
+
+/// Result and domain of the SPF check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spf {
+    /// `pass`, `fail`, `softfail`, `neutral`, `none`, `temperror` or `permerror`; `none` when not checked.
+    pub result: String,
+    /// The domain that was checked; `""` when unknown.
+    pub domain: String,
+}
+
+impl Default for Spf {
+    fn default() -> Self {
+        Spf {
+            result: "none".to_owned(),
+            domain: String::new(),
+        }
+    }
+}
+
+/// The verdicts SES attaches to received mail. Each is absent when SES gave none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SesVerdicts {
+    /// Spam scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spam: Option<Verdict>,
+    /// Virus scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virus: Option<Verdict>,
+    /// SPF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spf: Option<Verdict>,
+    /// DKIM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dkim: Option<Verdict>,
+    /// DMARC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dmarc: Option<Verdict>,
+}
+
+/// One SES verdict, in the words of SES's receipt notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// The check passed.
+    Pass,
+    /// The check failed.
+    Fail,
+    /// The check was inconclusive.
+    Gray,
+    /// SES could not run the check.
+    ProcessingFailed,
+    /// The check is turned off.
+    Disabled,
+}
+
+impl Verdict {
+    /// Parses SES's notification status (`PASS`, `FAIL`, ...), case-insensitively.
+    pub fn from_status(status: &str) -> Option<Verdict> {
+        match status.trim().to_ascii_uppercase().as_str() {
+            "PASS" => Some(Verdict::Pass),
+            "FAIL" => Some(Verdict::Fail),
+            "GRAY" => Some(Verdict::Gray),
+            "PROCESSING_FAILED" => Some(Verdict::ProcessingFailed),
+            "DISABLED" => Some(Verdict::Disabled),
+            _ => None,
+        }
+    }
+
+    /// Maps an `Authentication-Results` method result (RFC 8601) onto SES's words.
+    fn from_auth_result(result: &str) -> Option<Verdict> {
+        match result.to_ascii_lowercase().as_str() {
+            "pass" => Some(Verdict::Pass),
+            "fail" | "hardfail" => Some(Verdict::Fail),
+            "softfail" | "neutral" | "none" | "policy" => Some(Verdict::Gray),
+            "temperror" | "permerror" => Some(Verdict::ProcessingFailed),
+            _ => None,
+        }
+    }
+}
+
+/// Where the recipient list of an envelope came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecipientSource {
+    /// The SMTP transaction itself: SES's notification, the `for` clause of SES's `Received:` line, or
+    /// the caller.
+    #[default]
+    Smtp,
+    /// No SMTP record: the `To`, `Cc` and `Delivered-To` headers, which can miss Bcc recipients.
+    Headers,
+    /// Nothing at all.
+    Unknown,
+}
+
+/// What a caller knows for certain about the envelope; every field given wins over the headers.
+#[derive(Debug, Clone, Default)]
+pub struct KnownEnvelope {
+    /// The SMTP recipients.
+    pub recipients: Option<Vec<String>>,
+    /// The envelope sender.
+    pub from: Option<String>,
+    /// The client's `HELO` name.
+    pub helo_domain: Option<String>,
+    /// The client's IP address.
+    pub remote_ip: Option<String>,
+    /// The SPF result.
+    pub spf: Option<Spf>,
+    /// Whether TLS was used.
+    pub tls: Option<bool>,
+    /// SES's verdicts.
+    pub ses: Option<SesVerdicts>,
+    /// SES's message id.
+    pub ses_message_id: Option<String>,
+}
+
+impl Envelope {
+    /// Recovers the envelope from the headers SES prepends (`Return-Path`, `Received`, `Received-SPF`,
+    /// `Authentication-Results`, `X-SES-*`). Nothing is invented: unknown fields stay empty.
+    pub fn recover(email: &Email) -> Envelope {
+        let trace = TraceHeaders::of(email);
+        let received = trace.received.map(ReceivedLine::parse).unwrap_or_default();
+        let spf_fields = trace.received_spf.map(SpfLine::parse).unwrap_or_default();
+
+        let from = match trace.return_path {
+            Some(value) => angle_addr(value).to_owned(),
+            None => spf_fields.envelope_from.unwrap_or_default().to_owned(),
+        };
+        let remote_ip = received
+            .ip
+            .or(spf_fields.client_ip)
+            .unwrap_or_default()
+            .to_owned();
+        let helo_domain = spf_fields
+            .helo
+            .or(received.from_name)
+            .unwrap_or_default()
+            .to_owned();
+        let spf = match spf_fields.result {
+            Some(result) => Spf {
+                result: result.to_ascii_lowercase(),
+                domain: if from.is_empty() {
+                    helo_domain.clone()
+                } else {
+                    domain_of(&from).to_owned()
+                },
+            },
+            None => Spf::default(),
+        };
+
+        let (recipients, recipient_source) = match received.for_addr {
+            Some(rcpt) => (vec![rcpt.to_owned()], RecipientSource::Smtp),
+            None => {
+                let found = header_recipients(email);
+                if found.is_empty() {
+                    (found, RecipientSource::Unknown)
+                } else {
+                    (found, RecipientSource::Headers)
+                }
+            }
+        };
+
+        let ses = trace.ses_verdicts();
+        let mut envelope = Envelope {
+            to: String::new(),
+            recipients,
+            from,
+            helo_domain,
+            remote_ip,
+            spf,
+            tls: None,
+            ses,
+            mailbox_hash: None,
+            ses_message_id: received.smtp_id.map(str::to_owned),
+            recipient_source,
+        };
+        envelope.set_to_first();
+        envelope
+    }
+
+    /// Lets what the caller knows win over what the headers said.
+    pub fn with_known(mut self, known: KnownEnvelope) -> Envelope {
+        if let Some(recipients) = known.recipients.filter(|r| !r.is_empty()) {
+            self.recipients = recipients;
+            self.recipient_source = RecipientSource::Smtp;
+            self.to.clear();
+            self.set_to_first();
+        }
+        if let Some(from) = known.from {
+            if self.spf.domain.is_empty() || known.spf.is_none() {
+                self.spf.domain = domain_of(&from).to_owned();
+            }
+            self.from = from;
+        }
+        if let Some(helo) = known.helo_domain {
+            self.helo_domain = helo;
+        }
+        if let Some(ip) = known.remote_ip {
+            self.remote_ip = ip;
+        }
+        if let Some(spf) = known.spf {
+            self.spf = spf;
+        }
+        if known.tls.is_some() {
+            self.tls = known.tls;
+        }
+        if known.ses.is_some() {
+            self.ses = known.ses;
+        }
+        if known.ses_message_id.is_some() {
+            self.ses_message_id = known.ses_message_id;
+        }
+        self
+    }
+
+    /// The same envelope addressed to one of its recipients: `to` is that address and `mailbox_hash` its
+    /// `+tag`.
+    pub fn for_recipient(&self, recipient: &str) -> Envelope {
+        let mut envelope = self.clone();
+        envelope.to = recipient.to_owned();
+        envelope.mailbox_hash = mailbox_hash(recipient).map(str::to_owned);
+        envelope
+    }
+
+    fn set_to_first(&mut self) {
+        if self.to.is_empty()
+            && let Some(first) = self.recipients.first()
+        {
+            self.to = first.clone();
+            self.mailbox_hash = mailbox_hash(first).map(str::to_owned);
+        }
+    }
+}
+
+/// The `tag` of `user+tag@domain`.
+pub fn mailbox_hash(address: &str) -> Option<&str> {
+    let (local, _) = address.rsplit_once('@')?;
+    let (_, tag) = local.split_once('+')?;
+    (!tag.is_empty()).then_some(tag)
+}
+
+/// The top-most of each trace header SES prepends.
+struct TraceHeaders<'a> {
+    return_path: Option<&'a str>,
+    received: Option<&'a str>,
+    received_spf: Option<&'a str>,
+    spam: Option<&'a str>,
+    virus: Option<&'a str>,
+    auth_results: Option<&'a str>,
+}
+
+impl<'a> TraceHeaders<'a> {
+    fn of(email: &'a Email) -> TraceHeaders<'a> {
+        let mut trace = TraceHeaders {
+            return_path: None,
+            received: None,
+            received_spf: None,
+            spam: None,
+            virus: None,
+            auth_results: None,
+        };
+        // SES writes its verdicts above the message's own headers; the same names further down were written
+        // by the sender and must not stand in for SES's.
+        let mut above_message_headers = true;
+        for header in &email.headers {
+            let name = header.name.to_ascii_lowercase();
+            let slot = match name.as_str() {
+                "return-path" => &mut trace.return_path,
+                "received" => &mut trace.received,
+                "received-spf" => &mut trace.received_spf,
+                "x-ses-spam-verdict" if above_message_headers => &mut trace.spam,
+                "x-ses-virus-verdict" if above_message_headers => &mut trace.virus,
+                "authentication-results"
+                    if above_message_headers
+                        && header
+                            .value
+                            .trim_start()
+                            .get(..13)
+                            .is_some_and(|id| id.eq_ignore_ascii_case("amazonses.com")) =>
+                {
+                    &mut trace.auth_results
+                }
+                "from" | "to" | "cc" | "subject" | "date" | "message-id" | "mime-version"
+                | "reply-to" | "sender" => {
+                    above_message_headers = false;
+                    continue;
+                }
+                _ => {
+                    if name.starts_with("content-") {
+                        above_message_headers = false;
+                    }
+                    continue;
+                }
+            };
+            if slot.is_none() {
+                *slot = Some(header.value.as_str());
+            }
+        }
+        trace
+    }
+
+    fn ses_verdicts(&self) -> Option<SesVerdicts> {
+        let mut verdicts = SesVerdicts {
+            spam: self.spam.and_then(Verdict::from_status),
+            virus: self.virus.and_then(Verdict::from_status),
+            ..SesVerdicts::default()
+        };
+        if let Some(results) = self.auth_results {
+            verdicts.spf = auth_method(results, "spf").and_then(Verdict::from_auth_result);
+            verdicts.dkim = auth_method(results, "dkim").and_then(Verdict::from_auth_result);
+            verdicts.dmarc = auth_method(results, "dmarc").and_then(Verdict::from_auth_result);
+        }
+        (verdicts != SesVerdicts::default()).then_some(verdicts)
+    }
+}
+
+/// The result of one method in an `Authentication-Results` value (`spf=pass (…) smtp.mailfrom=…; dkim=…`).
+fn auth_method<'a>(results: &'a str, method: &str) -> Option<&'a str> {
+    results.split(';').skip(1).find_map(|clause| {
+        let (name, rest) = clause.trim().split_once('=')?;
+        name.trim().eq_ignore_ascii_case(method).then(|| {
+            rest.split(|c: char| c.is_whitespace() || c == '(')
+                .next()
+                .unwrap_or("")
+        })
+    })
+}
+
+/// The parts of a `Received:` line we use: `from NAME (… [IP])`, `with SMTP id ID`, `for <RCPT>`.
+#[derive(Default)]
+struct ReceivedLine<'a> {
+    from_name: Option<&'a str>,
+    ip: Option<&'a str>,
+    smtp_id: Option<&'a str>,
+    for_addr: Option<&'a str>,
+}
+
+impl<'a> ReceivedLine<'a> {
+    fn parse(value: &'a str) -> ReceivedLine<'a> {
+        // The date follows the last `;` and is not needed.
+        let clauses = value.rsplit_once(';').map(|(c, _)| c).unwrap_or(value);
+        let words: Vec<&str> = clauses.split_whitespace().collect();
+        let mut line = ReceivedLine::default();
+        for (i, word) in words.iter().enumerate() {
+            let next = words.get(i + 1).copied();
+            if word.eq_ignore_ascii_case("from") && line.from_name.is_none() {
+                line.from_name = next.filter(|n| !n.starts_with('('));
+            } else if word.eq_ignore_ascii_case("id")
+                && i > 0
+                && line.smtp_id.is_none()
+                && words
+                    .get(i.wrapping_sub(2))
+                    .is_some_and(|w| w.eq_ignore_ascii_case("with"))
+            {
+                line.smtp_id = next;
+            } else if word.eq_ignore_ascii_case("for") && line.for_addr.is_none() {
+                line.for_addr = next
+                    .map(|n| angle_addr(n.trim_end_matches(';')))
+                    .filter(|n| n.contains('@'));
+            }
+        }
+        line.ip = first_bracketed_ip(clauses);
+        line
+    }
+}
+
+fn first_bracketed_ip(text: &str) -> Option<&str> {
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        let after = rest.get(start + 1..)?;
+        let end = after.find(']')?;
+        let candidate = after.get(..end)?;
+        let candidate = candidate
+            .strip_prefix("IPv6:")
+            .or_else(|| candidate.strip_prefix("ipv6:"))
+            .unwrap_or(candidate);
+        if candidate.parse::<std::net::IpAddr>().is_ok() {
+            return Some(candidate);
+        }
+        rest = after.get(end + 1..)?;
+    }
+    None
+}
+
+/// The parts of `Received-SPF: RESULT (comment) client-ip=…; envelope-from=…; helo=…;`.
+#[derive(Default)]
+struct SpfLine<'a> {
+    result: Option<&'a str>,
+    client_ip: Option<&'a str>,
+    envelope_from: Option<&'a str>,
+    helo: Option<&'a str>,
+}
+
+impl<'a> SpfLine<'a> {
+    fn parse(value: &'a str) -> SpfLine<'a> {
+        let mut line = SpfLine {
+            result: value.split_whitespace().next().filter(|r| {
+                r.chars().all(|c| c.is_ascii_alphabetic()) && !r.is_empty()
+            }),
+            ..SpfLine::default()
+        };
+        for pair in value.split([';', ' ']) {
+            let Some((key, val)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            let val = val.trim().trim_matches('"');
+            let val = angle_addr(val);
+            if val.is_empty() {
+                continue;
+            }
+            match key.trim().to_ascii_lowercase().as_str() {
+                "client-ip" => line.client_ip = line.client_ip.or(Some(val)),
+                "envelope-from" => line.envelope_from = line.envelope_from.or(Some(val)),
+                "helo" => line.helo = line.helo.or(Some(val)),
+                _ => {}
+            }
+        }
+        line
+    }
+}
+
+/// Addresses in `To`, `Cc` and `Delivered-To`, in order, without duplicates.
+fn header_recipients(email: &Email) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for header in &email.headers {
+        let name = header.name.to_ascii_lowercase();
+        if !matches!(name.as_str(), "to" | "cc" | "delivered-to") {
+            continue;
+        }
+        for address in addresses_in(&header.value) {
+            if !found.iter().any(|f| f.eq_ignore_ascii_case(&address)) {
+                found.push(address);
+            }
+        }
+    }
+    found
+}
+
+/// The addresses of an address-list header value: `"Name" <a@b>, c@d, Group: e@f;`.
+pub(crate) fn addresses_in(value: &str) -> Vec<String> {
+    // The address parser finishes its last address at the end of the line.
+    let line = format!("{value}\n");
+    match mail_parser::parsers::MessageStream::new(line.as_bytes()).parse_address() {
+        mail_parser::HeaderValue::Address(address) => address
+            .iter()
+            .filter_map(|a| a.address())
+            .filter(|a| a.contains('@'))
+            .map(|a| a.trim().to_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::mail::parse;
+
+    const SES_STORED: &str = "Return-Path: <alice@sender.example>\r\n\
+Received: from mail-wr1-f54.google.com (mail-wr1-f54.google.com [209.85.221.54])\r\n by inbound-smtp.eu-west-1.amazonaws.com with SMTP id 0n1kq9ar8s2fdqnv0c4kh2kt4v8p2dq5tr5bt2g1\r\n for support+t42@mail.example.com;\r\n Tue, 05 Mar 2024 10:02:11 +0000 (UTC)\r\n\
+X-SES-Spam-Verdict: PASS\r\n\
+X-SES-Virus-Verdict: FAIL\r\n\
+Received-SPF: pass (spfCheck: domain of sender.example designates 209.85.221.54 as permitted sender) client-ip=209.85.221.54; envelope-from=alice@sender.example; helo=mail-wr1-f54.google.com;\r\n\
+Authentication-Results: amazonses.com;\r\n spf=pass (spfCheck: domain of sender.example designates 209.85.221.54 as permitted sender) smtp.mailfrom=alice@sender.example;\r\n dkim=pass header.i=@sender.example;\r\n dmarc=fail header.from=sender.example;\r\n\
+X-SES-RECEIPT: AEFBQUFBQUFBQUFH\r\n\
+X-SES-Virus-Verdict: PASS\r\n\
+From: Alice <alice@sender.example>\r\n\
+To: support@mail.example.com\r\n\
+Subject: hi\r\n\
+\r\n\
+body\r\n";
+
+    #[test]
+    fn recovers_everything_ses_records() {
+        let email = parse(SES_STORED.as_bytes().to_vec()).unwrap();
+        let env = Envelope::recover(&email);
+        assert_eq!(env.to, "support+t42@mail.example.com");
+        assert_eq!(env.recipients, vec!["support+t42@mail.example.com"]);
+        assert_eq!(env.mailbox_hash.as_deref(), Some("t42"));
+        assert_eq!(env.from, "alice@sender.example");
+        assert_eq!(env.helo_domain, "mail-wr1-f54.google.com");
+        assert_eq!(env.remote_ip, "209.85.221.54");
+        assert_eq!(
+            env.spf,
+            Spf {
+                result: "pass".into(),
+                domain: "sender.example".into()
+            }
+        );
+        assert_eq!(env.tls, None);
+        assert_eq!(
+            env.ses_message_id.as_deref(),
+            Some("0n1kq9ar8s2fdqnv0c4kh2kt4v8p2dq5tr5bt2g1")
+        );
+        let ses = env.ses.unwrap();
+        assert_eq!(ses.spam, Some(Verdict::Pass));
+        // The top-most verdict is SES's; the PASS further down was written by someone else.
+        assert_eq!(ses.virus, Some(Verdict::Fail));
+        assert_eq!(ses.spf, Some(Verdict::Pass));
+        assert_eq!(ses.dkim, Some(Verdict::Pass));
+        assert_eq!(ses.dmarc, Some(Verdict::Fail));
+        assert_eq!(env.recipient_source, RecipientSource::Smtp);
+    }
+
+    #[test]
+    fn sender_written_verdicts_below_the_trace_block_are_ignored() {
+        let raw = "Received: from a (b [192.0.2.1]) by c with SMTP id x for <r@d.example>; date\r\n\
+From: x@y.example\r\nX-SES-Virus-Verdict: PASS\r\nSubject: s\r\n\r\nb";
+        let env = Envelope::recover(&parse(raw.as_bytes().to_vec()).unwrap());
+        assert_eq!(env.ses, None);
+        assert_eq!(env.to, "r@d.example");
+        assert_eq!(env.remote_ip, "192.0.2.1");
+    }
+
+    #[test]
+    fn several_recipients_fall_back_to_headers() {
+        let raw = "Received: from a (b [2001:db8::1]) by c with SMTP id x; date\r\n\
+To: \"One\" <one@d.example>, two@d.example\r\nCc: Group: three@d.example;\r\nDelivered-To: one@d.example\r\n\r\nb";
+        let env = Envelope::recover(&parse(raw.as_bytes().to_vec()).unwrap());
+        assert_eq!(
+            env.recipients,
+            vec!["one@d.example", "two@d.example", "three@d.example"]
+        );
+        assert_eq!(env.to, "one@d.example");
+        assert_eq!(env.recipient_source, RecipientSource::Headers);
+        assert_eq!(env.remote_ip, "2001:db8::1");
+        assert_eq!(env.spf, Spf::default());
+    }
+
+    #[test]
+    fn nothing_is_invented() {
+        let env = Envelope::recover(&parse(b"Subject: x\r\n\r\nbody".to_vec()).unwrap());
+        assert_eq!(env.to, "");
+        assert!(env.recipients.is_empty());
+        assert_eq!(env.from, "");
+        assert_eq!(env.remote_ip, "");
+        assert_eq!(env.helo_domain, "");
+        assert_eq!(env.spf.result, "none");
+        assert_eq!(env.tls, None);
+        assert_eq!(env.ses, None);
+        assert_eq!(env.recipient_source, RecipientSource::Unknown);
+    }
+
+    #[test]
+    fn the_caller_wins() {
+        let email = parse(SES_STORED.as_bytes().to_vec()).unwrap();
+        let env = Envelope::recover(&email).with_known(KnownEnvelope {
+            recipients: Some(vec!["bcc@mail.example.com".into(), "support@mail.example.com".into()]),
+            tls: Some(true),
+            ..KnownEnvelope::default()
+        });
+        assert_eq!(env.to, "bcc@mail.example.com");
+        assert_eq!(env.mailbox_hash, None);
+        assert_eq!(env.recipients.len(), 2);
+        assert_eq!(env.tls, Some(true));
+        assert_eq!(env.from, "alice@sender.example");
+        let one = env.for_recipient("support+x@mail.example.com");
+        assert_eq!(one.to, "support+x@mail.example.com");
+        assert_eq!(one.mailbox_hash.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn null_sender_stays_empty() {
+        let raw = "Return-Path: <>\r\nReceived-SPF: none (no sender) client-ip=192.0.2.9; helo=mx.example;\r\nSubject: bounce\r\n\r\nb";
+        let env = Envelope::recover(&parse(raw.as_bytes().to_vec()).unwrap());
+        assert_eq!(env.from, "");
+        assert_eq!(env.remote_ip, "192.0.2.9");
+        assert_eq!(env.helo_domain, "mx.example");
+        assert_eq!(env.spf.result, "none");
+        assert_eq!(env.spf.domain, "mx.example");
+    }
+}

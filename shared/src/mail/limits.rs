@@ -1,0 +1,420 @@
+//! What reaches the MIME parser, bounded so that hostile mail costs time and memory in proportion to the
+//! limits, not to how many tiny parts, header fields or nesting levels fit in 40 MB.
+//!
+//! One pass over the lines follows the MIME structure the way the parser will see it (header blocks,
+//! boundary delimiters, attached messages) and decides:
+//! - where to cut, after the last part within [`MAX_PARTS`] (attached messages count as parts);
+//! - which header fields to leave out, beyond [`MAX_HEADERS`] in one block or [`MAX_HEADER_FIELDS_TOTAL`]
+//!   in all;
+//! - which attached messages sent base64 or quoted-printable (which RFC 2046 forbids) to hide from the
+//!   parser, which would otherwise parse their decoded bytes with none of these bounds. Their subtype gets
+//!   a same-length marker ([`OPAQUE_RFC822`], [`OPAQUE_GLOBAL`]) so they arrive as one decoded attachment.
+//!
+//! Ordinary mail passes through untouched and uncopied.
+
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+use bytes::Bytes;
+use regex::bytes::Regex;
+
+use super::{MAX_HEADERS, MAX_PARTS, Warning};
+
+/// Most header fields kept across every header block of a message.
+pub const MAX_HEADER_FIELDS_TOTAL: usize = 20_000;
+/// Longest header field name accepted; RFC 5322 lines are at most 998 characters.
+pub const MAX_HEADER_NAME_BYTES: usize = 998;
+/// The subtype written over `rfc822` of an encoded attached message.
+pub(crate) const OPAQUE_RFC822: &str = "rfc82_";
+/// The subtype written over `global` of an encoded attached message.
+pub(crate) const OPAQUE_GLOBAL: &str = "globa_";
+
+/// The input for the MIME parser, and what was changed on the way.
+pub(crate) struct Bounded {
+    /// What the parser reads.
+    pub source: Bytes,
+    /// Whether every offset into `source` is also an offset into the original: true unless header fields
+    /// were left out. Content is then sliced from the original, so markers never reach an attachment.
+    pub same_offsets: bool,
+    pub warnings: Vec<Warning>,
+}
+
+pub(crate) fn bound(raw: Bytes) -> Bounded {
+    let scan = Scan::run(&raw);
+    let mut warnings = scan.warnings;
+    let mut cut = scan.cut;
+
+    // mail-parser also accepts a delimiter in the middle of a line; a message with far more `--` than
+    // line-anchored delimiters may be using that, so count every occurrence of the declared boundaries.
+    if cut.is_none() && scan.parts <= MAX_PARTS {
+        let dashes = memchr::memmem::find_iter(&raw, b"--").take(4 * MAX_PARTS + 1).count();
+        if dashes > 4 * MAX_PARTS {
+            let delimiters = boundary_delimiters(&raw);
+            if let Some(at) = delimiters.get(MAX_PARTS) {
+                warnings.push(Warning {
+                    code: "max_parts",
+                    message: format!(
+                        "the message has {} MIME boundaries; it is read up to the {MAX_PARTS}th and the rest is left out",
+                        delimiters.len()
+                    ),
+                });
+                cut = Some(at.start);
+            }
+        }
+    }
+
+    if scan.dropped.is_empty() && scan.markers.is_empty() {
+        let source = match cut {
+            Some(at) => raw.slice(..at.min(raw.len())),
+            None => raw,
+        };
+        return Bounded {
+            source,
+            same_offsets: true,
+            warnings,
+        };
+    }
+
+    let end = cut.unwrap_or(raw.len()).min(raw.len());
+    let mut source = Vec::with_capacity(end);
+    let mut pos = 0usize;
+    for range in &scan.dropped {
+        if range.start >= end {
+            break;
+        }
+        source.extend_from_slice(raw.get(pos..range.start).unwrap_or_default());
+        pos = range.end.min(end);
+    }
+    source.extend_from_slice(raw.get(pos..end).unwrap_or_default());
+    if scan.dropped.is_empty() {
+        for &at in &scan.markers {
+            if let Some(byte) = source.get_mut(at) {
+                *byte = b'_';
+            }
+        }
+    } else {
+        // Offsets moved; find the markers again in the copy (they are rare and their text is known).
+        for &at in &scan.markers {
+            let shift: usize = scan
+                .dropped
+                .iter()
+                .filter(|r| r.end <= at)
+                .map(|r| r.len())
+                .sum();
+            if let Some(byte) = source.get_mut(at - shift) {
+                *byte = b'_';
+            }
+        }
+    }
+    Bounded {
+        source: Bytes::from(source),
+        same_offsets: scan.dropped.is_empty(),
+        warnings,
+    }
+}
+
+/// What one pass over the lines found.
+#[derive(Default)]
+struct Scan {
+    /// Parts seen: delimiters and attached messages the parser will descend into.
+    parts: usize,
+    /// Where to stop reading, when over [`MAX_PARTS`].
+    cut: Option<usize>,
+    /// Header fields left out, in order.
+    dropped: Vec<Range<usize>>,
+    /// Positions of the last byte of an attached message's subtype to overwrite with `_`.
+    markers: Vec<usize>,
+    warnings: Vec<Warning>,
+}
+
+/// The header block being read.
+#[derive(Default)]
+struct Block {
+    fields: usize,
+    /// The current field, from its first line to the end of its continuation lines.
+    field: Option<Range<usize>>,
+    field_dropped: bool,
+    /// Byte of the `rfc822`/`global` subtype's last character, if the block declares an attached message.
+    message_subtype_end: Option<usize>,
+    has_content_type: bool,
+    encoded: bool,
+    /// Entered through a `multipart/digest` delimiter: without a Content-Type, the part is a message.
+    in_digest: bool,
+    top_level: bool,
+}
+
+impl Scan {
+    fn run(raw: &[u8]) -> Scan {
+        let mut scan = Scan::default();
+        let mut boundaries: Vec<(Vec<u8>, bool)> = Vec::new();
+        let mut block = Some(Block {
+            top_level: true,
+            ..Block::default()
+        });
+        let mut total_fields = 0usize;
+        let mut dropped_block = 0usize;
+        let mut dropped_total = 0usize;
+        let mut malformed = 0usize;
+        let mut long_names = 0usize;
+
+        let mut pos = 0usize;
+        while pos < raw.len() {
+            let end = memchr::memchr(b'\n', raw.get(pos..).unwrap_or_default())
+                .map_or(raw.len(), |i| pos + i + 1);
+            let line = raw.get(pos..end).unwrap_or_default();
+
+            if line.starts_with(b"--")
+                && let Some(in_digest) = delimiter(line, &boundaries)
+            {
+                if let Some(mut b) = block.take() {
+                    scan.finish_field(raw, &mut b, &mut boundaries);
+                }
+                if let Some(in_digest) = in_digest {
+                    scan.parts += 1;
+                    if scan.parts > MAX_PARTS {
+                        scan.cut = Some(pos);
+                        break;
+                    }
+                    block = Some(Block {
+                        in_digest,
+                        ..Block::default()
+                    });
+                }
+                pos = end;
+                continue;
+            }
+
+            if let Some(b) = block.as_mut() {
+                let blank = line.iter().all(|c| *c == b'\r' || *c == b'\n');
+                let continuation = line.first().is_some_and(|c| *c == b' ' || *c == b'\t');
+                if continuation && !blank {
+                    if let Some(field) = b.field.as_mut() {
+                        field.end = end;
+                    }
+                } else {
+                    scan.finish_field(raw, b, &mut boundaries);
+                    if blank {
+                        let finished = block.take().unwrap_or_default();
+                        block = scan.next_block_after(&finished, end);
+                        if scan.cut.is_some() {
+                            break;
+                        }
+                    } else {
+                        match line.iter().position(|c| *c == b':') {
+                            None => {
+                                // mail-parser skips a line with no field name; say so, except for the
+                                // `From ` separator line of mbox files, which is expected there.
+                                if b.top_level && !(pos == 0 && line.starts_with(b"From ")) {
+                                    malformed += 1;
+                                }
+                            }
+                            Some(n) if n > MAX_HEADER_NAME_BYTES => {
+                                long_names += 1;
+                                b.field = Some(pos..end);
+                                b.field_dropped = true;
+                            }
+                            Some(_) => {
+                                let over_block = b.fields >= MAX_HEADERS;
+                                let over_total = total_fields >= MAX_HEADER_FIELDS_TOTAL;
+                                let keep = !(over_block || over_total)
+                                    || (is_structural(line) && b.fields < MAX_HEADERS + 8);
+                                if keep {
+                                    b.fields += 1;
+                                    total_fields += 1;
+                                } else if over_block {
+                                    dropped_block += 1;
+                                } else {
+                                    dropped_total += 1;
+                                }
+                                b.field = Some(pos..end);
+                                b.field_dropped = !keep;
+                            }
+                        }
+                    }
+                }
+            }
+            pos = end;
+        }
+        if let Some(mut b) = block.take() {
+            scan.finish_field(raw, &mut b, &mut boundaries);
+        }
+
+        if scan.cut.is_some() {
+            scan.warnings.push(Warning {
+                code: "max_parts",
+                message: format!(
+                    "the message has more than {MAX_PARTS} MIME parts; it is read up to the {MAX_PARTS}th and the rest is left out"
+                ),
+            });
+        }
+        for (count, code, what) in [
+            (dropped_block, "max_headers", format!("beyond {MAX_HEADERS} in one header block")),
+            (
+                dropped_total,
+                "max_header_fields_total",
+                format!("beyond {MAX_HEADER_FIELDS_TOTAL} in the whole message"),
+            ),
+            (
+                long_names,
+                "max_header_name_bytes",
+                format!("with a name longer than {MAX_HEADER_NAME_BYTES} bytes"),
+            ),
+        ] {
+            if count > 0 {
+                scan.warnings.push(Warning {
+                    code,
+                    message: format!("{count} header field(s) {what} were left out"),
+                });
+            }
+        }
+        if malformed > 0 {
+            scan.warnings.push(Warning {
+                code: "malformed_header_line",
+                message: format!(
+                    "{malformed} line(s) in the message header had no field name and were left out"
+                ),
+            });
+        }
+        scan
+    }
+
+    /// Ends the current field: records it when left out, otherwise reads what the parser needs from it
+    /// (boundaries, attached messages, transfer encoding).
+    fn finish_field(&mut self, raw: &[u8], b: &mut Block, boundaries: &mut Vec<(Vec<u8>, bool)>) {
+        let Some(field) = b.field.take() else {
+            return;
+        };
+        if std::mem::take(&mut b.field_dropped) {
+            self.dropped.push(field);
+            return;
+        }
+        let text = raw.get(field.clone()).unwrap_or_default();
+        if starts_with_ignore_case(text, b"content-type:") && !b.has_content_type {
+            b.has_content_type = true;
+            let value = text.get(13..).unwrap_or_default().to_ascii_lowercase();
+            let media: Vec<u8> = value
+                .iter()
+                .take_while(|c| **c != b';')
+                .filter(|c| !c.is_ascii_whitespace())
+                .copied()
+                .collect();
+            if media.starts_with(b"multipart/") {
+                // The boundary's case matters, so it is read from the original text.
+                if let Some(boundary) = declared_boundaries(text.get(13..).unwrap_or_default()).next() {
+                    boundaries.push((boundary.to_vec(), media == b"multipart/digest"));
+                }
+            } else if media == b"message/rfc822" || media == b"message/global" {
+                let subtype = if media == b"message/rfc822" { &b"rfc822"[..] } else { &b"global"[..] };
+                if let Some(at) = memchr::memmem::find(&value, subtype) {
+                    b.message_subtype_end = Some(field.start + 13 + at + subtype.len() - 1);
+                }
+            }
+        } else if starts_with_ignore_case(text, b"content-transfer-encoding:") {
+            let value = trim_end(text.get(26..).unwrap_or_default());
+            let value = value
+                .iter()
+                .position(|c| !c.is_ascii_whitespace())
+                .and_then(|i| value.get(i..))
+                .unwrap_or_default();
+            b.encoded = value.eq_ignore_ascii_case(b"base64") || value.eq_ignore_ascii_case(b"quoted-printable");
+        }
+    }
+
+    /// What follows the blank line that ends a header block: the header block of an attached message the
+    /// parser will read inline, or a body.
+    fn next_block_after(&mut self, finished: &Block, end: usize) -> Option<Block> {
+        let inline_message = match finished.message_subtype_end {
+            Some(_) => !finished.encoded,
+            None => finished.in_digest && !finished.has_content_type,
+        };
+        if let Some(at) = finished.message_subtype_end
+            && finished.encoded
+        {
+            self.markers.push(at);
+        }
+        if !inline_message {
+            return None;
+        }
+        self.parts += 1;
+        if self.parts > MAX_PARTS {
+            self.cut = Some(end);
+            return None;
+        }
+        Some(Block::default())
+    }
+}
+
+/// `Some(Some(in_digest))` for an opening delimiter of a known boundary, `Some(None)` for a closing one.
+fn delimiter(line: &[u8], boundaries: &[(Vec<u8>, bool)]) -> Option<Option<bool>> {
+    let rest = line.get(2..)?;
+    let rest = trim_end(rest);
+    for (boundary, is_digest) in boundaries.iter().rev() {
+        if let Some(after) = rest.strip_prefix(boundary.as_slice()) {
+            let after = trim_end(after);
+            if after.is_empty() {
+                return Some(Some(*is_digest));
+            }
+            if after == b"--" {
+                return Some(None);
+            }
+        }
+    }
+    None
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let keep = bytes
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    bytes.get(..keep).unwrap_or_default()
+}
+
+/// Every occurrence of `--boundary` for the boundaries the message declares, in document order.
+fn boundary_delimiters(raw: &[u8]) -> Vec<Range<usize>> {
+    let mut patterns: Vec<Vec<u8>> = Vec::new();
+    for value in declared_boundaries(raw) {
+        let mut pattern = b"--".to_vec();
+        pattern.extend_from_slice(value);
+        if !patterns.contains(&pattern) {
+            patterns.push(pattern);
+        }
+        // Each distinct boundary opens at least one part, so more than this many cannot matter.
+        if patterns.len() > MAX_PARTS {
+            break;
+        }
+    }
+    if patterns.is_empty() {
+        return Vec::new();
+    }
+    let Ok(searcher) = AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+        .build(&patterns)
+    else {
+        return Vec::new();
+    };
+    searcher.find_iter(raw).map(|m| m.range()).collect()
+}
+
+fn declared_boundaries(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    static DECLARED: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r#"(?i)boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))"#).ok()
+    });
+    DECLARED.as_ref().into_iter().flat_map(move |declared| {
+        declared
+            .captures_iter(text)
+            .filter_map(|c| c.get(1).or_else(|| c.get(2)).map(|m| m.as_bytes()))
+    })
+}
+
+/// Fields the MIME structure depends on; a few are kept past the per-block limit so the parts still parse.
+fn is_structural(line: &[u8]) -> bool {
+    starts_with_ignore_case(line, b"content-type:")
+        || starts_with_ignore_case(line, b"content-transfer-encoding:")
+}
+
+fn starts_with_ignore_case(line: &[u8], prefix: &[u8]) -> bool {
+    line.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}

@@ -1,0 +1,528 @@
+//! Parsing raw mail into Mailroom's own model.
+//!
+//! [`parse`] turns the bytes SES stored into an [`Email`]: the top-level headers in order, the chosen text
+//! and HTML bodies decoded to UTF-8, and every other leaf part as an [`Attachment`]. It never panics and
+//! never fails on malformed mail: what cannot be understood is kept as it is, and every limit that was hit
+//! is named in [`Email::warnings`].
+
+pub mod envelope;
+mod headers;
+mod limits;
+pub mod reply;
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use mail_parser::{
+    Encoding, MessageParser, MessagePart, MimeHeaders, PartType, parsers::MessageStream,
+};
+
+pub use headers::decode_header_value;
+pub use limits::MAX_HEADER_FIELDS_TOTAL;
+
+/// Largest message accepted: SES takes 40 MB; its own trace headers and our slack come on top.
+pub const MAX_MESSAGE_BYTES: usize = 48 * 1024 * 1024;
+/// Deepest MIME nesting walked; parts below this depth are left out (and counted in a warning).
+pub const MAX_MIME_DEPTH: usize = 50;
+/// Most MIME parts (containers and leaves) considered in one message.
+pub const MAX_PARTS: usize = 2_000;
+/// Most top-level header fields kept.
+pub const MAX_HEADERS: usize = 2_000;
+/// Longest header value kept, in bytes of the raw (undecoded) field; longer values are cut.
+pub const MAX_HEADER_VALUE_BYTES: usize = 64 * 1024;
+
+/// A message parsed into Mailroom's own model, owning its data.
+#[derive(Debug, Clone)]
+pub struct Email {
+    raw: Bytes,
+    /// Top-level header fields, top-most first, values unfolded and decoded to UTF-8 (RFC 2047).
+    pub headers: Vec<Header>,
+    /// The message's own text/plain body, decoded to UTF-8; absent for an HTML-only message.
+    pub plain: Option<String>,
+    /// The message's text/html body, decoded to UTF-8.
+    pub html: Option<String>,
+    /// Every leaf part that is neither the chosen plain nor the chosen HTML body.
+    pub attachments: Vec<Attachment>,
+    /// Limits hit and damage found while parsing; nothing is dropped without one.
+    pub warnings: Vec<Warning>,
+}
+
+/// One header field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The field name as written in the message.
+    pub name: String,
+    /// The value, unfolded and decoded to UTF-8.
+    pub value: String,
+}
+
+/// Whether a part asks to be shown in the body or offered as a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Offered as a file.
+    Attachment,
+    /// Shown within the message, typically an image referenced by `cid:`.
+    Inline,
+}
+
+impl Disposition {
+    /// The word used in the POST formats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Attachment => "attachment",
+            Disposition::Inline => "inline",
+        }
+    }
+}
+
+/// A part delivered as a file.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The decoded file name (RFC 2231 or RFC 2047), if the part has one.
+    pub file_name: Option<String>,
+    /// `type/subtype`, lower-case.
+    pub content_type: String,
+    /// From `Content-Disposition`, or inline when absent and the part has a `Content-ID`.
+    pub disposition: Disposition,
+    /// The `Content-ID` without its angle brackets.
+    pub content_id: Option<String>,
+    /// The bytes after transfer decoding only: no charset conversion.
+    pub content: Bytes,
+}
+
+/// Something the parser could not keep as it was, named so it is never silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// A stable code, e.g. `max_headers`.
+    pub code: &'static str,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// Why a message could not be parsed at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Bigger than [`MAX_MESSAGE_BYTES`].
+    #[error("the message is {size} bytes, over the {max}-byte limit")]
+    TooLarge {
+        /// Size of the raw message.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Nothing that looks like a header was found.
+    #[error("no header fields found: this is not an RFC 5322 message")]
+    NotAMessage,
+}
+
+impl Email {
+    /// The original bytes, untouched.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// Every value of the header `name` (case-insensitive), top-most first.
+    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// The top-most value of the header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// The subject, decoded.
+    pub fn subject(&self) -> Option<&str> {
+        self.header("subject")
+    }
+
+    /// The `Message-ID` without angle brackets.
+    pub fn message_id(&self) -> Option<&str> {
+        self.header("message-id")
+            .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>'))
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The new text of a reply: from `plain`, or from a text rendering of the HTML when there is none.
+    pub fn reply_plain(&self) -> Option<Cow<'_, str>> {
+        if let Some(plain) = &self.plain {
+            return Some(Cow::Borrowed(reply::strip_reply(plain)));
+        }
+        let html = self.html.as_deref()?;
+        let text = mail_parser::decoders::html::html_to_text(html);
+        Some(Cow::Owned(reply::strip_reply(&text).to_owned()))
+    }
+}
+
+fn parser() -> MessageParser {
+    // Only the MIME headers are parsed by mail-parser (it needs them for the structure); every other value
+    // is decoded once, by us, from its raw bytes.
+    MessageParser::new()
+        .with_mime_headers()
+        .default_header_ignore()
+}
+
+/// Parses a raw message. Fails only when the input is over the size limit or holds no header at all.
+pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
+    let raw: Bytes = raw.into();
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Err(ParseError::TooLarge {
+            size: raw.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    let mut warnings = Vec::new();
+    // Some senders put blank lines before the headers; read past them rather than lose every header.
+    let skipped = leading_blank_lines(&raw);
+    if skipped > 0 {
+        warnings.push(Warning {
+            code: "leading_blank_lines",
+            message: format!("{skipped} blank byte(s) before the first header were skipped"),
+        });
+    }
+    let original = raw.slice(skipped..);
+    let bounded = limits::bound(original.clone());
+    warnings.extend(bounded.warnings);
+    let source = bounded.source;
+    // Content is sliced from the original whenever offsets agree, so no marker of `limits` reaches it.
+    let content_source = if bounded.same_offsets {
+        &original
+    } else {
+        &source
+    };
+    let message = parser().parse(&source[..]).ok_or(ParseError::NotAMessage)?;
+    let Some(root) = message.parts.first() else {
+        return Err(ParseError::NotAMessage);
+    };
+    if root.headers.is_empty() {
+        return Err(ParseError::NotAMessage);
+    }
+
+    let headers = top_level_headers(&source, root, &mut warnings);
+    let reachable = reachable_parts(&message.parts, &mut warnings);
+
+    let plain = choose_body(&message.text_body, &message.parts, &reachable, false);
+    let html = choose_body(&message.html_body, &message.parts, &reachable, true);
+
+    let mut attachments = Vec::new();
+    let (mut plain_text, mut html_text) = (None, None);
+    let mut damaged: Vec<String> = Vec::new();
+    // Parts are consumed so that buffers mail-parser decoded move into the model without a copy.
+    for (index, part) in message.parts.into_iter().enumerate() {
+        if !reachable.get(index).copied().unwrap_or(false) {
+            if let PartType::Message(nested) = part.body {
+                dismantle(nested);
+            }
+            continue;
+        }
+        if part.is_encoding_problem && !matches!(part.body, PartType::Multipart(_)) {
+            damaged.push(content_type_of(&part));
+        }
+        if Some(index) == plain {
+            plain_text = body_text(part.body);
+        } else if Some(index) == html {
+            html_text = body_text(part.body);
+        } else if let Some(attachment) = attachment(&source, content_source, part) {
+            attachments.push(attachment);
+        }
+    }
+
+    if !damaged.is_empty() {
+        warnings.push(Warning {
+            code: "damaged_part",
+            message: format!(
+                "{} part(s) could not be decoded cleanly and are passed on as found ({})",
+                damaged.len(),
+                damaged.join(", ")
+            ),
+        });
+    }
+    // Two checks can meet the same limit; one warning per limit is enough.
+    let mut seen_codes = Vec::new();
+    warnings.retain(|w| {
+        let first = !seen_codes.contains(&w.code);
+        seen_codes.push(w.code);
+        first
+    });
+
+    Ok(Email {
+        raw,
+        headers,
+        plain: plain_text,
+        html: html_text,
+        attachments,
+        warnings,
+    })
+}
+
+/// Bytes of whitespace-only lines at the very start.
+fn leading_blank_lines(raw: &[u8]) -> usize {
+    let mut end = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if !line.ends_with(b"\n") || !line.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+        end += line.len();
+    }
+    end
+}
+
+fn top_level_headers(raw: &Bytes, root: &MessagePart<'_>, warnings: &mut Vec<Warning>) -> Vec<Header> {
+    let total = root.headers.len();
+    let mut truncated = 0usize;
+    let headers = root
+        .headers
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|h| {
+            let start = h.offset_start as usize;
+            let end = (h.offset_end as usize).max(start);
+            let mut value_raw = raw.get(start..end).unwrap_or_default();
+            if value_raw.len() > MAX_HEADER_VALUE_BYTES {
+                truncated += 1;
+                value_raw = value_raw.get(..MAX_HEADER_VALUE_BYTES).unwrap_or_default();
+            }
+            Header {
+                name: h.name.as_str().to_owned(),
+                value: decode_header_value(value_raw),
+            }
+        })
+        .collect();
+    if total > MAX_HEADERS {
+        warnings.push(Warning {
+            code: "max_headers",
+            message: format!(
+                "the message has {total} header fields; only the first {MAX_HEADERS} are kept"
+            ),
+        });
+    }
+    if truncated > 0 {
+        warnings.push(Warning {
+            code: "max_header_value_bytes",
+            message: format!(
+                "{truncated} header value(s) longer than {MAX_HEADER_VALUE_BYTES} bytes were cut to that length"
+            ),
+        });
+    }
+    headers
+}
+
+/// Marks the parts within the depth and count limits, walking the MIME tree from the root without recursion.
+fn reachable_parts(parts: &[MessagePart<'_>], warnings: &mut Vec<Warning>) -> Vec<bool> {
+    let mut reachable = vec![false; parts.len()];
+    let mut too_deep = 0usize;
+    let mut over_count = 0usize;
+    let mut seen = 0usize;
+    let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
+    while let Some((index, depth)) = stack.pop() {
+        let Some(slot) = reachable.get_mut(index) else {
+            continue;
+        };
+        if *slot {
+            continue;
+        }
+        if depth > MAX_MIME_DEPTH {
+            too_deep += 1 + descendants(parts, index);
+            continue;
+        }
+        if seen >= MAX_PARTS {
+            over_count += 1;
+            continue;
+        }
+        seen += 1;
+        *slot = true;
+        if let Some(PartType::Multipart(children)) = parts.get(index).map(|p| &p.body) {
+            // Reversed so that popping visits children in document order.
+            stack.extend(children.iter().rev().map(|&c| (c as usize, depth + 1)));
+        }
+    }
+    if too_deep > 0 {
+        warnings.push(Warning {
+            code: "max_mime_depth",
+            message: format!(
+                "{too_deep} MIME part(s) nested deeper than {MAX_MIME_DEPTH} levels were left out"
+            ),
+        });
+    }
+    if over_count > 0 {
+        warnings.push(Warning {
+            code: "max_parts",
+            message: format!(
+                "the message has {} MIME parts; only the first {MAX_PARTS} are kept",
+                seen + over_count
+            ),
+        });
+    }
+    reachable
+}
+
+/// Counts the parts below `index` without recursion.
+fn descendants(parts: &[MessagePart<'_>], index: usize) -> usize {
+    let mut count = 0usize;
+    let mut stack = vec![index];
+    while let Some(i) = stack.pop() {
+        if let Some(PartType::Multipart(children)) = parts.get(i).map(|p| &p.body) {
+            count += children.len();
+            stack.extend(children.iter().map(|&c| c as usize));
+        }
+    }
+    count
+}
+
+/// The first candidate of mail-parser's body list that is really of the wanted kind: mail-parser lists an
+/// HTML part as the text body of an HTML-only message (and the reverse), which we must not repeat.
+fn choose_body(
+    candidates: &[u32],
+    parts: &[MessagePart<'_>],
+    reachable: &[bool],
+    want_html: bool,
+) -> Option<usize> {
+    candidates.iter().map(|&i| i as usize).find(|&i| {
+        reachable.get(i).copied().unwrap_or(false)
+            && match parts.get(i).map(|p| &p.body) {
+                Some(PartType::Html(_)) => want_html,
+                Some(PartType::Text(_)) => {
+                    !want_html
+                        && parts.get(i).is_some_and(|p| {
+                            p.content_type().is_none_or(|ct| {
+                                ct.ctype().eq_ignore_ascii_case("text")
+                                    && ct.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"))
+                            })
+                        })
+                }
+                _ => false,
+            }
+    })
+}
+
+fn body_text(body: PartType<'_>) -> Option<String> {
+    match body {
+        PartType::Text(text) | PartType::Html(text) => Some(text.into_owned()),
+        _ => None,
+    }
+}
+
+/// Drops nested messages level by level: dropped recursively, a few thousand levels would exhaust the stack.
+fn dismantle(message: mail_parser::Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in &mut message.parts {
+            if let PartType::Message(inner) = std::mem::take(&mut part.body) {
+                pending.push(inner);
+            }
+        }
+    }
+}
+
+/// `source` is what mail-parser read (its borrowed slices point into it); `content` holds the same bytes at
+/// the same offsets as they were sent.
+fn attachment(
+    source: &Bytes,
+    content: &Bytes,
+    part: MessagePart<'_>,
+) -> Option<Attachment> {
+    if matches!(part.body, PartType::Multipart(_)) {
+        return None;
+    }
+    let content_type = content_type_of(&part);
+    let file_name = part
+        .attachment_name()
+        .map(str::to_owned)
+        .filter(|n| !n.is_empty());
+    let content_id = part
+        .content_id()
+        .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        .filter(|id| !id.is_empty());
+    let disposition = match part.content_disposition() {
+        Some(d) if d.ctype().eq_ignore_ascii_case("inline") => Disposition::Inline,
+        Some(_) => Disposition::Attachment,
+        None if content_id.is_some() => Disposition::Inline,
+        None => Disposition::Attachment,
+    };
+    let (offset_body, offset_end, encoding) = (part.offset_body as usize, part.offset_end as usize, part.encoding);
+    let content = match part.body {
+        PartType::Multipart(_) => return None,
+        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => owned_bytes(source, content, bytes),
+        // Text parts were decoded from their charset by mail-parser; an attachment must arrive as it was
+        // sent, so undo only the transfer encoding, from the raw bytes.
+        PartType::Text(_) | PartType::Html(_) => {
+            transfer_decoded(slice_raw(content, offset_body, offset_end), encoding)
+        }
+        PartType::Message(mut nested) => {
+            let bytes = if encoding == Encoding::None {
+                slice_raw(content, offset_body, offset_end)
+            } else {
+                owned_bytes(source, content, std::mem::take(&mut nested.raw_message))
+            };
+            dismantle(nested);
+            bytes
+        }
+    };
+    Some(Attachment {
+        file_name,
+        content_type,
+        disposition,
+        content_id,
+        content,
+    })
+}
+
+fn content_type_of(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(limits::OPAQUE_RFC822) if ct.ctype() == "message" => "message/rfc822".to_owned(),
+            Some(limits::OPAQUE_GLOBAL) if ct.ctype() == "message" => "message/global".to_owned(),
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        },
+        None if matches!(part.body, PartType::Message(_)) => "message/rfc822".to_owned(),
+        None => "text/plain".to_owned(),
+    }
+}
+
+/// Shares the raw buffer when mail-parser borrowed from it; takes mail-parser's own buffer otherwise.
+fn owned_bytes(source: &Bytes, content: &Bytes, bytes: Cow<'_, [u8]>) -> Bytes {
+    match bytes {
+        Cow::Borrowed(slice) => share_or_copy(source, content, slice),
+        Cow::Owned(vec) => Bytes::from(vec),
+    }
+}
+
+/// The same range of `content` as `slice` occupies in `source`, shared rather than copied.
+fn share_or_copy(source: &Bytes, content: &Bytes, slice: &[u8]) -> Bytes {
+    let base = source.as_ptr() as usize;
+    let start = slice.as_ptr() as usize;
+    if start >= base && start + slice.len() <= base + source.len() {
+        let range = start - base..start - base + slice.len();
+        if range.end <= content.len() {
+            return content.slice(range);
+        }
+    }
+    Bytes::copy_from_slice(slice)
+}
+
+fn slice_raw(raw: &Bytes, start: usize, end: usize) -> Bytes {
+    if start <= end && end <= raw.len() {
+        raw.slice(start..end)
+    } else {
+        Bytes::new()
+    }
+}
+
+fn transfer_decoded(body: Bytes, encoding: Encoding) -> Bytes {
+    let (_, decoded) = match encoding {
+        Encoding::None => return body,
+        Encoding::Base64 => MessageStream::new(&body).decode_base64_mime(b""),
+        Encoding::QuotedPrintable => MessageStream::new(&body).decode_quoted_printable_mime(b""),
+    };
+    match decoded {
+        Cow::Borrowed(slice) => share_or_copy(&body, &body, slice),
+        Cow::Owned(vec) => Bytes::from(vec),
+    }
+}
