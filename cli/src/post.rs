@@ -16,7 +16,9 @@ const SHOWN_RESPONSE_BYTES: usize = 2048;
 
 /// Arguments of `mailroom post`.
 #[derive(clap::Args)]
-#[command(after_help = "Exits 0 when the target answers 2xx, 1 otherwise.\n\nExample:\n  mailroom post --url http://127.0.0.1:3000/mail --secret whsec_... events/sample.eml")]
+#[command(
+    after_help = "Exits 0 when the target answers 2xx, 1 otherwise.\n\nExample:\n  mailroom post --url http://127.0.0.1:3000/mail --secret whsec_... events/sample.eml"
+)]
 pub struct Args {
     /// Where to POST (localhost is fine: this runs on your machine).
     #[arg(long)]
@@ -44,7 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let raw = crate::render::read_input(&args.file)?;
-    let email = mail::parse(raw).with_context(|| format!("cannot parse {}", args.file.display()))?;
+    let email =
+        mail::parse(raw).with_context(|| format!("cannot parse {}", args.file.display()))?;
     let envelope = Envelope::recover(&email).with_known(KnownEnvelope {
         recipients: (!args.recipients.is_empty()).then(|| args.recipients.clone()),
         ..KnownEnvelope::default()
@@ -64,7 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let client = HttpClient::new(
         Duration::from_secs(args.timeout),
-        TargetPolicy { allow_private: true },
+        TargetPolicy {
+            allow_private: true,
+        },
     )
     .context("cannot build the HTTP client")?;
     let answer = runtime
@@ -76,7 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(reason) = &answer.unfollowed_redirect {
         eprintln!("redirect not followed: {reason}");
     }
-    let shown = response.body.get(..SHOWN_RESPONSE_BYTES).unwrap_or(&response.body);
+    let shown = response
+        .body
+        .get(..SHOWN_RESPONSE_BYTES)
+        .unwrap_or(&response.body);
     if !shown.is_empty() {
         println!("{}", String::from_utf8_lossy(shown));
     }

@@ -11,7 +11,9 @@ use mailroom::mail::{self, envelope::Envelope, envelope::KnownEnvelope};
 
 /// Arguments of `mailroom render`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  mailroom render events/sample.eml\n  mailroom render --format multipart --recipient support@example.com message.eml\n  mailroom render --out rendered/ mail/*.eml")]
+#[command(
+    after_help = "Examples:\n  mailroom render events/sample.eml\n  mailroom render --format multipart --recipient support@example.com message.eml\n  mailroom render --out rendered/ mail/*.eml"
+)]
 pub struct Args {
     /// Payload format.
     #[arg(long, short, default_value = "json", value_parser = parse_format)]
@@ -28,7 +30,9 @@ pub struct Args {
 }
 
 pub(crate) fn parse_format(value: &str) -> Result<Format, String> {
-    value.parse().map_err(|e: mailroom::format::UnknownFormat| e.to_string())
+    value
+        .parse()
+        .map_err(|e: mailroom::format::UnknownFormat| e.to_string())
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -63,15 +67,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn render_to_dir(file: &Path, out_dir: &Path, format: Format, known: &KnownEnvelope) -> anyhow::Result<()> {
+fn render_to_dir(
+    file: &Path,
+    out_dir: &Path,
+    format: Format,
+    known: &KnownEnvelope,
+) -> anyhow::Result<()> {
     let raw = read_input(file)?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "stdin".to_owned());
     let target = out_dir.join(format!("{name}.{}", format.as_str()));
-    let out = fs::File::create(&target)
-        .with_context(|| format!("cannot create {}", target.display()))?;
+    let out =
+        fs::File::create(&target).with_context(|| format!("cannot create {}", target.display()))?;
     if let Err(error) = render_one(raw, format, known, out) {
         // A half-written body is worse than none.
         let _ = fs::remove_file(&target);
@@ -80,7 +89,12 @@ fn render_to_dir(file: &Path, out_dir: &Path, format: Format, known: &KnownEnvel
     Ok(())
 }
 
-fn render_one(raw: Vec<u8>, format: Format, known: &KnownEnvelope, out: impl Write) -> anyhow::Result<()> {
+fn render_one(
+    raw: Vec<u8>,
+    format: Format,
+    known: &KnownEnvelope,
+    out: impl Write,
+) -> anyhow::Result<()> {
     let email = mail::parse(raw)?;
     let envelope = Envelope::recover(&email).with_known(known.clone());
     let mut out = io::BufWriter::with_capacity(256 * 1024, out);
@@ -97,7 +111,9 @@ fn render_one(raw: Vec<u8>, format: Format, known: &KnownEnvelope, out: impl Wri
 pub(crate) fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
     if file.as_os_str() == "-" {
         let mut raw = Vec::new();
-        io::stdin().read_to_end(&mut raw).context("cannot read stdin")?;
+        io::stdin()
+            .read_to_end(&mut raw)
+            .context("cannot read stdin")?;
         return Ok(raw);
     }
     fs::read(file).with_context(|| format!("cannot read {}", file.display()))

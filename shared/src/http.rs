@@ -113,7 +113,11 @@ impl HttpClient {
 
     /// POSTs a signed request and reads the start of the answer. Basic-auth credentials in the URL are
     /// sent as an `Authorization` header.
-    pub async fn post(&self, url: &Url, request: &WebhookRequest) -> Result<HttpResponse, SendError> {
+    pub async fn post(
+        &self,
+        url: &Url,
+        request: &WebhookRequest,
+    ) -> Result<HttpResponse, SendError> {
         self.check_url(url)?;
         let mut target = url.clone();
         let credentials = basic_auth(&target);
@@ -236,7 +240,11 @@ fn check_url(url: &Url, policy: TargetPolicy) -> Result<(), Refused> {
                 "plain http:// targets are refused; use https:// (or set MAILROOM_ALLOW_PRIVATE_TARGETS=true for local testing)".to_owned(),
             ));
         }
-        other => return Err(Refused(format!("the {other}: scheme is not a webhook target"))),
+        other => {
+            return Err(Refused(format!(
+                "the {other}: scheme is not a webhook target"
+            )));
+        }
     }
     let ip = match url.host() {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
@@ -309,9 +317,10 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     let embedded = |hi: u16, lo: u16| Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
     let carried = if let Some(v4) = ip.to_ipv4_mapped() {
         Some(v4)
-    } else if segments[..6] == [0, 0, 0, 0, 0, 0] {
-        Some(embedded(segments[6], segments[7]))
-    } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..3] == [0x64, 0xff9b, 1] {
+    } else if segments[..6] == [0, 0, 0, 0, 0, 0]
+        || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || segments[..3] == [0x64, 0xff9b, 1]
+    {
         Some(embedded(segments[6], segments[7]))
     } else if segments[0] == 0x2002 {
         Some(embedded(segments[1], segments[2]))
@@ -359,9 +368,8 @@ impl Resolve for GuardedResolver {
         let allow_private = self.policy.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -390,7 +398,13 @@ mod tests {
     use super::*;
 
     fn refused(url: &str) -> bool {
-        check_url(&Url::parse(url).unwrap(), TargetPolicy { allow_private: false }).is_err()
+        check_url(
+            &Url::parse(url).unwrap(),
+            TargetPolicy {
+                allow_private: false,
+            },
+        )
+        .is_err()
     }
 
     #[test]
@@ -435,7 +449,9 @@ mod tests {
         ] {
             assert!(!refused(url), "{url} must pass");
         }
-        let allow = TargetPolicy { allow_private: true };
+        let allow = TargetPolicy {
+            allow_private: true,
+        };
         assert!(check_url(&Url::parse("http://127.0.0.1:3000/").unwrap(), allow).is_ok());
     }
 

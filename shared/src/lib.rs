@@ -6,4 +6,3 @@ pub mod deliver;
 pub mod format;
 pub mod http;
 pub mod mail;
-

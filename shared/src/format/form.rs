@@ -63,7 +63,10 @@ pub(super) fn write_multipart<W: Write>(
     }
     for (i, warning) in email.warnings.iter().enumerate() {
         form.field(&format!("warnings[{i}][code]"), warning.code.as_bytes())?;
-        form.field(&format!("warnings[{i}][message]"), warning.message.as_bytes())?;
+        form.field(
+            &format!("warnings[{i}][message]"),
+            warning.message.as_bytes(),
+        )?;
     }
     form.finish()
 }

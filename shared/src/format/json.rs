@@ -48,7 +48,11 @@ pub(super) fn write<W: Write>(
         w.write_all(b",\"content_type\":")?;
         serde_json::to_writer(&mut w, &attachment.content_type)?;
         write!(w, ",\"size\":{}", attachment.content.len())?;
-        write!(w, ",\"disposition\":\"{}\"", attachment.disposition.as_str())?;
+        write!(
+            w,
+            ",\"disposition\":\"{}\"",
+            attachment.disposition.as_str()
+        )?;
         if let Some(id) = &attachment.content_id {
             w.write_all(b",\"content_id\":")?;
             serde_json::to_writer(&mut w, id)?;
@@ -120,7 +124,13 @@ pub(super) fn group_headers(headers: &[Header]) -> Vec<(String, Vec<&str>)> {
 /// `Content-Type` → `content_type`.
 pub(super) fn header_key(name: &str) -> String {
     name.chars()
-        .map(|c| if c == '-' { '_' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 

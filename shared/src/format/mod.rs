@@ -12,7 +12,9 @@ use crate::mail::Email;
 use crate::mail::envelope::Envelope;
 
 /// Which of the three POST formats a target receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// CloudMailin's "JSON normalized": `{envelope, headers, plain, html, reply_plain, attachments}`.
@@ -136,7 +138,12 @@ impl<'a> Payload<'a> {
         let attachments: usize = self.email.attachments.iter().map(|a| a.content.len()).sum();
         let text = self.email.plain.as_ref().map_or(0, String::len) * 2
             + self.email.html.as_ref().map_or(0, String::len);
-        let headers: usize = self.email.headers.iter().map(|h| h.name.len() + h.value.len() + 8).sum();
+        let headers: usize = self
+            .email
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 8)
+            .sum();
         let overhead = 1024 + 256 * self.email.attachments.len();
         match self.format {
             Format::Raw => self.email.raw().len() + overhead,
@@ -161,4 +168,152 @@ fn random_boundary() -> String {
         boundary.push_str(&format!("{b:02x}"));
     }
     boundary
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::mail::parse;
+
+    const SAMPLE: &[u8] = include_bytes!("../../../events/sample.eml");
+
+    fn sample() -> (Email, Envelope) {
+        let email = parse(SAMPLE.to_vec()).unwrap();
+        let envelope = Envelope::recover(&email);
+        (email, envelope)
+    }
+
+    #[test]
+    fn json_carries_cloudmailins_fields_and_ours() {
+        let (email, envelope) = sample();
+        let body = Payload::new(Format::Json, &email, &envelope).to_vec();
+        let text = String::from_utf8(body.clone()).unwrap();
+        let positions: Vec<usize> = [
+            "{\"envelope\":",
+            ",\"headers\":",
+            ",\"plain\":",
+            ",\"html\":",
+            ",\"reply_plain\":",
+            ",\"attachments\":",
+            ",\"warnings\":",
+        ]
+        .iter()
+        .map(|key| text.find(key).unwrap())
+        .collect();
+        assert!(
+            positions.is_sorted(),
+            "top-level keys in CloudMailin's order"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json["envelope"]["to"],
+            "support+ticket-4821@mail.example.com"
+        );
+        assert_eq!(json["envelope"]["mailbox_hash"], "ticket-4821");
+        assert_eq!(json["envelope"]["ses"]["virus"], "PASS");
+        assert!(
+            json["envelope"].get("tls").is_none(),
+            "tls is omitted when unknown"
+        );
+        assert_eq!(
+            json["headers"]["subject"],
+            "Re: Invoice 4821 — wrong address"
+        );
+        assert_eq!(
+            json["headers"]["from"],
+            "Ana Lima Gonçalves <ana.lima@sender.example>"
+        );
+        assert_eq!(json["headers"]["x_ses_spam_verdict"], "PASS");
+        assert!(
+            json["plain"]
+                .as_str()
+                .unwrap()
+                .contains("São Paulo. The corrected one is")
+        );
+        assert_eq!(
+            json["reply_plain"],
+            "Hi,\r\n\r\nThe invoice still shows my old address in São Paulo. The corrected one is in the attached PDF.\r\n\r\nThanks,\r\nAna"
+        );
+        let attachments = json["attachments"].as_array().unwrap();
+        assert_eq!(attachments.len(), 2);
+        assert_eq!(attachments[0]["file_name"], "logo.png");
+        assert_eq!(attachments[0]["disposition"], "inline");
+        assert_eq!(attachments[0]["content_id"], "sig-logo@sender.example");
+        assert_eq!(attachments[1]["file_name"], "endereço correto.pdf");
+        assert_eq!(attachments[1]["content_type"], "application/pdf");
+        assert!(attachments[1].get("content_id").is_none());
+    }
+
+    #[test]
+    fn repeated_headers_become_arrays_top_most_first() {
+        let email =
+            parse(b"Received: one\r\nX-Tag: a\r\nReceived: two\r\nSubject: s\r\n\r\nb".to_vec())
+                .unwrap();
+        let envelope = Envelope::recover(&email);
+        let json: serde_json::Value =
+            serde_json::from_slice(&Payload::new(Format::Json, &email, &envelope).to_vec())
+                .unwrap();
+        assert_eq!(
+            json["headers"]["received"],
+            serde_json::json!(["one", "two"])
+        );
+        assert_eq!(json["headers"]["x_tag"], "a");
+        let form = String::from_utf8(
+            Payload::new(Format::Multipart, &email, &envelope)
+                .with_boundary("B")
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(form.contains("name=\"headers[received][0]\"\r\n\r\none\r\n"));
+        assert!(form.contains("name=\"headers[received][1]\"\r\n\r\ntwo\r\n"));
+        assert!(form.contains("name=\"headers[x_tag]\"\r\n\r\na\r\n"));
+    }
+
+    #[test]
+    fn multipart_escapes_hostile_file_names() {
+        let raw = b"Subject: s\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
+Content-Type: text/plain\r\n\r\nhi\r\n--x\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename=\"a\\\"b.txt\"\r\n\r\ndata\r\n--x--\r\n";
+        let email = parse(raw.to_vec()).unwrap();
+        let envelope = Envelope::recover(&email);
+        let form = String::from_utf8(
+            Payload::new(Format::Multipart, &email, &envelope)
+                .with_boundary("B")
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            form.contains("name=\"attachments[0]\"; filename=\"a%22b.txt\"\r\nContent-Type: application/octet-stream\r\n\r\ndata\r\n"),
+            "{form}"
+        );
+        assert!(form.ends_with("--B--\r\n"));
+    }
+
+    #[test]
+    fn links_replace_content() {
+        let (email, envelope) = sample();
+        let urls = vec![
+            "https://links.example/a".to_owned(),
+            "https://links.example/b".to_owned(),
+        ];
+        let json: serde_json::Value = serde_json::from_slice(
+            &Payload::new(Format::Json, &email, &envelope)
+                .with_attachment_urls(&urls)
+                .to_vec(),
+        )
+        .unwrap();
+        assert_eq!(json["attachments"][1]["url"], "https://links.example/b");
+        assert!(json["attachments"][1].get("content").is_none());
+    }
+
+    #[test]
+    fn formats_parse_and_name_their_content_type() {
+        assert_eq!("JSON".parse::<Format>().unwrap(), Format::Json);
+        assert!("xml".parse::<Format>().is_err());
+        let (email, envelope) = sample();
+        let payload = Payload::new(Format::Raw, &email, &envelope).with_boundary("B");
+        assert_eq!(payload.content_type(), "multipart/form-data; boundary=B");
+        assert!(payload.size_hint() >= payload.to_vec().len());
+    }
 }

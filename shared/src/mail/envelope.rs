@@ -431,9 +431,10 @@ struct SpfLine<'a> {
 impl<'a> SpfLine<'a> {
     fn parse(value: &'a str) -> SpfLine<'a> {
         let mut line = SpfLine {
-            result: value.split_whitespace().next().filter(|r| {
-                r.chars().all(|c| c.is_ascii_alphabetic()) && !r.is_empty()
-            }),
+            result: value
+                .split_whitespace()
+                .next()
+                .filter(|r| r.chars().all(|c| c.is_ascii_alphabetic()) && !r.is_empty()),
             ..SpfLine::default()
         };
         for pair in value.split([';', ' ']) {
@@ -583,7 +584,10 @@ To: \"One\" <one@d.example>, two@d.example\r\nCc: Group: three@d.example;\r\nDel
     fn the_caller_wins() {
         let email = parse(SES_STORED.as_bytes().to_vec()).unwrap();
         let env = Envelope::recover(&email).with_known(KnownEnvelope {
-            recipients: Some(vec!["bcc@mail.example.com".into(), "support@mail.example.com".into()]),
+            recipients: Some(vec![
+                "bcc@mail.example.com".into(),
+                "support@mail.example.com".into(),
+            ]),
             tls: Some(true),
             ..KnownEnvelope::default()
         });

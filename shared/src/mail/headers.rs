@@ -5,6 +5,14 @@ use mail_parser::{HeaderValue, parsers::MessageStream};
 /// Unfolds a raw header value and decodes its RFC 2047 encoded words to UTF-8; bytes that are not UTF-8
 /// become U+FFFD.
 pub fn decode_header_value(raw: &[u8]) -> String {
+    // The decoder only finishes a value at its line end; a value cut short (or at the end of input) has none.
+    let owned;
+    let raw = if raw.ends_with(b"\n") {
+        raw
+    } else {
+        owned = [raw, b"\n"].concat();
+        &owned
+    };
     match MessageStream::new(raw).parse_unstructured() {
         HeaderValue::Text(text) => text.into_owned(),
         _ => String::new(),
@@ -37,6 +45,7 @@ mod tests {
         );
         assert_eq!(decode_header_value(b" plain text\r\n"), "plain text");
         assert_eq!(decode_header_value(b""), "");
+        assert_eq!(decode_header_value(b" no line end"), "no line end");
     }
 
     #[test]

@@ -48,7 +48,9 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
     // mail-parser also accepts a delimiter in the middle of a line; a message with far more `--` than
     // line-anchored delimiters may be using that, so count every occurrence of the declared boundaries.
     if cut.is_none() && scan.parts <= MAX_PARTS {
-        let dashes = memchr::memmem::find_iter(&raw, b"--").take(4 * MAX_PARTS + 1).count();
+        let dashes = memchr::memmem::find_iter(&raw, b"--")
+            .take(4 * MAX_PARTS + 1)
+            .count();
         if dashes > 4 * MAX_PARTS {
             let delimiters = boundary_delimiters(&raw);
             if let Some(at) = delimiters.get(MAX_PARTS) {
@@ -59,14 +61,23 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
                         delimiters.len()
                     ),
                 });
-                cut = Some(at.start);
+                let mut close = raw.get(at.clone()).unwrap_or_default().to_vec();
+                close.extend_from_slice(b"--\r\n");
+                cut = Some(Cut {
+                    at: at.start,
+                    close: Some(close),
+                });
             }
         }
     }
 
-    if scan.dropped.is_empty() && scan.markers.is_empty() {
+    let close = cut
+        .as_ref()
+        .and_then(|c| c.close.clone())
+        .unwrap_or_default();
+    if scan.dropped.is_empty() && scan.markers.is_empty() && close.is_empty() {
         let source = match cut {
-            Some(at) => raw.slice(..at.min(raw.len())),
+            Some(cut) => raw.slice(..cut.at.min(raw.len())),
             None => raw,
         };
         return Bounded {
@@ -76,7 +87,7 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
         };
     }
 
-    let end = cut.unwrap_or(raw.len()).min(raw.len());
+    let end = cut.as_ref().map_or(raw.len(), |c| c.at).min(raw.len());
     let mut source = Vec::with_capacity(end);
     let mut pos = 0usize;
     for range in &scan.dropped {
@@ -107,11 +118,18 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
             }
         }
     }
+    source.extend_from_slice(&close);
     Bounded {
         source: Bytes::from(source),
         same_offsets: scan.dropped.is_empty(),
         warnings,
     }
+}
+
+/// Where reading stops, and the closing delimiter that ends the multipart cut short there cleanly.
+struct Cut {
+    at: usize,
+    close: Option<Vec<u8>>,
 }
 
 /// What one pass over the lines found.
@@ -120,7 +138,7 @@ struct Scan {
     /// Parts seen: delimiters and attached messages the parser will descend into.
     parts: usize,
     /// Where to stop reading, when over [`MAX_PARTS`].
-    cut: Option<usize>,
+    cut: Option<Cut>,
     /// Header fields left out, in order.
     dropped: Vec<Range<usize>>,
     /// Positions of the last byte of an attached message's subtype to overwrite with `_`.
@@ -146,7 +164,11 @@ struct Block {
 
 impl Scan {
     fn run(raw: &[u8]) -> Scan {
-        let mut scan = Scan::default();
+        // The root is a part too.
+        let mut scan = Scan {
+            parts: 1,
+            ..Scan::default()
+        };
         let mut boundaries: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut block = Some(Block {
             top_level: true,
@@ -173,7 +195,12 @@ impl Scan {
                 if let Some(in_digest) = in_digest {
                     scan.parts += 1;
                     if scan.parts > MAX_PARTS {
-                        scan.cut = Some(pos);
+                        let mut close = trim_end(line).to_vec();
+                        close.extend_from_slice(b"--\r\n");
+                        scan.cut = Some(Cut {
+                            at: pos,
+                            close: Some(close),
+                        });
                         break;
                     }
                     block = Some(Block {
@@ -249,7 +276,11 @@ impl Scan {
             });
         }
         for (count, code, what) in [
-            (dropped_block, "max_headers", format!("beyond {MAX_HEADERS} in one header block")),
+            (
+                dropped_block,
+                "max_headers",
+                format!("beyond {MAX_HEADERS} in one header block"),
+            ),
             (
                 dropped_total,
                 "max_header_fields_total",
@@ -301,11 +332,17 @@ impl Scan {
                 .collect();
             if media.starts_with(b"multipart/") {
                 // The boundary's case matters, so it is read from the original text.
-                if let Some(boundary) = declared_boundaries(text.get(13..).unwrap_or_default()).next() {
+                if let Some(boundary) =
+                    declared_boundaries(text.get(13..).unwrap_or_default()).next()
+                {
                     boundaries.push((boundary.to_vec(), media == b"multipart/digest"));
                 }
             } else if media == b"message/rfc822" || media == b"message/global" {
-                let subtype = if media == b"message/rfc822" { &b"rfc822"[..] } else { &b"global"[..] };
+                let subtype = if media == b"message/rfc822" {
+                    &b"rfc822"[..]
+                } else {
+                    &b"global"[..]
+                };
                 if let Some(at) = memchr::memmem::find(&value, subtype) {
                     b.message_subtype_end = Some(field.start + 13 + at + subtype.len() - 1);
                 }
@@ -317,7 +354,8 @@ impl Scan {
                 .position(|c| !c.is_ascii_whitespace())
                 .and_then(|i| value.get(i..))
                 .unwrap_or_default();
-            b.encoded = value.eq_ignore_ascii_case(b"base64") || value.eq_ignore_ascii_case(b"quoted-printable");
+            b.encoded = value.eq_ignore_ascii_case(b"base64")
+                || value.eq_ignore_ascii_case(b"quoted-printable");
         }
     }
 
@@ -338,7 +376,10 @@ impl Scan {
         }
         self.parts += 1;
         if self.parts > MAX_PARTS {
-            self.cut = Some(end);
+            self.cut = Some(Cut {
+                at: end,
+                close: None,
+            });
             return None;
         }
         Some(Block::default())

@@ -24,7 +24,7 @@ pub use limits::MAX_HEADER_FIELDS_TOTAL;
 pub const MAX_MESSAGE_BYTES: usize = 48 * 1024 * 1024;
 /// Deepest MIME nesting walked; parts below this depth are left out (and counted in a warning).
 pub const MAX_MIME_DEPTH: usize = 50;
-/// Most MIME parts (containers and leaves) considered in one message.
+/// Most MIME parts (the root, containers and leaves) considered in one message.
 pub const MAX_PARTS: usize = 2_000;
 /// Most top-level header fields kept.
 pub const MAX_HEADERS: usize = 2_000;
@@ -273,7 +273,11 @@ fn leading_blank_lines(raw: &[u8]) -> usize {
     end
 }
 
-fn top_level_headers(raw: &Bytes, root: &MessagePart<'_>, warnings: &mut Vec<Warning>) -> Vec<Header> {
+fn top_level_headers(
+    raw: &Bytes,
+    root: &MessagePart<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Vec<Header> {
     let total = root.headers.len();
     let mut truncated = 0usize;
     let headers = root
@@ -422,11 +426,7 @@ fn dismantle(message: mail_parser::Message<'_>) {
 
 /// `source` is what mail-parser read (its borrowed slices point into it); `content` holds the same bytes at
 /// the same offsets as they were sent.
-fn attachment(
-    source: &Bytes,
-    content: &Bytes,
-    part: MessagePart<'_>,
-) -> Option<Attachment> {
+fn attachment(source: &Bytes, content: &Bytes, part: MessagePart<'_>) -> Option<Attachment> {
     if matches!(part.body, PartType::Multipart(_)) {
         return None;
     }
@@ -437,7 +437,12 @@ fn attachment(
         .filter(|n| !n.is_empty());
     let content_id = part
         .content_id()
-        .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
         .filter(|id| !id.is_empty());
     let disposition = match part.content_disposition() {
         Some(d) if d.ctype().eq_ignore_ascii_case("inline") => Disposition::Inline,
@@ -445,10 +450,16 @@ fn attachment(
         None if content_id.is_some() => Disposition::Inline,
         None => Disposition::Attachment,
     };
-    let (offset_body, offset_end, encoding) = (part.offset_body as usize, part.offset_end as usize, part.encoding);
+    let (offset_body, offset_end, encoding) = (
+        part.offset_body as usize,
+        part.offset_end as usize,
+        part.encoding,
+    );
     let content = match part.body {
         PartType::Multipart(_) => return None,
-        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => owned_bytes(source, content, bytes),
+        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+            owned_bytes(source, content, bytes)
+        }
         // Text parts were decoded from their charset by mail-parser; an attachment must arrive as it was
         // sent, so undo only the transfer encoding, from the raw bytes.
         PartType::Text(_) | PartType::Html(_) => {
@@ -475,15 +486,26 @@ fn attachment(
 
 fn content_type_of(part: &MessagePart<'_>) -> String {
     match part.content_type() {
-        Some(ct) => match ct.subtype() {
-            Some(limits::OPAQUE_RFC822) if ct.ctype() == "message" => "message/rfc822".to_owned(),
-            Some(limits::OPAQUE_GLOBAL) if ct.ctype() == "message" => "message/global".to_owned(),
-            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
-            None => ct.ctype().to_ascii_lowercase(),
+        Some(ct) => match (token(ct.ctype()), ct.subtype()) {
+            (kind, _) if kind.is_empty() => "application/octet-stream".to_owned(),
+            (kind, Some(limits::OPAQUE_RFC822)) if kind == "message" => "message/rfc822".to_owned(),
+            (kind, Some(limits::OPAQUE_GLOBAL)) if kind == "message" => "message/global".to_owned(),
+            (kind, Some(sub)) if !token(sub).is_empty() => format!("{kind}/{}", token(sub)),
+            (kind, _) => kind,
         },
         None if matches!(part.body, PartType::Message(_)) => "message/rfc822".to_owned(),
         None => "text/plain".to_owned(),
     }
+}
+
+/// The leading RFC 2045 token of a type or subtype, lower-case: a malformed header such as
+/// `application/pdf name="x.pdf"` (no `;`) must not leak its parameters into the type.
+fn token(text: &str) -> String {
+    text.trim()
+        .chars()
+        .take_while(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?= ".contains(*c))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// Shares the raw buffer when mail-parser borrowed from it; takes mail-parser's own buffer otherwise.
