@@ -8,18 +8,36 @@ Usage:
 
 The oracle is built on Python's standard `email` package (policy.default, with
 policy.compat32 as a fallback) plus a few small helpers of its own where the
-package is not byte-faithful:
+package is not faithful to the bytes or to the RFCs:
 
-* headers: the raw value of every top-level header is unfolded and RFC 2047
-  decoded by our own decoder (`decode_words`); Python's own rendering
-  (str(msg[name]) under policy.default) is reported next to it when the two
-  disagree, so a reviewer sees both opinions.
+* headers: a field name is printable ASCII without space or colon; other
+  lines of the header block (mbox "From " lines, broken folds) are reported
+  and left out. The raw value of every field is unfolded and RFC 2047 decoded
+  by our own decoder (`decode_words`). Two unfoldings are computed: the
+  RFC 5322 one (line break removed, whitespace kept) and the collapsed one
+  (a fold and the whitespace around it become one space); a value that only
+  matches the collapsed form is reported as a note, not a difference.
+  Python's own rendering (str(msg[name])) is shown when it disagrees.
+* Python stops the header section at the first non-field line and takes the
+  rest as body, so it is given only the real fields.
+* quoted-printable: our own decoder (`qp_decode`), which removes trailing
+  transport whitespace as RFC 2045 6.7 requires (Python's keeps it).
 * message/rfc822 parts: Python parses them into a sub-message and cannot give
   back the original bytes, so a tiny raw MIME splitter (`raw_tree`) walks the
   same boundaries on the bytes and the leaf is paired by position.
+* a multipart container without any part (no boundary found) is not a leaf:
+  it is reported, never listed as an attachment.
+* bodies: the first text/plain and the first text/html leaf of the message's
+  own tree that is not Content-Disposition: attachment (message/* parts are
+  never entered); every other leaf is an attachment, in document order.
+* disposition: the Content-Disposition type; when the header is absent,
+  "inline" if the part has a Content-ID, else "attachment".
 
-It cannot recover the SMTP envelope, judge reply_plain, or produce our
-warnings: those are printed for manual reading only.
+Known limits (checked by hand in REVIEW.md): Python gives up on a
+Content-Type without ";" before its parameters, on unquoted parameter values
+holding an encoded word, and on base64 whose length is 1 modulo 4 (it then
+returns the undecoded text). The envelope, reply_plain and warnings are ours
+only: they are printed for manual reading.
 """
 
 import base64
@@ -28,7 +46,6 @@ import codecs
 import hashlib
 import json
 import os
-import quopri
 import re
 import sys
 from email import policy
@@ -282,11 +299,16 @@ headers_skipped = [[]]
 def own_view(raw):
     # skip leading blank lines like any lenient reader would
     stripped = raw.lstrip(b"\r\n")
-    head, _ = split_head_body(stripped)
+    head, body = split_head_body(stripped)
     headers = {}
     collapsed = {}
     pyheaders = {}
-    msg, pol = parse(stripped)
+    # Python ends the header section at the first line that is not a field
+    # and takes the rest as body; give it only the real fields instead.
+    clean = b"\n".join(
+        n + b":" + v.replace(b"\r\n", b"\n") for n, v in raw_headers(head)
+    )
+    msg, pol = parse(clean + b"\n\n" + body)
     counts = {}
     skipped = []
     for name, val in raw_headers(head, skipped):
@@ -343,12 +365,22 @@ def find_bodies(msg):
     return found
 
 
+empty_multiparts = []
+
+
 def leaves(msg):
+    """Leaf parts in document order with their index path. A multipart
+    container with no parts at all (no boundary found) is not a leaf: it is
+    recorded in `empty_multiparts` instead."""
     out = []
 
     def walk(part, path):
-        if part.is_multipart() and part.get_content_maintype() == "multipart":
-            for i, sub in enumerate(part.iter_parts()):
+        if part.get_content_maintype() == "multipart":
+            subs = list(part.iter_parts()) if part.is_multipart() else []
+            if not subs:
+                empty_multiparts.append(path)
+                return
+            for i, sub in enumerate(subs):
                 walk(sub, path + [i])
             return
         out.append((part, path))
@@ -366,6 +398,42 @@ def raw_at(tree, path):
     return node
 
 
+def qp_decode(data):
+    """Quoted-printable decoding per RFC 2045 6.7: trailing whitespace on a
+    line is transport padding and is removed, "=" at the end of a line is a
+    soft line break, "=XX" is an octet; a malformed "=" is kept as it is."""
+    out = bytearray()
+    for line in re.split(rb"(\r?\n)", data):
+        if line in (b"\n", b"\r\n"):
+            out += line
+            continue
+        line = line.rstrip(b" \t")
+        soft = line.endswith(b"=")
+        if soft:
+            line = line[:-1]
+        out += re.sub(
+            rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), line
+        )
+        if soft:
+            out += b"\x00SOFT\x00"
+    return bytes(re.sub(rb"\x00SOFT\x00\r?\n?", b"", bytes(out)))
+
+
+def payload_bytes(part):
+    """Transfer-decoded bytes of a leaf: our own quoted-printable decoder,
+    Python's for everything else (it skips non-alphabet base64 characters as
+    RFC 2045 6.8 asks)."""
+    cte = str(part.get("content-transfer-encoding", "7bit")).strip().lower()
+    if cte == "quoted-printable":
+        # the stored payload keeps 8-bit bytes as surrogate escapes
+        # (get_payload(decode=False) would charset-decode them)
+        raw = part._payload
+        if isinstance(raw, str):
+            return qp_decode(raw.encode("ascii", "surrogateescape"))
+    data = part.get_payload(decode=True)
+    return data if data is not None else b""
+
+
 def transfer_decode(part, rawnode):
     cte = str(part.get("content-transfer-encoding", "7bit")).strip().lower()
     if part.get_content_maintype() == "message" and rawnode is not None:
@@ -373,14 +441,13 @@ def transfer_decode(part, rawnode):
         if cte == "base64":
             return base64.b64decode(body, validate=False)
         if cte == "quoted-printable":
-            return quopri.decodestring(body)
+            return qp_decode(body)
         return body
-    data = part.get_payload(decode=True)
-    return data if data is not None else b""
+    return payload_bytes(part)
 
 
 def text_of(part):
-    data = part.get_payload(decode=True) or b""
+    data = payload_bytes(part)
     cs = part.get_param("charset")
     if cs is None:
         cs = "us-ascii"
@@ -421,6 +488,7 @@ def content_id(part):
 
 
 def view(path):
+    del empty_multiparts[:]
     raw = open(path, "rb").read()
     msg, pol, headers, collapsed, pyheaders, stripped = own_view(raw)
     tree = raw_tree(stripped)
@@ -450,6 +518,7 @@ def view(path):
             }
         )
     res["attachments"] = atts
+    res["empty_multiparts"] = list(empty_multiparts)
     res["defects"] = [type(d).__name__ for d in msg.defects]
     res["skipped_header_lines"] = [l.decode("latin-1") for l in headers_skipped[0]]
     return res
@@ -513,6 +582,8 @@ def compare(eml, golden):
             print("  note attachments[%d] python defects: %s" % (i, b["defects"]))
     if o["defects"]:
         print("  note message python defects: %s" % o["defects"])
+    if o["empty_multiparts"]:
+        print("  note multipart container(s) with no parts at %s" % o["empty_multiparts"])
     if o["skipped_header_lines"]:
         print("  note top-level header lines that are not fields: %s" % json.dumps(o["skipped_header_lines"])[:400])
     # the parts the oracle cannot check: print for manual reading

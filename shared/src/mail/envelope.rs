@@ -376,29 +376,66 @@ impl<'a> ReceivedLine<'a> {
     fn parse(value: &'a str) -> ReceivedLine<'a> {
         // The date follows the last `;` and is not needed.
         let clauses = value.rsplit_once(';').map(|(c, _)| c).unwrap_or(value);
-        let words: Vec<&str> = clauses.split_whitespace().collect();
+        // Clauses are read outside comments: `(qmail 5683 invoked from network)` names no client.
+        let words = words_outside_comments(clauses);
         let mut line = ReceivedLine::default();
         for (i, word) in words.iter().enumerate() {
             let next = words.get(i + 1).copied();
-            if word.eq_ignore_ascii_case("from") && line.from_name.is_none() {
-                line.from_name = next.filter(|n| !n.starts_with('('));
+            if i == 0 && word.eq_ignore_ascii_case("from") {
+                line.from_name = next;
             } else if word.eq_ignore_ascii_case("id")
-                && i > 0
                 && line.smtp_id.is_none()
-                && words
-                    .get(i.wrapping_sub(2))
-                    .is_some_and(|w| w.eq_ignore_ascii_case("with"))
+                && i >= 2
+                && words.get(i - 2).is_some_and(|w| w.eq_ignore_ascii_case("with"))
             {
                 line.smtp_id = next;
             } else if word.eq_ignore_ascii_case("for") && line.for_addr.is_none() {
-                line.for_addr = next
-                    .map(|n| angle_addr(n.trim_end_matches(';')))
-                    .filter(|n| n.contains('@'));
+                line.for_addr = next.map(|n| angle_addr(n.trim_end_matches(';'))).filter(|n| is_address(n));
             }
         }
         line.ip = first_bracketed_ip(clauses);
         line
     }
+}
+
+/// The whitespace-separated words of `text` that lie outside `(comments)`, which may nest.
+fn words_outside_comments(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut depth = 0usize;
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => {
+                if let Some(s) = start.take() {
+                    words.push(text.get(s..i).unwrap_or(""));
+                }
+                depth += 1;
+            }
+            ')' => depth = depth.saturating_sub(1),
+            c if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    words.push(text.get(s..i).unwrap_or(""));
+                }
+            }
+            _ if depth == 0 && start.is_none() => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push(text.get(s..).unwrap_or(""));
+    }
+    words
+}
+
+/// Whether `text` looks like one mailbox address: a local part, one `@`, a domain, nothing that cannot
+/// appear in an unquoted address.
+pub(crate) fn is_address(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
 }
 
 fn first_bracketed_ip(text: &str) -> Option<&str> {
@@ -482,8 +519,12 @@ pub(crate) fn addresses_in(value: &str) -> Vec<String> {
         mail_parser::HeaderValue::Address(address) => address
             .iter()
             .filter_map(|a| a.address())
-            .filter(|a| a.contains('@'))
-            .map(|a| a.trim().to_owned())
+            .filter_map(|a| {
+                // `mailing list x@example.com` (Delivered-To of some list servers): the address is the last word.
+                let a = a.trim();
+                let last = a.rsplit(char::is_whitespace).next().unwrap_or(a);
+                is_address(last).then(|| last.to_owned())
+            })
             .collect(),
         _ => Vec::new(),
     }
@@ -599,6 +640,17 @@ To: \"One\" <one@d.example>, two@d.example\r\nCc: Group: three@d.example;\r\nDel
         let one = env.for_recipient("support+x@mail.example.com");
         assert_eq!(one.to, "support+x@mail.example.com");
         assert_eq!(one.mailbox_hash.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn comments_and_non_addresses_are_not_taken_for_clauses() {
+        let raw = "Received: (qmail 5683 invoked from network); 19 Nov 2014 08:00:00 -0000\r\n\
+Delivered-To: mailing list internals@lists.php.net\r\nTo: Undisclosed-Recipient:@mailman.example.com;\r\n\r\nb";
+        let env = Envelope::recover(&parse(raw.as_bytes().to_vec()).unwrap());
+        assert_eq!(env.helo_domain, "");
+        assert_eq!(env.recipients, vec!["internals@lists.php.net"]);
+        assert!(!is_address("Undisclosed-Recipient:@mailman.example.com;"));
+        assert!(is_address("a.b+c@example.com"));
     }
 
     #[test]

@@ -38,10 +38,13 @@ pub(crate) struct Bounded {
     /// were left out. Content is then sliced from the original, so markers never reach an attachment.
     pub same_offsets: bool,
     pub warnings: Vec<Warning>,
+    /// Lines in header blocks with no field name, which the parser skips.
+    pub malformed_lines: usize,
 }
 
 pub(crate) fn bound(raw: Bytes) -> Bounded {
     let scan = Scan::run(&raw);
+    let malformed_lines = scan.malformed_lines;
     let mut warnings = scan.warnings;
     let mut cut = scan.cut;
 
@@ -84,6 +87,7 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
             source,
             same_offsets: true,
             warnings,
+            malformed_lines,
         };
     }
 
@@ -123,6 +127,7 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
         source: Bytes::from(source),
         same_offsets: scan.dropped.is_empty(),
         warnings,
+        malformed_lines,
     }
 }
 
@@ -143,6 +148,8 @@ struct Scan {
     dropped: Vec<Range<usize>>,
     /// Positions of the last byte of an attached message's subtype to overwrite with `_`.
     markers: Vec<usize>,
+    /// Lines in header blocks with no field name, which the parser skips.
+    malformed_lines: usize,
     warnings: Vec<Warning>,
 }
 
@@ -159,7 +166,9 @@ struct Block {
     encoded: bool,
     /// Entered through a `multipart/digest` delimiter: without a Content-Type, the part is a message.
     in_digest: bool,
-    top_level: bool,
+    /// The header of an attached message: its lines reach the recipient within the attachment, so a
+    /// malformed one is not lost.
+    attached_message: bool,
 }
 
 impl Scan {
@@ -170,10 +179,7 @@ impl Scan {
             ..Scan::default()
         };
         let mut boundaries: Vec<(Vec<u8>, bool)> = Vec::new();
-        let mut block = Some(Block {
-            top_level: true,
-            ..Block::default()
-        });
+        let mut block = Some(Block::default());
         let mut total_fields = 0usize;
         let mut dropped_block = 0usize;
         let mut dropped_total = 0usize;
@@ -230,9 +236,8 @@ impl Scan {
                     } else {
                         match line.iter().position(|c| *c == b':') {
                             None => {
-                                // mail-parser skips a line with no field name; say so, except for the
-                                // `From ` separator line of mbox files, which is expected there.
-                                if b.top_level && !(pos == 0 && line.starts_with(b"From ")) {
+                                // mail-parser skips a line with no field name; say so.
+                                if !b.attached_message {
                                     malformed += 1;
                                 }
                             }
@@ -299,14 +304,7 @@ impl Scan {
                 });
             }
         }
-        if malformed > 0 {
-            scan.warnings.push(Warning {
-                code: "malformed_header_line",
-                message: format!(
-                    "{malformed} line(s) in the message header had no field name and were left out"
-                ),
-            });
-        }
+        scan.malformed_lines = malformed;
         scan
     }
 
@@ -382,7 +380,10 @@ impl Scan {
             });
             return None;
         }
-        Some(Block::default())
+        Some(Block {
+            attached_message: true,
+            ..Block::default()
+        })
     }
 }
 

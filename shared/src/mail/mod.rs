@@ -8,6 +8,7 @@
 pub mod envelope;
 mod headers;
 mod limits;
+mod recover;
 pub mod reply;
 
 use std::borrow::Cow;
@@ -179,16 +180,19 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     }
     let mut warnings = Vec::new();
     // Some senders put blank lines before the headers; read past them rather than lose every header.
-    let skipped = leading_blank_lines(&raw);
-    if skipped > 0 {
+    let blank = leading_blank_lines(&raw);
+    if blank > 0 {
         warnings.push(Warning {
             code: "leading_blank_lines",
-            message: format!("{skipped} blank byte(s) before the first header were skipped"),
+            message: format!("{blank} blank byte(s) before the first header were skipped"),
         });
     }
+    // An mbox file's `From sender date` separator line is not a header field.
+    let mbox_line = mbox_from_line(raw.get(blank..).unwrap_or_default());
+    let skipped = blank + mbox_line;
     let original = raw.slice(skipped..);
     let bounded = limits::bound(original.clone());
-    warnings.extend(bounded.warnings);
+    warnings.extend(bounded.warnings.iter().cloned());
     let source = bounded.source;
     // Content is sliced from the original whenever offsets agree, so no marker of `limits` reaches it.
     let content_source = if bounded.same_offsets {
@@ -204,7 +208,14 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         return Err(ParseError::NotAMessage);
     }
 
-    let headers = top_level_headers(&source, root, &mut warnings);
+    let (headers, bad_names) = top_level_headers(&source, root, &mut warnings);
+    let malformed = bounded.malformed_lines + bad_names;
+    if malformed > 0 {
+        warnings.push(Warning {
+            code: "malformed_header_line",
+            message: format!("{malformed} header line(s) without a valid field name were left out"),
+        });
+    }
     let reachable = reachable_parts(&message.parts, &mut warnings);
 
     let plain = choose_body(&message.text_body, &message.parts, &reachable, false);
@@ -213,6 +224,8 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     let mut attachments = Vec::new();
     let (mut plain_text, mut html_text) = (None, None);
     let mut damaged: Vec<String> = Vec::new();
+    let mut unknown_encodings: Vec<String> = Vec::new();
+    let mut empty_multiparts = 0usize;
     // Parts are consumed so that buffers mail-parser decoded move into the model without a copy.
     for (index, part) in message.parts.into_iter().enumerate() {
         if !reachable.get(index).copied().unwrap_or(false) {
@@ -221,14 +234,46 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             }
             continue;
         }
-        if part.is_encoding_problem && !matches!(part.body, PartType::Multipart(_)) {
-            damaged.push(content_type_of(&part));
+        if matches!(part.body, PartType::Multipart(_)) {
+            continue;
         }
-        if Some(index) == plain {
-            plain_text = body_text(part.body);
-        } else if Some(index) == html {
-            html_text = body_text(part.body);
-        } else if let Some(attachment) = attachment(&source, content_source, part) {
+        let (start, end) = (part.offset_body as usize, part.offset_end as usize);
+        let body = content_source.get(start..end.max(start)).unwrap_or_default();
+        // A delimiter with nothing after it leaves a part with no headers and no bytes: nothing to deliver.
+        if part.headers.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let content_type = content_type_of(&part);
+        if content_type.starts_with("multipart/") {
+            // A multipart whose boundary never occurs has no parts; its bytes are kept unless blank.
+            empty_multiparts += 1;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+        }
+        let declared = recover::declared_encoding(&part);
+        if let Some(encoding) = &declared
+            && !recover::KNOWN_ENCODINGS.contains(&encoding.as_str())
+        {
+            unknown_encodings.push(encoding.clone());
+        }
+        let recovered = if part.is_encoding_problem {
+            damaged.push(content_type.clone());
+            declared.and_then(|encoding| recover::lenient_transfer_decode(&encoding, body))
+        } else {
+            None
+        };
+        if Some(index) == plain || Some(index) == html {
+            let text = match &recovered {
+                Some(bytes) => Some(recover::decode_text(&part, bytes)),
+                None => body_text(part.body),
+            };
+            if Some(index) == plain {
+                plain_text = text;
+            } else {
+                html_text = text;
+            }
+        } else if let Some(attachment) = attachment(&source, content_source, part, recovered) {
             attachments.push(attachment);
         }
     }
@@ -237,9 +282,27 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         warnings.push(Warning {
             code: "damaged_part",
             message: format!(
-                "{} part(s) could not be decoded cleanly and are passed on as found ({})",
+                "{} part(s) were damaged (bad transfer encoding or a missing MIME boundary) and are passed on as recovered ({})",
                 damaged.len(),
                 damaged.join(", ")
+            ),
+        });
+    }
+    if !unknown_encodings.is_empty() {
+        warnings.push(Warning {
+            code: "unknown_transfer_encoding",
+            message: format!(
+                "{} part(s) declare a transfer encoding RFC 2045 does not define ({}) and are passed on undecoded",
+                unknown_encodings.len(),
+                unknown_encodings.join(", ")
+            ),
+        });
+    }
+    if empty_multiparts > 0 {
+        warnings.push(Warning {
+            code: "multipart_without_parts",
+            message: format!(
+                "{empty_multiparts} multipart part(s) never use their boundary; blank ones were left out, others kept as they are"
             ),
         });
     }
@@ -261,6 +324,20 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     })
 }
 
+/// Length of a leading mbox `From ` separator line (`From sender@example.com Sun May  8 19:07:09 2005`).
+fn mbox_from_line(raw: &[u8]) -> usize {
+    if !raw.starts_with(b"From ") {
+        return 0;
+    }
+    let end = memchr::memchr(b'\n', raw).map_or(raw.len(), |i| i + 1);
+    let line = raw.get(..end).unwrap_or_default();
+    // A header field `From: …` has its colon right after the name; the separator has none there.
+    if line.get(4) == Some(&b':') {
+        return 0;
+    }
+    end
+}
+
 /// Bytes of whitespace-only lines at the very start.
 fn leading_blank_lines(raw: &[u8]) -> usize {
     let mut end = 0;
@@ -273,31 +350,30 @@ fn leading_blank_lines(raw: &[u8]) -> usize {
     end
 }
 
-fn top_level_headers(
-    raw: &Bytes,
-    root: &MessagePart<'_>,
-    warnings: &mut Vec<Warning>,
-) -> Vec<Header> {
+/// The top-level header fields, decoded, and how many were left out for lacking a valid field name.
+fn top_level_headers(raw: &Bytes, root: &MessagePart<'_>, warnings: &mut Vec<Warning>) -> (Vec<Header>, usize) {
     let total = root.headers.len();
     let mut truncated = 0usize;
-    let headers = root
-        .headers
-        .iter()
-        .take(MAX_HEADERS)
-        .map(|h| {
-            let start = h.offset_start as usize;
-            let end = (h.offset_end as usize).max(start);
-            let mut value_raw = raw.get(start..end).unwrap_or_default();
-            if value_raw.len() > MAX_HEADER_VALUE_BYTES {
-                truncated += 1;
-                value_raw = value_raw.get(..MAX_HEADER_VALUE_BYTES).unwrap_or_default();
-            }
-            Header {
-                name: h.name.as_str().to_owned(),
-                value: decode_header_value(value_raw),
-            }
-        })
-        .collect();
+    let mut bad_names = 0usize;
+    let mut headers = Vec::with_capacity(total.min(MAX_HEADERS));
+    for h in root.headers.iter().take(MAX_HEADERS) {
+        let start = h.offset_start as usize;
+        let field = raw.get(h.offset_field as usize..start).unwrap_or_default();
+        if !valid_field_name(field) {
+            bad_names += 1;
+            continue;
+        }
+        let end = (h.offset_end as usize).max(start);
+        let mut value_raw = raw.get(start..end).unwrap_or_default();
+        if value_raw.len() > MAX_HEADER_VALUE_BYTES {
+            truncated += 1;
+            value_raw = value_raw.get(..MAX_HEADER_VALUE_BYTES).unwrap_or_default();
+        }
+        headers.push(Header {
+            name: h.name.as_str().to_owned(),
+            value: decode_header_value(value_raw),
+        });
+    }
     if total > MAX_HEADERS {
         warnings.push(Warning {
             code: "max_headers",
@@ -314,7 +390,21 @@ fn top_level_headers(
             ),
         });
     }
-    headers
+    (headers, bad_names)
+}
+
+/// `name:` as RFC 5322 allows it: printable ASCII without spaces or colons, then the colon (obsolete syntax
+/// allows blanks before it). A continuation line that lost its indentation, or `:cc:`, fails.
+fn valid_field_name(field: &[u8]) -> bool {
+    let Some(name) = field.strip_suffix(b":") else {
+        return false;
+    };
+    let name = name
+        .iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .and_then(|end| name.get(..=end))
+        .unwrap_or_default();
+    !name.is_empty() && name.iter().all(|c| (33..=126).contains(c) && *c != b':')
 }
 
 /// Marks the parts within the depth and count limits, walking the MIME tree from the root without recursion.
@@ -426,7 +516,12 @@ fn dismantle(message: mail_parser::Message<'_>) {
 
 /// `source` is what mail-parser read (its borrowed slices point into it); `content` holds the same bytes at
 /// the same offsets as they were sent.
-fn attachment(source: &Bytes, content: &Bytes, part: MessagePart<'_>) -> Option<Attachment> {
+fn attachment(
+    source: &Bytes,
+    content: &Bytes,
+    part: MessagePart<'_>,
+    recovered: Option<Vec<u8>>,
+) -> Option<Attachment> {
     if matches!(part.body, PartType::Multipart(_)) {
         return None;
     }
@@ -434,7 +529,8 @@ fn attachment(source: &Bytes, content: &Bytes, part: MessagePart<'_>) -> Option<
     let file_name = part
         .attachment_name()
         .map(str::to_owned)
-        .filter(|n| !n.is_empty());
+        .filter(|n| !n.is_empty())
+        .or_else(|| recover::raw_file_name(source, &part));
     let content_id = part
         .content_id()
         .map(|id| {
@@ -455,7 +551,14 @@ fn attachment(source: &Bytes, content: &Bytes, part: MessagePart<'_>) -> Option<
         part.offset_end as usize,
         part.encoding,
     );
-    let content = match part.body {
+    let content = match (recovered, part.body) {
+        (Some(bytes), body) => {
+            if let PartType::Message(nested) = body {
+                dismantle(nested);
+            }
+            Bytes::from(bytes)
+        }
+        (None, body) => match body {
         PartType::Multipart(_) => return None,
         PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
             owned_bytes(source, content, bytes)
@@ -474,6 +577,7 @@ fn attachment(source: &Bytes, content: &Bytes, part: MessagePart<'_>) -> Option<
             dismantle(nested);
             bytes
         }
+        },
     };
     Some(Attachment {
         file_name,

@@ -104,30 +104,81 @@ const SENT_LABELS: [&str; 14] = [
     "Sendt",
 ];
 
-/// Returns the new text of a reply: `plain` without the quoted history and signature that follow it.
+/// Most lines a bare `--` may have below it and still be taken for a signature delimiter.
+const MAX_BARE_SIGNATURE_LINES: usize = 8;
+
+/// Returns the new text of a reply: `plain` without the quoted history and the signature.
 /// When nothing is recognised as quoted, returns `plain` unchanged (exactly equal).
 ///
-/// The result is always a prefix of `plain`. When something is cut, trailing
-/// spaces, tabs, CRs and LFs of the kept prefix are trimmed too; a message that
-/// begins with quoted material (e.g. a bare forward) yields `""`.
+/// The result is always a slice of `plain`. Top-posted replies keep what comes before the quoted history; a
+/// bottom-posted reply (an attribution line or `>` quotes first, the new text below) keeps what follows
+/// the quotes. When something is cut, trailing spaces, tabs, CRs and LFs are trimmed too; a message that
+/// is nothing but quoted material (e.g. a bare forward) yields `""`.
 ///
-/// Recognised, each at the start of a line: attribution lines ("On … wrote:" and
-/// its German, French, Spanish, Dutch, Portuguese and Italian forms, also
-/// wrapped over two lines), Outlook's "-----Original Message-----" and its
-/// header block ("From:" then "Sent:"/"Date:" within 4 lines, also localised,
-/// with the underscore rule above it), forwarded-message separators, a trailing
-/// block of `>`-quoted lines, and the signature delimiter "-- ". Interleaved
-/// quotes, followed by new unquoted text, are kept.
+/// Recognised, each at the start of a line: attribution lines ("On … wrote:" and its German, French,
+/// Spanish, Dutch, Portuguese and Italian forms, also wrapped over two lines), Outlook's
+/// "-----Original Message-----" and its header block ("From:" then "Sent:"/"Date:" within 4 lines, also
+/// localised, with the underscore rule above it), forwarded-message separators, a trailing block of
+/// `>`-quoted lines, the signature delimiter "-- ", and a bare "--" after a blank line with at most
+/// [`MAX_BARE_SIGNATURE_LINES`] lines below it. Interleaved quotes, followed by new unquoted text, are kept.
 ///
 /// Runs in time linear in the length of `plain` and never panics.
 #[must_use]
 pub fn strip_reply(plain: &str) -> &str {
-    match find_cut(plain) {
-        Some(cut) => plain
-            .get(..cut)
-            .unwrap_or(plain)
-            .trim_end_matches(TRAILING_WHITESPACE),
-        None => plain,
+    let body = bottom_posted(plain).unwrap_or(plain);
+    let kept = match find_cut(body) {
+        Some(cut) => body.get(..cut).unwrap_or(body).trim_end_matches(TRAILING_WHITESPACE),
+        None => body,
+    };
+    let kept = cut_bare_signature(kept);
+    if kept.len() == plain.len() {
+        return plain;
+    }
+    kept.trim_end_matches(TRAILING_WHITESPACE)
+}
+
+/// The new text of a bottom-posted reply: what follows a leading attribution line and its quoted lines,
+/// when anything does.
+fn bottom_posted(plain: &str) -> Option<&str> {
+    let mut lines = Lines::new(plain);
+    let first = lines.by_ref().find(|l| !is_blank(l.text))?;
+    if !is_quote(first.text) && !is_attribution(first.text) {
+        let mut ahead = lines.clone();
+        let second = ahead.next()?;
+        if !is_wrapped_attribution(first.text, second.text) {
+            return None;
+        }
+        lines = ahead;
+    }
+    for line in lines {
+        if is_blank(line.text) || is_quote(line.text) {
+            continue;
+        }
+        let rest = plain.get(line.start..)?;
+        // Quotes further down mean an interleaved reply, which is kept whole.
+        return Lines::new(rest).all(|l| !is_quote(l.text)).then_some(rest);
+    }
+    None
+}
+
+/// Cuts at a bare `--` line that follows a blank line and is close to the end: mailing lists often strip
+/// the space of "-- ".
+fn cut_bare_signature(text: &str) -> &str {
+    let mut cut = None;
+    let mut below = 0usize;
+    let mut blank_above = false;
+    for line in Lines::new(text) {
+        if line.text.trim_end() == "--" && blank_above {
+            cut = Some(line.start);
+            below = 0;
+        } else if cut.is_some() {
+            below += 1;
+        }
+        blank_above = is_blank(line.text);
+    }
+    match cut {
+        Some(at) if below <= MAX_BARE_SIGNATURE_LINES => text.get(..at).unwrap_or(text),
+        _ => text,
     }
 }
 
@@ -797,5 +848,18 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn bottom_posted_reply_keeps_the_text_below_the_quote() {
+        let text = "On Wed, Nov 19, 2014 at 8:00 AM, Levi <l@example.com> wrote:\n> Proposal.\n>\n> --\n> List footer\n>\n+1 from me.\n\n--\nFerenc\n@handle - http://example.com\n";
+        assert_eq!(strip_reply(text), "+1 from me.");
+    }
+
+    #[test]
+    fn bare_double_dash_after_a_blank_line_near_the_end_is_a_signature() {
+        assert_eq!(strip_reply("Thanks!\n\n--\nAna\n"), "Thanks!");
+        let long_tail = format!("Thanks!\n\n--\n{}", "line\n".repeat(20));
+        assert_eq!(strip_reply(&long_tail), long_tail);
     }
 }
