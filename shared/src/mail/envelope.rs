@@ -386,11 +386,15 @@ impl<'a> ReceivedLine<'a> {
             } else if word.eq_ignore_ascii_case("id")
                 && line.smtp_id.is_none()
                 && i >= 2
-                && words.get(i - 2).is_some_and(|w| w.eq_ignore_ascii_case("with"))
+                && words
+                    .get(i - 2)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("with"))
             {
                 line.smtp_id = next;
             } else if word.eq_ignore_ascii_case("for") && line.for_addr.is_none() {
-                line.for_addr = next.map(|n| angle_addr(n.trim_end_matches(';'))).filter(|n| is_address(n));
+                line.for_addr = next
+                    .map(|n| angle_addr(n.trim_end_matches(';')))
+                    .filter(|n| is_address(n));
             }
         }
         line.ip = first_bracketed_ip(clauses);
@@ -435,7 +439,9 @@ pub(crate) fn is_address(text: &str) -> bool {
     };
     !local.is_empty()
         && !domain.is_empty()
-        && !text.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
 }
 
 fn first_bracketed_ip(text: &str) -> Option<&str> {

@@ -178,7 +178,7 @@ impl Scan {
             parts: 1,
             ..Scan::default()
         };
-        let mut boundaries: Vec<(Vec<u8>, bool)> = Vec::new();
+        let mut boundaries: Vec<Boundary> = Vec::new();
         let mut block = Some(Block::default());
         let mut total_fields = 0usize;
         let mut dropped_block = 0usize;
@@ -193,12 +193,19 @@ impl Scan {
             let line = raw.get(pos..end).unwrap_or_default();
 
             if line.starts_with(b"--")
-                && let Some(in_digest) = delimiter(line, &boundaries)
+                && let Some((index, closing)) = delimiter(line, &boundaries)
             {
                 if let Some(mut b) = block.take() {
                     scan.finish_field(raw, &mut b, &mut boundaries);
                 }
-                if let Some(in_digest) = in_digest {
+                if let Some(boundary) = boundaries.get_mut(index) {
+                    if closing {
+                        boundary.closed = true;
+                    } else {
+                        boundary.opened = true;
+                    }
+                }
+                if !closing {
                     scan.parts += 1;
                     if scan.parts > MAX_PARTS {
                         let mut close = trim_end(line).to_vec();
@@ -210,7 +217,7 @@ impl Scan {
                         break;
                     }
                     block = Some(Block {
-                        in_digest,
+                        in_digest: boundaries.get(index).is_some_and(|b| b.digest),
                         ..Block::default()
                     });
                 }
@@ -272,6 +279,15 @@ impl Scan {
             scan.finish_field(raw, &mut b, &mut boundaries);
         }
 
+        let unterminated = boundaries.iter().filter(|b| b.opened && !b.closed).count();
+        if unterminated > 0 && scan.cut.is_none() {
+            scan.warnings.push(Warning {
+                code: "unterminated_multipart",
+                message: format!(
+                    "{unterminated} multipart part(s) lack their closing delimiter; their parts are read to the end"
+                ),
+            });
+        }
         if scan.cut.is_some() {
             scan.warnings.push(Warning {
                 code: "max_parts",
@@ -310,7 +326,7 @@ impl Scan {
 
     /// Ends the current field: records it when left out, otherwise reads what the parser needs from it
     /// (boundaries, attached messages, transfer encoding).
-    fn finish_field(&mut self, raw: &[u8], b: &mut Block, boundaries: &mut Vec<(Vec<u8>, bool)>) {
+    fn finish_field(&mut self, raw: &[u8], b: &mut Block, boundaries: &mut Vec<Boundary>) {
         let Some(field) = b.field.take() else {
             return;
         };
@@ -333,7 +349,12 @@ impl Scan {
                 if let Some(boundary) =
                     declared_boundaries(text.get(13..).unwrap_or_default()).next()
                 {
-                    boundaries.push((boundary.to_vec(), media == b"multipart/digest"));
+                    boundaries.push(Boundary {
+                        text: boundary.to_vec(),
+                        digest: media == b"multipart/digest",
+                        opened: false,
+                        closed: false,
+                    });
                 }
             } else if media == b"message/rfc822" || media == b"message/global" {
                 let subtype = if media == b"message/rfc822" {
@@ -387,22 +408,29 @@ impl Scan {
     }
 }
 
-/// `Some(Some(in_digest))` for an opening delimiter of a known boundary, `Some(None)` for a closing one.
-fn delimiter(line: &[u8], boundaries: &[(Vec<u8>, bool)]) -> Option<Option<bool>> {
-    let rest = line.get(2..)?;
-    let rest = trim_end(rest);
-    for (boundary, is_digest) in boundaries.iter().rev() {
-        if let Some(after) = rest.strip_prefix(boundary.as_slice()) {
-            let after = trim_end(after);
-            if after.is_empty() {
-                return Some(Some(*is_digest));
+/// A boundary some multipart declared, and what the scan saw of it.
+struct Boundary {
+    text: Vec<u8>,
+    digest: bool,
+    opened: bool,
+    closed: bool,
+}
+
+/// The boundary a delimiter line belongs to, and whether it is the closing one (`--boundary--`).
+fn delimiter(line: &[u8], boundaries: &[Boundary]) -> Option<(usize, bool)> {
+    let rest = trim_end(line.get(2..)?);
+    boundaries
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(index, boundary)| {
+            let after = trim_end(rest.strip_prefix(boundary.text.as_slice())?);
+            match after {
+                b"" => Some((index, false)),
+                b"--" => Some((index, true)),
+                _ => None,
             }
-            if after == b"--" {
-                return Some(None);
-            }
-        }
-    }
-    None
+        })
 }
 
 fn trim_end(bytes: &[u8]) -> &[u8] {

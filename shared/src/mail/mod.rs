@@ -238,7 +238,9 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             continue;
         }
         let (start, end) = (part.offset_body as usize, part.offset_end as usize);
-        let body = content_source.get(start..end.max(start)).unwrap_or_default();
+        let body = content_source
+            .get(start..end.max(start))
+            .unwrap_or_default();
         // A delimiter with nothing after it leaves a part with no headers and no bytes: nothing to deliver.
         if part.headers.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -331,8 +333,10 @@ fn mbox_from_line(raw: &[u8]) -> usize {
     }
     let end = memchr::memchr(b'\n', raw).map_or(raw.len(), |i| i + 1);
     let line = raw.get(..end).unwrap_or_default();
-    // A header field `From: …` has its colon right after the name; the separator has none there.
-    if line.get(4) == Some(&b':') {
+    // A header field `From: …` (or the obsolete `From : …`) has a colon after the name and blanks; the
+    // separator has the sender's address there.
+    let after_name = line.get(4..).unwrap_or_default();
+    if after_name.iter().find(|c| **c != b' ' && **c != b'\t') == Some(&b':') {
         return 0;
     }
     end
@@ -351,7 +355,11 @@ fn leading_blank_lines(raw: &[u8]) -> usize {
 }
 
 /// The top-level header fields, decoded, and how many were left out for lacking a valid field name.
-fn top_level_headers(raw: &Bytes, root: &MessagePart<'_>, warnings: &mut Vec<Warning>) -> (Vec<Header>, usize) {
+fn top_level_headers(
+    raw: &Bytes,
+    root: &MessagePart<'_>,
+    warnings: &mut Vec<Warning>,
+) -> (Vec<Header>, usize) {
     let total = root.headers.len();
     let mut truncated = 0usize;
     let mut bad_names = 0usize;
@@ -559,24 +567,24 @@ fn attachment(
             Bytes::from(bytes)
         }
         (None, body) => match body {
-        PartType::Multipart(_) => return None,
-        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-            owned_bytes(source, content, bytes)
-        }
-        // Text parts were decoded from their charset by mail-parser; an attachment must arrive as it was
-        // sent, so undo only the transfer encoding, from the raw bytes.
-        PartType::Text(_) | PartType::Html(_) => {
-            transfer_decoded(slice_raw(content, offset_body, offset_end), encoding)
-        }
-        PartType::Message(mut nested) => {
-            let bytes = if encoding == Encoding::None {
-                slice_raw(content, offset_body, offset_end)
-            } else {
-                owned_bytes(source, content, std::mem::take(&mut nested.raw_message))
-            };
-            dismantle(nested);
-            bytes
-        }
+            PartType::Multipart(_) => return None,
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                owned_bytes(source, content, bytes)
+            }
+            // Text parts were decoded from their charset by mail-parser; an attachment must arrive as it was
+            // sent, so undo only the transfer encoding, from the raw bytes.
+            PartType::Text(_) | PartType::Html(_) => {
+                transfer_decoded(slice_raw(content, offset_body, offset_end), encoding)
+            }
+            PartType::Message(mut nested) => {
+                let bytes = if encoding == Encoding::None {
+                    slice_raw(content, offset_body, offset_end)
+                } else {
+                    owned_bytes(source, content, std::mem::take(&mut nested.raw_message))
+                };
+                dismantle(nested);
+                bytes
+            }
         },
     };
     Some(Attachment {

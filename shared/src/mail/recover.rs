@@ -9,7 +9,8 @@ use regex::bytes::Regex;
 use super::decode_header_value;
 
 /// The transfer encodings RFC 2045 defines.
-pub(crate) const KNOWN_ENCODINGS: [&str; 5] = ["7bit", "8bit", "binary", "base64", "quoted-printable"];
+pub(crate) const KNOWN_ENCODINGS: [&str; 5] =
+    ["7bit", "8bit", "binary", "base64", "quoted-printable"];
 
 /// The declared `Content-Transfer-Encoding`, lower-case.
 pub(crate) fn declared_encoding(part: &MessagePart<'_>) -> Option<String> {
@@ -71,7 +72,9 @@ pub(crate) fn decode_text(part: &MessagePart<'_>, bytes: &[u8]) -> String {
     let decoder = part
         .content_type()
         .and_then(|ct| ct.attribute("charset"))
-        .and_then(|charset| mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes()));
+        .and_then(|charset| {
+            mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes())
+        });
     match decoder {
         Some(decode) => decode(bytes),
         None => String::from_utf8_lossy(bytes).into_owned(),
@@ -91,7 +94,8 @@ pub(crate) fn raw_file_name(source: &[u8], part: &MessagePart<'_>) -> Option<Str
         .iter()
         .filter(|h| {
             let name = h.name.as_str();
-            name.eq_ignore_ascii_case("content-disposition") || name.eq_ignore_ascii_case("content-type")
+            name.eq_ignore_ascii_case("content-disposition")
+                || name.eq_ignore_ascii_case("content-type")
         })
         .collect();
     // Content-Disposition's filename wins over Content-Type's name.

@@ -127,7 +127,10 @@ const MAX_BARE_SIGNATURE_LINES: usize = 8;
 pub fn strip_reply(plain: &str) -> &str {
     let body = bottom_posted(plain).unwrap_or(plain);
     let kept = match find_cut(body) {
-        Some(cut) => body.get(..cut).unwrap_or(body).trim_end_matches(TRAILING_WHITESPACE),
+        Some(cut) => body
+            .get(..cut)
+            .unwrap_or(body)
+            .trim_end_matches(TRAILING_WHITESPACE),
         None => body,
     };
     let kept = cut_bare_signature(kept);
