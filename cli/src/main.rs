@@ -1,7 +1,12 @@
 //! `mailroom`: render and post messages as Mailroom delivers them, and operate a stack.
 
+mod backend;
+mod exit;
 mod post;
 mod render;
+mod routes;
+mod setup;
+mod table;
 
 use std::process::ExitCode;
 
@@ -21,6 +26,10 @@ enum Command {
     Render(render::Args),
     /// Send one message to a URL exactly as the inbound function does: same body, headers and signature.
     Post(post::Args),
+    /// Manage routes: which recipients go to which webhook or forward address.
+    Routes(routes::Args),
+    /// Create what the functions need in an emulator (moto, LocalStack).
+    Setup(setup::Args),
 }
 
 fn main() -> ExitCode {
@@ -28,13 +37,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Post(args) => post::run(args),
+        Command::Routes(args) => routes::run(args),
+        Command::Setup(args) => setup::run(args),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
             // `{:#}` prints the chain of causes on one line and never a backtrace.
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            exit::code_of(&error)
         }
     }
 }

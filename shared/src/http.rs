@@ -74,6 +74,9 @@ pub enum SendError {
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// The HTTP client could not be built (TLS roots, resolver).
+pub type BuildError = reqwest::Error;
+
 /// The HTTP client for webhook targets.
 #[derive(Debug, Clone)]
 pub struct HttpClient {

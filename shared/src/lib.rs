@@ -1,8 +1,15 @@
 //! Mailroom's library: everything but the entry points.
 //!
-//! The domain modules (`mail`, `format`, `deliver`) hold no AWS code; adapters convert at the edge.
+//! The domain modules (`mail`, `format`, `route`, `record`, `deliver`) hold no AWS code; the use case
+//! (`inbound`) works through the traits of `ports`; adapters convert at the edge (`http`, and the AWS and
+//! local stores).
 
+pub mod aws;
 pub mod deliver;
 pub mod format;
 pub mod http;
+pub mod inbound;
 pub mod mail;
+pub mod ports;
+pub mod record;
+pub mod route;

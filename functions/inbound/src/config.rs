@@ -1,0 +1,151 @@
+//! The inbound function's configuration, read once from the environment at init.
+
+use std::time::Duration;
+
+use mailroom::record::DEFAULT_RETENTION_DAYS;
+
+/// Every setting the inbound function reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `MAILROOM_TABLE`: routes and records.
+    pub table: String,
+    /// `MAILROOM_QUEUE_URL`: the inbound queue (derived from the event source when absent).
+    pub queue_url: Option<String>,
+    /// `MAILROOM_DLQ_URL`: where messages go after the 72-hour give-up.
+    pub dlq_url: Option<String>,
+    /// `MAILROOM_RETENTION_DAYS` (60): how long records are kept.
+    pub retention_days: u32,
+    /// `MAILROOM_WEBHOOK_TIMEOUT_SECS` (30): one attempt's limit.
+    pub webhook_timeout: Duration,
+    /// `MAILROOM_ALLOW_PRIVATE_TARGETS` (false): allow internal addresses and plain http (tests, emulators).
+    pub allow_private_targets: bool,
+    /// `MAILROOM_DEFAULT_WEBHOOK_URL`: the catch-all when no route matches.
+    pub default_webhook_url: Option<String>,
+    /// `MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN`: its secret, in Secrets Manager (what the stack sets).
+    pub default_webhook_secret_arn: Option<String>,
+    /// `MAILROOM_DEFAULT_WEBHOOK_SECRET`: its secret in plain text (local and emulator use).
+    pub default_webhook_secret: Option<String>,
+    /// `MAILROOM_TLS_REQUIRED` (false): the receipt rule requires TLS, so `envelope.tls` is true.
+    pub tls_required: bool,
+    /// `MAILROOM_DOMAINS`: comma-separated domains mail is received for.
+    pub domains: Vec<String>,
+}
+
+/// A setting that is missing or not understood.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let table = get("MAILROOM_TABLE").ok_or(ConfigError {
+            name: "MAILROOM_TABLE",
+            problem: "not set: name the DynamoDB table of routes and records".to_owned(),
+        })?;
+        let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(text) => match text.parse::<u64>() {
+                    Ok(value) if (1..=max).contains(&value) => Ok(value),
+                    _ => Err(ConfigError {
+                        name,
+                        problem: format!("`{text}` is not a whole number from 1 to {max}"),
+                    }),
+                },
+            }
+        };
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("false") | Some("0") | Some("no") => Ok(false),
+                Some("true") | Some("1") | Some("yes") => Ok(true),
+                Some(other) => Err(ConfigError {
+                    name,
+                    problem: format!("`{other}` is neither true nor false"),
+                }),
+            }
+        };
+        Ok(Config {
+            table,
+            queue_url: get("MAILROOM_QUEUE_URL"),
+            dlq_url: get("MAILROOM_DLQ_URL"),
+            retention_days: number(
+                "MAILROOM_RETENTION_DAYS",
+                u64::from(DEFAULT_RETENTION_DAYS),
+                3650,
+            )? as u32,
+            webhook_timeout: Duration::from_secs(number("MAILROOM_WEBHOOK_TIMEOUT_SECS", 30, 900)?),
+            allow_private_targets: flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
+            default_webhook_url: get("MAILROOM_DEFAULT_WEBHOOK_URL"),
+            default_webhook_secret_arn: get("MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN"),
+            default_webhook_secret: get("MAILROOM_DEFAULT_WEBHOOK_SECRET"),
+            tls_required: flag("MAILROOM_TLS_REQUIRED")?,
+            domains: get("MAILROOM_DOMAINS")
+                .map(|d| {
+                    d.split(',')
+                        .map(|x| x.trim().to_ascii_lowercase())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let c = config(&[("MAILROOM_TABLE", "t")]).unwrap();
+        assert_eq!(c.retention_days, 60);
+        assert_eq!(c.webhook_timeout, Duration::from_secs(30));
+        assert!(!c.allow_private_targets);
+        assert!(
+            config(&[])
+                .unwrap_err()
+                .to_string()
+                .starts_with("MAILROOM_TABLE")
+        );
+        assert!(config(&[("MAILROOM_TABLE", "t"), ("MAILROOM_RETENTION_DAYS", "0")]).is_err());
+        assert!(
+            config(&[
+                ("MAILROOM_TABLE", "t"),
+                ("MAILROOM_ALLOW_PRIVATE_TARGETS", "maybe")
+            ])
+            .is_err()
+        );
+        let c = config(&[
+            ("MAILROOM_TABLE", "t"),
+            ("MAILROOM_DOMAINS", " Mail.Example.com, b.example "),
+        ])
+        .unwrap();
+        assert_eq!(c.domains, vec!["mail.example.com", "b.example"]);
+    }
+}

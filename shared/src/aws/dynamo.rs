@@ -1,0 +1,350 @@
+//! Routes and delivery records in one DynamoDB table (`MAILROOM_TABLE`).
+//!
+//! | item | `pk` | `sk` |
+//! |---|---|---|
+//! | route | `ROUTE` | `ROUTE#<pattern>` |
+//! | delivery record | `MSG#<SES message id>` | `DLV#<digest of recipient and target>` |
+//!
+//! Records carry `expires_at` (Unix seconds) for the table's TTL; reads treat an expired item as gone,
+//! since DynamoDB deletes expired items only eventually. A delivery is claimed with a conditional write
+//! (`claim_token`, `claim_until`) before it is attempted, so duplicate events never post twice at once.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::item::{Item, from_item, number, to_item};
+use super::store_error;
+use crate::ports::{Claim, RecordStore, RouteStore, StoreError};
+use crate::record::{Delivery, DeliveryKey, Status};
+use crate::route::{Disabled, Pattern, Route};
+
+/// Partition key attribute.
+pub const PK: &str = "pk";
+/// Sort key attribute.
+pub const SK: &str = "sk";
+/// The TTL attribute.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// Partition of the routes.
+pub const ROUTES_PK: &str = "ROUTE";
+
+const CLAIM_TOKEN: &str = "claim_token";
+const CLAIM_UNTIL: &str = "claim_until";
+
+/// The table of routes and records.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The key of a delivery record.
+pub fn delivery_key(key: &DeliveryKey) -> Item {
+    Item::from([
+        (PK.to_owned(), s(format!("MSG#{}", key.message_id))),
+        (SK.to_owned(), s(format!("DLV#{}", key.delivery_id))),
+    ])
+}
+
+/// The key of a route.
+pub fn route_key(pattern: &Pattern) -> Item {
+    Item::from([
+        (PK.to_owned(), s(ROUTES_PK)),
+        (SK.to_owned(), s(format!("ROUTE#{pattern}"))),
+    ])
+}
+
+fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
+    StoreError {
+        what: format!("{what}: {error}"),
+        retryable: false,
+        source: Some(Box::new(error)),
+    }
+}
+
+/// A delivery record as an item: its fields, its key, and `type`.
+pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
+    let mut item = to_item(record).map_err(|e| serialisation("cannot store a record", e))?;
+    item.extend(delivery_key(&record.key()));
+    item.insert("type".to_owned(), s("delivery"));
+    Ok(item)
+}
+
+/// A delivery record from an item, unless it has expired.
+pub fn delivery_from_item(item: &Item, now: DateTime<Utc>) -> Result<Option<Delivery>, StoreError> {
+    if !item.contains_key("status") {
+        // Only a claim was written so far.
+        return Ok(None);
+    }
+    let record: Delivery = from_item(item).map_err(|e| serialisation("cannot read a record", e))?;
+    Ok((!record.is_expired(now)).then_some(record))
+}
+
+impl DynamoStore {
+    /// Uses `table` through a client built once at init.
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(format!("cannot read from table {}", self.table), e))?;
+        Ok(output.item)
+    }
+}
+
+fn conditional_failed<E>(
+    error: &aws_sdk_dynamodb::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+impl RecordStore for DynamoStore {
+    async fn get(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
+        match self.get_item(delivery_key(key)).await? {
+            Some(item) => delivery_from_item(&item, Utc::now()),
+            None => Ok(None),
+        }
+    }
+
+    async fn claim(
+        &self,
+        key: &DeliveryKey,
+        token: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(key)))
+            .update_expression("SET #token = :token, #until = :until")
+            .condition_expression(
+                "attribute_not_exists(#pk) OR attribute_not_exists(#status) OR #expires <= :now \
+                 OR ((#status = :pending OR #status = :retrying) \
+                     AND (attribute_not_exists(#until) OR #until < :now))",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#expires", TTL_ATTRIBUTE)
+            .expression_attribute_names("#token", CLAIM_TOKEN)
+            .expression_attribute_names("#until", CLAIM_UNTIL)
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let previous = match output.attributes {
+                    Some(item) => delivery_from_item(&item, now)?,
+                    None => None,
+                };
+                Ok(Claim::Granted(previous.map(Box::new)))
+            }
+            Err(error) if conditional_failed::<UpdateItemError>(&error) => {
+                let item = self.get_item(delivery_key(key)).await?.unwrap_or_default();
+                match delivery_from_item(&item, now)? {
+                    Some(record) if record.status.is_final() => Ok(Claim::Final(Box::new(record))),
+                    _ => {
+                        let until = number(&item, CLAIM_UNTIL)
+                            .and_then(|t| DateTime::from_timestamp(t, 0))
+                            .unwrap_or(now);
+                        Ok(Claim::Busy(until))
+                    }
+                }
+            }
+            Err(error) => Err(store_error(
+                format!("cannot claim a delivery in {}", self.table),
+                error,
+            )),
+        }
+    }
+
+    async fn save(&self, record: &Delivery, token: Option<&str>) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(record)?));
+        let request = match token {
+            Some(token) => request
+                .condition_expression("#token = :token")
+                .expression_attribute_names("#token", CLAIM_TOKEN)
+                .expression_attribute_values(":token", s(token)),
+            None => request
+                .condition_expression(
+                    "attribute_not_exists(#status) OR #status = :pending OR #status = :retrying",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+                .expression_attribute_values(":retrying", s(Status::Retrying.as_str())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed::<PutItemError>(&error) => Ok(false),
+            Err(error) => Err(store_error(
+                format!("cannot write a record to {}", self.table),
+                error,
+            )),
+        }
+    }
+}
+
+impl RouteStore for DynamoStore {
+    async fn routes(&self) -> Result<Vec<Route>, StoreError> {
+        let mut routes = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :routes")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":routes", s(ROUTES_PK))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item
+                .map_err(|e| store_error(format!("cannot read routes from {}", self.table), e))?;
+            match from_item::<Route>(&item) {
+                Ok(route) => routes.push(route),
+                Err(error) => {
+                    // One broken item must not stop all mail; it is reported and skipped.
+                    tracing::error!(error = %error, "a route item cannot be read and is skipped");
+                }
+            }
+        }
+        Ok(routes)
+    }
+
+    async fn put_route(&self, route: &Route) -> Result<(), StoreError> {
+        let mut item = to_item(route).map_err(|e| serialisation("cannot store a route", e))?;
+        item.extend(route_key(&route.pattern));
+        item.insert("type".to_owned(), s("route"));
+        item.insert("updated_at".to_owned(), s(Utc::now().to_rfc3339()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(format!("cannot write a route to {}", self.table), e))?;
+        Ok(())
+    }
+
+    async fn remove_route(&self, pattern: &Pattern) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(route_key(pattern)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| store_error(format!("cannot remove a route from {}", self.table), e))?;
+        Ok(output.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn set_webhook_disabled(
+        &self,
+        pattern: &Pattern,
+        disabled: Option<Disabled>,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(route_key(pattern)))
+            .condition_expression("attribute_exists(#pk) AND attribute_exists(#webhook)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#webhook", "webhook")
+            .expression_attribute_names("#disabled", "disabled");
+        let request = match disabled {
+            Some(disabled) => {
+                let value =
+                    to_item(&disabled).map_err(|e| serialisation("cannot store a route", e))?;
+                request
+                    .update_expression("SET #webhook.#disabled = :disabled")
+                    .expression_attribute_values(":disabled", AttributeValue::M(value))
+            }
+            None => request.update_expression("REMOVE #webhook.#disabled"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // The route was removed or lost its webhook meanwhile: nothing to mark.
+            Err(error) if conditional_failed::<UpdateItemError>(&error) => Ok(()),
+            Err(error) => Err(store_error(
+                format!("cannot update a route in {}", self.table),
+                error,
+            )),
+        }
+    }
+
+    async fn set_enabled(&self, pattern: &Pattern, enabled: bool) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(route_key(pattern)))
+            .condition_expression("attribute_exists(#pk)")
+            .update_expression("SET #enabled = :enabled")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#enabled", "enabled")
+            .expression_attribute_values(":enabled", AttributeValue::Bool(enabled))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed::<UpdateItemError>(&error) => Ok(false),
+            Err(error) => Err(store_error(
+                format!("cannot update a route in {}", self.table),
+                error,
+            )),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Stored mail in S3: the objects SES's receipt rule writes under `inbound/`.
+
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use super::store_error;
+use crate::ports::{FetchError, MailLocation, MailStore, StoreError};
+
+/// Reads raw messages from S3.
+#[derive(Debug, Clone)]
+pub struct S3MailStore {
+    client: Client,
+}
+
+impl S3MailStore {
+    /// Uses a client built once at init.
+    pub fn new(client: Client) -> S3MailStore {
+        S3MailStore { client }
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl MailStore for S3MailStore {
+    async fn fetch(&self, location: &MailLocation) -> Result<Bytes, FetchError> {
+        let where_ = format!("s3://{}/{}", location.bucket, location.key);
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Err(FetchError::NotFound(where_));
+            }
+            Err(error) => return Err(store_error(format!("cannot read {where_}"), error).into()),
+        };
+        let body = output.body.collect().await.map_err(|error| {
+            FetchError::Store(StoreError::retryable(
+                format!("reading {where_} was cut short"),
+                error,
+            ))
+        })?;
+        Ok(body.into_bytes())
+    }
+}

@@ -1,0 +1,604 @@
+//! The inbound use case: a stored message → its recipients → their routes → a delivery per target → a record
+//! of each. The same code runs in the Lambda (AWS adapters) and in `mailroom dev` (local adapters).
+//!
+//! Every step is idempotent, because events arrive at least once: a delivery is claimed with a conditional
+//! write before it is attempted, a final record is never attempted again, and every attempt of one delivery
+//! carries the same `webhook-id`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+use url::Url;
+
+use crate::deliver::policy::{self, Judgement};
+use crate::deliver::{WebhookRequest, webhook_id};
+use crate::format::Payload;
+use crate::mail::envelope::{Envelope, KnownEnvelope, RecipientSource};
+use crate::mail::{self, Email};
+use crate::ports::{
+    Claim, Clock, FetchError, MailLocation, MailStore, RecordStore, RouteStore, StoreError,
+    Webhooks,
+};
+use crate::record::{
+    Attempt, Delivery, DeliveryKey, HISTORY_EXCERPT_BYTES, Status, masked_address,
+};
+use crate::route::{self, Disabled, Pattern, Route, WebhookTarget};
+
+/// How long a warm container trusts its copy of the routes.
+pub const ROUTES_TTL: Duration = Duration::from_secs(60);
+
+/// What the use case needs to know beyond its ports.
+#[derive(Debug, Clone)]
+pub struct InboundConfig {
+    /// Days records are kept (`MAILROOM_RETENTION_DAYS`).
+    pub retention_days: u32,
+    /// The catch-all webhook used when no route matches (`MAILROOM_DEFAULT_WEBHOOK_URL`).
+    pub default_webhook: Option<WebhookTarget>,
+    /// The receipt rule requires TLS, so `envelope.tls` is known to be true (`MAILROOM_TLS_REQUIRED`).
+    pub tls_required: bool,
+    /// The domains mail is received for (`MAILROOM_DOMAINS`); recipients recovered from headers must be in
+    /// one of them (or a subdomain).
+    pub domains: Vec<String>,
+    /// How long a claim on a delivery lasts: longer than one attempt with its redirects can take.
+    pub claim_for: Duration,
+}
+
+impl InboundConfig {
+    /// A claim long enough for an attempt that follows every redirect at the given timeout.
+    pub fn claim_for_timeout(timeout: Duration) -> Duration {
+        timeout * (1 + crate::http::MAX_REDIRECTS as u32) + Duration::from_secs(30)
+    }
+}
+
+/// What an event said about a stored message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Where SES stored it.
+    pub location: MailLocation,
+    /// When SES received it.
+    pub received_at: DateTime<Utc>,
+    /// When the event was first seen: the 72-hour give-up is measured from here.
+    pub first_seen: DateTime<Utc>,
+    /// What SES's notification said about the envelope (exact recipients, Bcc included, and verdicts).
+    pub known: KnownEnvelope,
+}
+
+/// What should happen to the event that carried the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing more to do: acknowledge it.
+    Done,
+    /// Some delivery is to be attempted again after this wait.
+    RetryAfter(Duration),
+    /// A delivery ran out of time and was recorded failed: dead-letter the event.
+    GaveUp,
+}
+
+impl Outcome {
+    fn combine(self, other: Outcome) -> Outcome {
+        match (self, other) {
+            (Outcome::RetryAfter(a), Outcome::RetryAfter(b)) => Outcome::RetryAfter(a.min(b)),
+            (Outcome::RetryAfter(a), _) | (_, Outcome::RetryAfter(a)) => Outcome::RetryAfter(a),
+            (Outcome::GaveUp, _) | (_, Outcome::GaveUp) => Outcome::GaveUp,
+            _ => Outcome::Done,
+        }
+    }
+}
+
+/// A failure that a later attempt may not see: the event must come back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Retryable(#[from] pub StoreError);
+
+/// The inbound use case over its ports.
+pub struct Inbound<M, S, W, C> {
+    mail: M,
+    store: S,
+    webhooks: W,
+    clock: C,
+    config: InboundConfig,
+    routes: Mutex<Option<(Instant, Vec<Route>)>>,
+}
+
+/// Facts about one message shared by its deliveries.
+struct Message<'a> {
+    received: &'a Received,
+    email: &'a Email,
+    envelope: &'a Envelope,
+    started: Instant,
+}
+
+impl<M, S, W, C> Inbound<M, S, W, C>
+where
+    M: MailStore,
+    S: RecordStore + RouteStore,
+    W: Webhooks,
+    C: Clock,
+{
+    /// Builds the use case once, at init.
+    pub fn new(mail: M, store: S, webhooks: W, clock: C, config: InboundConfig) -> Self {
+        Inbound {
+            mail,
+            store,
+            webhooks,
+            clock,
+            config,
+            routes: Mutex::new(None),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &InboundConfig {
+        &self.config
+    }
+
+    /// The store of records and routes.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Processes one stored message: every recipient, every target, every record.
+    pub async fn process(&self, received: &Received) -> Result<Outcome, Retryable> {
+        let started = Instant::now();
+        let message_id = received.location.message_id().to_owned();
+        let raw = match self.mail.fetch(&received.location).await {
+            Ok(raw) => raw,
+            Err(FetchError::NotFound(what)) => {
+                warn!(message_id, "stored message not found");
+                self.record_failure(received, None, format!("no stored message: {what}"))
+                    .await?;
+                return Ok(Outcome::Done);
+            }
+            Err(FetchError::Store(error)) if error.retryable => return Err(error.into()),
+            Err(FetchError::Store(error)) => {
+                warn!(message_id, error = %error, "stored message could not be read");
+                self.record_failure(
+                    received,
+                    None,
+                    format!("cannot read the stored message: {error}"),
+                )
+                .await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        let size = raw.len();
+        let email = match mail::parse(raw) {
+            Ok(email) => email,
+            Err(error) => {
+                warn!(message_id, size, error = %error, "message could not be parsed; it stays stored");
+                self.record_failure(received, None, format!("cannot parse the message: {error}"))
+                    .await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        let mut envelope = Envelope::recover(&email).with_known(received.known.clone());
+        if self.config.tls_required {
+            envelope.tls = Some(true);
+        }
+        let routes = self.routes().await?;
+        let recipients = self.recipients(&envelope, &routes);
+        info!(
+            message_id,
+            size,
+            recipients = recipients.len(),
+            attachments = email.attachments.len(),
+            warnings = email.warnings.len(),
+            "message parsed"
+        );
+        let message = Message {
+            received,
+            email: &email,
+            envelope: &envelope,
+            started,
+        };
+        if recipients.is_empty() {
+            let mut record = self.base_record(&message, "", "");
+            record.status = Status::NoRoute;
+            record.error =
+                Some("no recipient could be determined from the event or the headers".to_owned());
+            self.save_once(&record).await?;
+            return Ok(Outcome::Done);
+        }
+
+        let default_route = self.config.default_webhook.clone().map(|webhook| Route {
+            webhook: Some(webhook),
+            ..Route::new(Pattern::CatchAll)
+        });
+        let mut outcome = Outcome::Done;
+        for recipient in &recipients {
+            let matched = route::resolve(&routes, recipient)
+                .map(|m| (m.route, false))
+                .or(default_route.as_ref().map(|r| (r, true)));
+            let this = match matched {
+                None => {
+                    let mut record = self.base_record(&message, recipient, "");
+                    record.status = Status::NoRoute;
+                    self.save_once(&record).await?;
+                    Outcome::Done
+                }
+                Some((route, is_default)) => {
+                    self.deliver_route(&message, recipient, route, is_default)
+                        .await?
+                }
+            };
+            outcome = outcome.combine(this);
+        }
+        Ok(outcome)
+    }
+
+    /// The recipients to deliver for: the SMTP ones when known; otherwise those of To/Cc/Delivered-To that
+    /// belong to our domains and match a route.
+    fn recipients(&self, envelope: &Envelope, routes: &[Route]) -> Vec<String> {
+        match envelope.recipient_source {
+            RecipientSource::Smtp => envelope.recipients.clone(),
+            RecipientSource::Unknown => Vec::new(),
+            RecipientSource::Headers => envelope
+                .recipients
+                .iter()
+                .filter(|r| self.in_our_domains(r))
+                .filter(|r| {
+                    route::resolve(routes, r).is_some() || self.config.default_webhook.is_some()
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn in_our_domains(&self, address: &str) -> bool {
+        if self.config.domains.is_empty() {
+            return true;
+        }
+        let domain = address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        self.config
+            .domains
+            .iter()
+            .any(|ours| domain == *ours || domain.ends_with(&format!(".{ours}")))
+    }
+
+    async fn deliver_route(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        route: &Route,
+        is_default: bool,
+    ) -> Result<Outcome, Retryable> {
+        let pattern = route.pattern.to_string();
+        let finish = |mut record: Delivery, status: Status, error: Option<String>| {
+            record.route = Some(pattern.clone());
+            record.status = status;
+            record.error = error;
+            record.redact(&route.redact);
+            record
+        };
+        if !route.enabled {
+            let record = finish(
+                self.base_record(message, recipient, ""),
+                Status::Rejected,
+                Some("the route is disabled".to_owned()),
+            );
+            self.save_once(&record).await?;
+            return Ok(Outcome::Done);
+        }
+        if let Some(rule) = route
+            .drop_on
+            .iter()
+            .find(|rule| rule.trips(message.envelope.ses.as_ref()))
+        {
+            let record = finish(
+                self.base_record(message, recipient, ""),
+                Status::Dropped,
+                Some(format!("dropped: SES {} verdict FAIL", rule.as_str())),
+            );
+            self.save_once(&record).await?;
+            info!(message_id = %record.message_id, route = %route.pattern, "dropped on SES verdict");
+            return Ok(Outcome::Done);
+        }
+        if route.webhook.is_none() && route.forward.is_empty() {
+            let record = finish(
+                self.base_record(message, recipient, ""),
+                Status::Rejected,
+                Some("the route has no target".to_owned()),
+            );
+            self.save_once(&record).await?;
+            return Ok(Outcome::Done);
+        }
+
+        let mut outcome = Outcome::Done;
+        if let Some(webhook) = &route.webhook {
+            outcome = outcome.combine(
+                self.deliver_webhook(message, recipient, route, webhook, is_default)
+                    .await?,
+            );
+        }
+        for address in &route.forward {
+            let target = format!("forward {address}");
+            let record = finish(
+                self.base_record(message, recipient, &target),
+                Status::Unsupported,
+                Some("forwarding by email is not available in this version".to_owned()),
+            );
+            self.save_once(&record).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn deliver_webhook(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        route: &Route,
+        webhook: &WebhookTarget,
+        is_default: bool,
+    ) -> Result<Outcome, Retryable> {
+        let target = format!("webhook {}", webhook.display_url());
+        let key = DeliveryKey::new(message.received.location.message_id(), recipient, &target);
+        let now = self.clock.now();
+
+        if let Some(existing) = self.store.get(&key).await?
+            && existing.status == Status::Retrying
+            && let Some(due) = existing.next_attempt_at
+            && due > now
+        {
+            // A wait longer than one visibility change came back early: wait out the rest.
+            return Ok(Outcome::RetryAfter(to_std(due - now)));
+        }
+
+        let token = crate::deliver::random_webhook_id();
+        let until = now
+            + chrono::Duration::from_std(self.config.claim_for)
+                .unwrap_or(chrono::Duration::minutes(5));
+        let previous = match self.store.claim(&key, &token, now, until).await? {
+            Claim::Final(_) => return Ok(Outcome::Done),
+            Claim::Busy(until) => {
+                return Ok(Outcome::RetryAfter(
+                    to_std(until - now).max(Duration::from_secs(1)),
+                ));
+            }
+            Claim::Granted(previous) => previous,
+        };
+        let mut record = match previous {
+            Some(previous) => *previous,
+            None => self.base_record(message, recipient, &target),
+        };
+        // Facts may have been redacted or missing when the record was first written; refresh them.
+        let fresh = self.base_record(message, recipient, &target);
+        record.recipient = fresh.recipient;
+        record.recipient_source = fresh.recipient_source;
+        record.sender = fresh.sender;
+        record.sender_ip = fresh.sender_ip;
+        record.subject = fresh.subject;
+        record.message_id_header = fresh.message_id_header;
+        record.route = Some(route.pattern.to_string());
+        let id = webhook_id(
+            &key.message_id,
+            &format!("{}\n{target}", recipient.to_ascii_lowercase()),
+        );
+        record.webhook_id = Some(id.clone());
+
+        let attempt_started = Instant::now();
+        let attempt_at = self.clock.now();
+        let (result, judgement) = match (&webhook.disabled, Url::parse(&webhook.url)) {
+            (Some(disabled), _) => (
+                None,
+                Judgement::Reject {
+                    reason: format!(
+                        "the webhook was disabled at {}: {}",
+                        disabled.at.to_rfc3339(),
+                        disabled.reason
+                    ),
+                    disable_webhook: false,
+                },
+            ),
+            (None, Err(error)) => (
+                None,
+                Judgement::Reject {
+                    reason: format!("the webhook URL is not valid: {error}"),
+                    disable_webhook: false,
+                },
+            ),
+            (None, Ok(url)) => {
+                let envelope = message.envelope.for_recipient(recipient);
+                let payload = Payload::new(webhook.format, message.email, &envelope);
+                let request = WebhookRequest::new(
+                    id.clone(),
+                    attempt_at.timestamp(),
+                    payload.content_type(),
+                    payload.to_vec(),
+                    &webhook.secrets,
+                );
+                let result = self.webhooks.post(&url, &request).await;
+                let judgement = policy::judge(&result);
+                (Some(result), judgement)
+            }
+        };
+        let ms = attempt_started.elapsed().as_millis() as u64;
+
+        record.attempts += 1;
+        record.processing_ms = Some(message.started.elapsed().as_millis() as u64);
+        let response = result
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|a| &a.response);
+        record.response_status = response.map(|r| r.status);
+        record.response_body = response.map(|r| policy::response_excerpt(&r.body));
+        let excerpt = response.map(|r| {
+            let mut text = policy::response_excerpt(&r.body);
+            if text.len() > HISTORY_EXCERPT_BYTES {
+                let mut cut = HISTORY_EXCERPT_BYTES;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            text
+        });
+
+        let (status, error, outcome) = match &judgement {
+            Judgement::Delivered => (Status::Delivered, None, Outcome::Done),
+            Judgement::Reject { reason, .. } => {
+                (Status::Rejected, Some(reason.clone()), Outcome::Done)
+            }
+            Judgement::Retry {
+                reason,
+                retry_after,
+            } => {
+                let deadline = message.received.first_seen
+                    + chrono::Duration::from_std(policy::GIVE_UP_AFTER).unwrap_or_default();
+                let left = to_std(deadline - attempt_at);
+                match policy::next_wait(record.attempts, *retry_after, left) {
+                    Some(wait) => {
+                        record.next_attempt_at =
+                            Some(attempt_at + chrono::Duration::from_std(wait).unwrap_or_default());
+                        (
+                            Status::Retrying,
+                            Some(reason.clone()),
+                            Outcome::RetryAfter(wait),
+                        )
+                    }
+                    None => (
+                        Status::Failed,
+                        Some(format!(
+                            "gave up after {} attempts over 72 hours; last: {reason}",
+                            record.attempts
+                        )),
+                        Outcome::GaveUp,
+                    ),
+                }
+            }
+        };
+        if status != Status::Retrying {
+            record.next_attempt_at = None;
+        }
+        record.status = status;
+        record.error = error.clone();
+        record.push_attempt(Attempt {
+            at: attempt_at,
+            status_code: record.response_status,
+            outcome: status,
+            error,
+            response_excerpt: excerpt,
+            ms,
+        });
+        record.redact(&route.redact);
+        info!(
+            message_id = %key.message_id,
+            recipient = %masked_address(recipient),
+            route = %route.pattern,
+            status = status.as_str(),
+            http_status = record.response_status,
+            attempt = record.attempts,
+            ms,
+            "delivery attempt"
+        );
+        if !self.store.save(&record, Some(&token)).await? {
+            warn!(message_id = %key.message_id, "the claim expired before the record was saved");
+        }
+        if let Judgement::Reject {
+            disable_webhook: true,
+            ..
+        } = judgement
+            && !is_default
+        {
+            let disabled = Disabled {
+                at: attempt_at,
+                reason: "the target answered 410 Gone".to_owned(),
+            };
+            self.store
+                .set_webhook_disabled(&route.pattern, Some(disabled))
+                .await?;
+            self.forget_routes();
+        }
+        Ok(outcome)
+    }
+
+    /// Records a failure that concerns the whole message (missing object, unparseable bytes).
+    async fn record_failure(
+        &self,
+        received: &Received,
+        recipient: Option<&str>,
+        error: String,
+    ) -> Result<(), Retryable> {
+        let key = DeliveryKey::new(received.location.message_id(), recipient.unwrap_or(""), "");
+        let mut record = Delivery::new(
+            &key,
+            &received.location.key,
+            received.received_at,
+            self.config.retention_days,
+        );
+        record.status = Status::Failed;
+        record.error = Some(error);
+        if let Some(recipients) = &received.known.recipients {
+            record.recipient = recipients.first().cloned();
+        }
+        record.sender = received.known.from.clone();
+        self.save_once(&record).await
+    }
+
+    /// Writes a record that needs no claim, unless a final one is there already.
+    async fn save_once(&self, record: &Delivery) -> Result<(), Retryable> {
+        self.store.save(record, None).await?;
+        Ok(())
+    }
+
+    fn base_record(&self, message: &Message<'_>, recipient: &str, target: &str) -> Delivery {
+        let key = DeliveryKey::new(message.received.location.message_id(), recipient, target);
+        let mut record = Delivery::new(
+            &key,
+            &message.received.location.key,
+            message.received.received_at,
+            self.config.retention_days,
+        );
+        record.target = target.to_owned();
+        if !recipient.is_empty() {
+            record.recipient = Some(recipient.to_owned());
+            record.recipient_source = Some(
+                match message.envelope.recipient_source {
+                    RecipientSource::Headers => "headers",
+                    _ => "smtp",
+                }
+                .to_owned(),
+            );
+        }
+        let envelope = message.envelope;
+        record.sender = Some(envelope.from.clone()).filter(|s| !s.is_empty());
+        record.sender_ip = Some(envelope.remote_ip.clone()).filter(|s| !s.is_empty());
+        record.subject = message.email.subject().map(str::to_owned);
+        record.message_id_header = message.email.message_id().map(str::to_owned);
+        record
+    }
+
+    async fn routes(&self) -> Result<Vec<Route>, Retryable> {
+        if let Ok(guard) = self.routes.lock()
+            && let Some((loaded, routes)) = guard.as_ref()
+            && loaded.elapsed() < ROUTES_TTL
+        {
+            return Ok(routes.clone());
+        }
+        let routes = self.store.routes().await?;
+        if let Ok(mut guard) = self.routes.lock() {
+            *guard = Some((Instant::now(), routes.clone()));
+        }
+        Ok(routes)
+    }
+
+    fn forget_routes(&self) {
+        if let Ok(mut guard) = self.routes.lock() {
+            *guard = None;
+        }
+    }
+}
+
+fn to_std(duration: chrono::Duration) -> Duration {
+    duration.to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Groups routes by pattern, for listings.
+pub fn routes_by_pattern(routes: &[Route]) -> HashMap<String, &Route> {
+    routes.iter().map(|r| (r.pattern.to_string(), r)).collect()
+}

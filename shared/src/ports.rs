@@ -1,0 +1,195 @@
+//! One small trait per capability the use cases need. AWS adapters (`aws`) and local ones (`local`)
+//! implement them; tests may fake them.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::deliver::WebhookRequest;
+use crate::http::{Answer, HttpClient, SendError};
+use crate::record::{Delivery, DeliveryKey};
+use crate::route::{Disabled, Pattern, Route};
+
+/// A failure of a store, said with whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct StoreError {
+    /// What failed, for people.
+    pub what: String,
+    /// Whether a later attempt may succeed (throttling, timeouts, 5xx).
+    pub retryable: bool,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure that a later attempt may not see.
+    pub fn retryable(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError {
+            what: what.into(),
+            retryable: true,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// A failure that will happen again.
+    pub fn permanent(what: impl Into<String>) -> Self {
+        StoreError {
+            what: what.into(),
+            retryable: false,
+            source: None,
+        }
+    }
+}
+
+/// Where a raw message is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MailLocation {
+    /// The bucket (or the local store's folder).
+    pub bucket: String,
+    /// The object key, already URL-decoded.
+    pub key: String,
+}
+
+impl MailLocation {
+    /// SES's message id: the last segment of the key.
+    pub fn message_id(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or(&self.key)
+    }
+}
+
+/// Why a raw message could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// There is no such object.
+    #[error("no stored message at {0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The raw messages SES stored (S3, or a folder).
+pub trait MailStore: Send + Sync {
+    /// The bytes of one stored message.
+    fn fetch(
+        &self,
+        location: &MailLocation,
+    ) -> impl Future<Output = Result<Bytes, FetchError>> + Send;
+}
+
+/// How a claim on a delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This worker may attempt the delivery; the record as it was before (if any).
+    Granted(Option<Box<Delivery>>),
+    /// Another worker holds it until the given time.
+    Busy(DateTime<Utc>),
+    /// Nothing more is to be done: the record is final.
+    Final(Box<Delivery>),
+}
+
+/// The delivery records (DynamoDB, or SQLite in `mailroom dev`).
+pub trait RecordStore: Send + Sync {
+    /// A record, unless it is missing or expired.
+    fn get(
+        &self,
+        key: &DeliveryKey,
+    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
+
+    /// Takes the right to attempt a delivery until `until`, with a conditional write: granted when there is
+    /// no record, or the record is not final and nobody else's claim is still running.
+    fn claim(
+        &self,
+        key: &DeliveryKey,
+        token: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Writes a record. With `token`, only while this worker's claim holds (and releases it); without, only
+    /// when no final record is there already. Returns whether it was written.
+    fn save(
+        &self,
+        record: &Delivery,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The routes (DynamoDB, or SQLite seeded from `mailroom.toml`).
+pub trait RouteStore: Send + Sync {
+    /// Every route.
+    fn routes(&self) -> impl Future<Output = Result<Vec<Route>, StoreError>> + Send;
+
+    /// Adds or replaces the route of `route.pattern`.
+    fn put_route(&self, route: &Route) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes a route; false when there was none.
+    fn remove_route(
+        &self,
+        pattern: &Pattern,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks a route's webhook disabled (after a 410), or clears the mark.
+    fn set_webhook_disabled(
+        &self,
+        pattern: &Pattern,
+        disabled: Option<Disabled>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Turns a whole route on or off; false when there is no such route.
+    fn set_enabled(
+        &self,
+        pattern: &Pattern,
+        enabled: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Sends webhook requests.
+pub trait Webhooks: Send + Sync {
+    /// POSTs one signed request, following redirects as the policy allows.
+    fn post(
+        &self,
+        url: &Url,
+        request: &WebhookRequest,
+    ) -> impl Future<Output = Result<Answer, SendError>> + Send;
+}
+
+impl Webhooks for HttpClient {
+    fn post(
+        &self,
+        url: &Url,
+        request: &WebhookRequest,
+    ) -> impl Future<Output = Result<Answer, SendError>> + Send {
+        self.post_following_redirects(url, request)
+    }
+}
+
+/// The time.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for Arc<T> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
