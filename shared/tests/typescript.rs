@@ -18,7 +18,12 @@ fn payloads_type_check_against_cloudmailins_incoming_mail() {
     let out = std::env::temp_dir().join(format!("mailroom-ts-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
     for file in support::corpus_files() {
-        let mut json = support::render_json(&std::fs::read(&file).unwrap());
+        let raw = std::fs::read(&file).unwrap();
+        if mailroom::mail::parse(raw.clone()).is_err() {
+            // Not a message (tests/corpus.rs names the one such file).
+            continue;
+        }
+        let mut json = support::render_json(&raw);
         // Content is a string either way; keeping it short keeps tsc fast.
         for attachment in json["attachments"].as_array_mut().unwrap() {
             attachment["content"] = "QUJD".into();

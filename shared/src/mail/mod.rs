@@ -209,6 +209,9 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     }
 
     let (headers, bad_names) = top_level_headers(&source, root, &mut warnings);
+    if headers.is_empty() {
+        return Err(ParseError::NotAMessage);
+    }
     let malformed = bounded.malformed_lines + bad_names;
     if malformed > 0 {
         warnings.push(Warning {
