@@ -264,10 +264,12 @@ async fn create_configuration_set(
         .await
     {
         Ok(_) => Ok(()),
+        // AWS says AlreadyExistsException; some emulators name it ConfigurationSetAlreadyExistsException.
         Err(error)
             if error
                 .as_service_error()
-                .is_some_and(|e| e.is_already_exists_exception()) =>
+                .and_then(|e| e.meta().code())
+                .is_some_and(|code| code.ends_with("AlreadyExistsException")) =>
         {
             Ok(())
         }
