@@ -10,13 +10,12 @@ mod headers;
 mod limits;
 mod recover;
 pub mod reply;
+mod transfer;
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use mail_parser::{
-    Encoding, MessageParser, MessagePart, MimeHeaders, PartType, parsers::MessageStream,
-};
+use mail_parser::{HeaderName, MessageParser, MessagePart, MimeHeaders, PartType};
 
 pub use headers::decode_header_value;
 pub use limits::MAX_HEADER_FIELDS_TOTAL;
@@ -162,10 +161,12 @@ impl Email {
 }
 
 fn parser() -> MessageParser {
-    // Only the MIME headers are parsed by mail-parser (it needs them for the structure); every other value
-    // is decoded once, by us, from its raw bytes.
+    // mail-parser finds the structure: it parses the MIME headers it needs for that and skips every other
+    // value, which is decoded once, by us, from its raw bytes. It ignores Content-Transfer-Encoding, so it
+    // decodes no part: `transfer` does, once per part.
     MessageParser::new()
         .with_mime_headers()
+        .ignore_header(HeaderName::ContentTransferEncoding)
         .default_header_ignore()
 }
 
@@ -256,30 +257,29 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
                 continue;
             }
         }
-        let declared = recover::declared_encoding(&part);
-        if let Some(encoding) = &declared
-            && !recover::KNOWN_ENCODINGS.contains(&encoding.as_str())
-        {
-            unknown_encodings.push(encoding.clone());
+        let declared = raw_transfer_encoding(&source, &part);
+        let (decoded, damage) = transfer::decode(declared.as_deref(), body);
+        match damage {
+            transfer::Damage::None if !part.is_encoding_problem => {}
+            transfer::Damage::Unknown(encoding) => unknown_encodings.push(encoding),
+            _ => damaged.push(content_type.clone()),
         }
-        let recovered = if part.is_encoding_problem {
-            damaged.push(content_type.clone());
-            declared.and_then(|encoding| recover::lenient_transfer_decode(&encoding, body))
-        } else {
-            None
-        };
         if Some(index) == plain || Some(index) == html {
-            let text = match &recovered {
-                Some(bytes) => Some(recover::decode_text(&part, bytes)),
-                None => body_text(part.body),
-            };
+            let text = recover::decode_text(&part, &decoded);
             if Some(index) == plain {
-                plain_text = text;
+                plain_text = Some(text);
             } else {
-                html_text = text;
+                html_text = Some(text);
             }
-        } else if let Some(attachment) = attachment(&source, content_source, part, recovered) {
-            attachments.push(attachment);
+            if let PartType::Message(nested) = part.body {
+                dismantle(nested);
+            }
+        } else {
+            let content = match decoded {
+                Cow::Borrowed(slice) => share(content_source, slice),
+                Cow::Owned(bytes) => Bytes::from(bytes),
+            };
+            attachments.push(attachment(&source, part, content_type, content));
         }
     }
 
@@ -506,13 +506,6 @@ fn choose_body(
     })
 }
 
-fn body_text(body: PartType<'_>) -> Option<String> {
-    match body {
-        PartType::Text(text) | PartType::Html(text) => Some(text.into_owned()),
-        _ => None,
-    }
-}
-
 /// Drops nested messages level by level: dropped recursively, a few thousand levels would exhaust the stack.
 fn dismantle(message: mail_parser::Message<'_>) {
     let mut pending = vec![message];
@@ -525,18 +518,25 @@ fn dismantle(message: mail_parser::Message<'_>) {
     }
 }
 
-/// `source` is what mail-parser read (its borrowed slices point into it); `content` holds the same bytes at
-/// the same offsets as they were sent.
+/// The `Content-Transfer-Encoding` of a part, lower-case, read from the raw header (mail-parser is told to
+/// ignore it, so that it only finds the parts and this module decodes each once).
+fn raw_transfer_encoding(source: &[u8], part: &MessagePart<'_>) -> Option<String> {
+    let header = part
+        .headers
+        .iter()
+        .find(|h| h.name == HeaderName::ContentTransferEncoding)?;
+    let value = source.get(header.offset_start as usize..header.offset_end as usize)?;
+    let value = decode_header_value(value).trim().to_ascii_lowercase();
+    Some(value)
+}
+
+/// An attachment: the part's metadata and its decoded content.
 fn attachment(
     source: &Bytes,
-    content: &Bytes,
     part: MessagePart<'_>,
-    recovered: Option<Vec<u8>>,
-) -> Option<Attachment> {
-    if matches!(part.body, PartType::Multipart(_)) {
-        return None;
-    }
-    let content_type = content_type_of(&part);
+    content_type: String,
+    content: Bytes,
+) -> Attachment {
     let file_name = part
         .attachment_name()
         .map(str::to_owned)
@@ -557,46 +557,16 @@ fn attachment(
         None if content_id.is_some() => Disposition::Inline,
         None => Disposition::Attachment,
     };
-    let (offset_body, offset_end, encoding) = (
-        part.offset_body as usize,
-        part.offset_end as usize,
-        part.encoding,
-    );
-    let content = match (recovered, part.body) {
-        (Some(bytes), body) => {
-            if let PartType::Message(nested) = body {
-                dismantle(nested);
-            }
-            Bytes::from(bytes)
-        }
-        (None, body) => match body {
-            PartType::Multipart(_) => return None,
-            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                owned_bytes(source, content, bytes)
-            }
-            // Text parts were decoded from their charset by mail-parser; an attachment must arrive as it was
-            // sent, so undo only the transfer encoding, from the raw bytes.
-            PartType::Text(_) | PartType::Html(_) => {
-                transfer_decoded(slice_raw(content, offset_body, offset_end), encoding)
-            }
-            PartType::Message(mut nested) => {
-                let bytes = if encoding == Encoding::None {
-                    slice_raw(content, offset_body, offset_end)
-                } else {
-                    owned_bytes(source, content, std::mem::take(&mut nested.raw_message))
-                };
-                dismantle(nested);
-                bytes
-            }
-        },
-    };
-    Some(Attachment {
+    if let PartType::Message(nested) = part.body {
+        dismantle(nested);
+    }
+    Attachment {
         file_name,
         content_type,
         disposition,
         content_id,
         content,
-    })
+    }
 }
 
 fn content_type_of(part: &MessagePart<'_>) -> String {
@@ -623,43 +593,12 @@ fn token(text: &str) -> String {
         .collect()
 }
 
-/// Shares the raw buffer when mail-parser borrowed from it; takes mail-parser's own buffer otherwise.
-fn owned_bytes(source: &Bytes, content: &Bytes, bytes: Cow<'_, [u8]>) -> Bytes {
-    match bytes {
-        Cow::Borrowed(slice) => share_or_copy(source, content, slice),
-        Cow::Owned(vec) => Bytes::from(vec),
-    }
-}
-
-/// The same range of `content` as `slice` occupies in `source`, shared rather than copied.
-fn share_or_copy(source: &Bytes, content: &Bytes, slice: &[u8]) -> Bytes {
-    let base = source.as_ptr() as usize;
+/// `slice`, a part of `buffer`, shared rather than copied.
+fn share(buffer: &Bytes, slice: &[u8]) -> Bytes {
+    let base = buffer.as_ptr() as usize;
     let start = slice.as_ptr() as usize;
-    if start >= base && start + slice.len() <= base + source.len() {
-        let range = start - base..start - base + slice.len();
-        if range.end <= content.len() {
-            return content.slice(range);
-        }
+    if start >= base && start + slice.len() <= base + buffer.len() {
+        return buffer.slice(start - base..start - base + slice.len());
     }
     Bytes::copy_from_slice(slice)
-}
-
-fn slice_raw(raw: &Bytes, start: usize, end: usize) -> Bytes {
-    if start <= end && end <= raw.len() {
-        raw.slice(start..end)
-    } else {
-        Bytes::new()
-    }
-}
-
-fn transfer_decoded(body: Bytes, encoding: Encoding) -> Bytes {
-    let (_, decoded) = match encoding {
-        Encoding::None => return body,
-        Encoding::Base64 => MessageStream::new(&body).decode_base64_mime(b""),
-        Encoding::QuotedPrintable => MessageStream::new(&body).decode_quoted_printable_mime(b""),
-    };
-    match decoded {
-        Cow::Borrowed(slice) => share_or_copy(&body, &body, slice),
-        Cow::Owned(vec) => Bytes::from(vec),
-    }
 }
