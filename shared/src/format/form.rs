@@ -3,7 +3,7 @@
 
 use std::io::{self, BufWriter, Write};
 
-use super::json::group_headers;
+use super::json::{group_headers, header_key};
 use crate::mail::Email;
 use crate::mail::envelope::Envelope;
 
@@ -16,7 +16,8 @@ pub(super) fn write_multipart<W: Write>(
 ) -> io::Result<()> {
     let mut form = Form::new(boundary, out);
     write_envelope(&mut form, envelope)?;
-    for (key, values) in group_headers(&email.headers) {
+    for (name, values) in group_headers(&email.headers) {
+        let key = header_key(name);
         match values.as_slice() {
             [one] => form.field(&format!("headers[{key}]"), one.as_bytes())?,
             many => {

@@ -67,26 +67,30 @@ pub struct Payload<'a> {
     email: &'a Email,
     envelope: &'a Envelope,
     format: Format,
-    boundary: String,
+    boundary: Option<String>,
     attachment_urls: Option<&'a [String]>,
 }
 
 impl<'a> Payload<'a> {
-    /// A payload with a fresh random multipart boundary.
+    /// A payload; the two form formats get a fresh random multipart boundary.
     pub fn new(format: Format, email: &'a Email, envelope: &'a Envelope) -> Payload<'a> {
         Payload {
             email,
             envelope,
             format,
-            boundary: random_boundary(),
+            boundary: (format != Format::Json).then(random_boundary),
             attachment_urls: None,
         }
     }
 
     /// Uses the given multipart boundary instead of a random one (for reproducible output).
     pub fn with_boundary(mut self, boundary: impl Into<String>) -> Payload<'a> {
-        self.boundary = boundary.into();
+        self.boundary = Some(boundary.into());
         self
+    }
+
+    fn boundary(&self) -> &str {
+        self.boundary.as_deref().unwrap_or("mailroom-boundary")
     }
 
     /// Sends each attachment as a link instead of its content: `urls[i]` belongs to attachment `i`.
@@ -105,7 +109,7 @@ impl<'a> Payload<'a> {
         match self.format {
             Format::Json => "application/json".to_owned(),
             Format::Multipart | Format::Raw => {
-                format!("multipart/form-data; boundary={}", self.boundary)
+                format!("multipart/form-data; boundary={}", self.boundary())
             }
         }
     }
@@ -118,10 +122,10 @@ impl<'a> Payload<'a> {
                 self.email,
                 self.envelope,
                 self.attachment_urls,
-                &self.boundary,
+                self.boundary(),
                 out,
             ),
-            Format::Raw => form::write_raw(self.email, self.envelope, &self.boundary, out),
+            Format::Raw => form::write_raw(self.email, self.envelope, self.boundary(), out),
         }
     }
 

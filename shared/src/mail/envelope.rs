@@ -95,25 +95,35 @@ pub enum Verdict {
 impl Verdict {
     /// Parses SES's notification status (`PASS`, `FAIL`, ...), case-insensitively.
     pub fn from_status(status: &str) -> Option<Verdict> {
-        match status.trim().to_ascii_uppercase().as_str() {
-            "PASS" => Some(Verdict::Pass),
-            "FAIL" => Some(Verdict::Fail),
-            "GRAY" => Some(Verdict::Gray),
-            "PROCESSING_FAILED" => Some(Verdict::ProcessingFailed),
-            "DISABLED" => Some(Verdict::Disabled),
-            _ => None,
-        }
+        let status = status.trim();
+        [
+            ("PASS", Verdict::Pass),
+            ("FAIL", Verdict::Fail),
+            ("GRAY", Verdict::Gray),
+            ("PROCESSING_FAILED", Verdict::ProcessingFailed),
+            ("DISABLED", Verdict::Disabled),
+        ]
+        .into_iter()
+        .find(|(word, _)| word.eq_ignore_ascii_case(status))
+        .map(|(_, verdict)| verdict)
     }
 
     /// Maps an `Authentication-Results` method result (RFC 8601) onto SES's words.
     fn from_auth_result(result: &str) -> Option<Verdict> {
-        match result.to_ascii_lowercase().as_str() {
-            "pass" => Some(Verdict::Pass),
-            "fail" | "hardfail" => Some(Verdict::Fail),
-            "softfail" | "neutral" | "none" | "policy" => Some(Verdict::Gray),
-            "temperror" | "permerror" => Some(Verdict::ProcessingFailed),
-            _ => None,
-        }
+        [
+            ("pass", Verdict::Pass),
+            ("fail", Verdict::Fail),
+            ("hardfail", Verdict::Fail),
+            ("softfail", Verdict::Gray),
+            ("neutral", Verdict::Gray),
+            ("none", Verdict::Gray),
+            ("policy", Verdict::Gray),
+            ("temperror", Verdict::ProcessingFailed),
+            ("permerror", Verdict::ProcessingFailed),
+        ]
+        .into_iter()
+        .find(|(word, _)| word.eq_ignore_ascii_case(result))
+        .map(|(_, verdict)| verdict)
     }
 }
 
@@ -299,9 +309,10 @@ impl<'a> TraceHeaders<'a> {
         // SES writes its verdicts above the message's own headers; the same names further down were written
         // by the sender and must not stand in for SES's.
         let mut above_message_headers = true;
+        let mut buffer = [0u8; 32];
         for header in &email.headers {
-            let name = header.name.to_ascii_lowercase();
-            let slot = match name.as_str() {
+            let name = lower_short(&header.name, &mut buffer);
+            let slot = match name {
                 "return-path" => &mut trace.return_path,
                 "received" => &mut trace.received,
                 "received-spf" => &mut trace.received_spf,
@@ -323,7 +334,11 @@ impl<'a> TraceHeaders<'a> {
                     continue;
                 }
                 _ => {
-                    if name.starts_with("content-") {
+                    if header
+                        .name
+                        .get(..8)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("content-"))
+                    {
                         above_message_headers = false;
                     }
                     continue;
@@ -343,23 +358,31 @@ impl<'a> TraceHeaders<'a> {
             ..SesVerdicts::default()
         };
         if let Some(results) = self.auth_results {
-            verdicts.spf = auth_method(results, "spf").and_then(Verdict::from_auth_result);
-            verdicts.dkim = auth_method(results, "dkim").and_then(Verdict::from_auth_result);
-            verdicts.dmarc = auth_method(results, "dmarc").and_then(Verdict::from_auth_result);
+            for (method, result) in auth_methods(results) {
+                let slot = match method {
+                    m if m.eq_ignore_ascii_case("spf") => &mut verdicts.spf,
+                    m if m.eq_ignore_ascii_case("dkim") => &mut verdicts.dkim,
+                    m if m.eq_ignore_ascii_case("dmarc") => &mut verdicts.dmarc,
+                    _ => continue,
+                };
+                if slot.is_none() {
+                    *slot = Verdict::from_auth_result(result);
+                }
+            }
         }
         (verdicts != SesVerdicts::default()).then_some(verdicts)
     }
 }
 
-/// The result of one method in an `Authentication-Results` value (`spf=pass (…) smtp.mailfrom=…; dkim=…`).
-fn auth_method<'a>(results: &'a str, method: &str) -> Option<&'a str> {
-    results.split(';').skip(1).find_map(|clause| {
+/// The methods and results of an `Authentication-Results` value (`spf=pass (…) smtp.mailfrom=…; dkim=…`).
+fn auth_methods(results: &str) -> impl Iterator<Item = (&str, &str)> {
+    results.split(';').skip(1).filter_map(|clause| {
         let (name, rest) = clause.trim().split_once('=')?;
-        name.trim().eq_ignore_ascii_case(method).then(|| {
-            rest.split(|c: char| c.is_whitespace() || c == '(')
-                .next()
-                .unwrap_or("")
-        })
+        let result = rest
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()
+            .unwrap_or("");
+        Some((name.trim(), result))
     })
 }
 
@@ -500,12 +523,25 @@ impl<'a> SpfLine<'a> {
     }
 }
 
+/// A short header name in lower case, without allocating; `""` for a name too long to be one we look for.
+fn lower_short<'b>(name: &str, buffer: &'b mut [u8; 32]) -> &'b str {
+    let Some(slot) = buffer.get_mut(..name.len()) else {
+        return "";
+    };
+    slot.copy_from_slice(name.as_bytes());
+    slot.make_ascii_lowercase();
+    std::str::from_utf8(slot).unwrap_or("")
+}
+
 /// Addresses in `To`, `Cc` and `Delivered-To`, in order, without duplicates.
 fn header_recipients(email: &Email) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
+    let mut buffer = [0u8; 32];
     for header in &email.headers {
-        let name = header.name.to_ascii_lowercase();
-        if !matches!(name.as_str(), "to" | "cc" | "delivered-to") {
+        if !matches!(
+            lower_short(&header.name, &mut buffer),
+            "to" | "cc" | "delivered-to"
+        ) {
             continue;
         }
         for address in addresses_in(&header.value) {

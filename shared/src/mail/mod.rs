@@ -50,8 +50,8 @@ pub struct Email {
 /// One header field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// The field name as written in the message.
-    pub name: String,
+    /// The field name: the standard spelling for registered names, as written for others.
+    pub name: Cow<'static, str>,
     /// The value, unfolded and decoded to UTF-8.
     pub value: String,
 }
@@ -194,22 +194,8 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     let original = raw.slice(skipped..);
     let bounded = limits::bound(original.clone());
     warnings.extend(bounded.warnings.iter().cloned());
-    let source = bounded.source;
-    // Content is sliced from the original whenever offsets agree, so no marker of `limits` reaches it.
-    let content_source = if bounded.same_offsets {
-        &original
-    } else {
-        &source
-    };
-    let message = parser().parse(&source[..]).ok_or(ParseError::NotAMessage)?;
-    let Some(root) = message.parts.first() else {
-        return Err(ParseError::NotAMessage);
-    };
-    if root.headers.is_empty() {
-        return Err(ParseError::NotAMessage);
-    }
-
-    let (headers, bad_names) = top_level_headers(&source, root, &mut warnings);
+    let source = bounded.source.clone();
+    let (headers, bad_names) = top_level_headers(&original, &bounded.top_fields, &mut warnings);
     if headers.is_empty() {
         return Err(ParseError::NotAMessage);
     }
@@ -220,6 +206,17 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             message: format!("{malformed} header line(s) without a valid field name were left out"),
         });
     }
+    let Some(message) = parser().parse(&source[..]) else {
+        // Header fields and nothing else, not even the blank line that ends them.
+        return Ok(Email {
+            raw,
+            headers,
+            plain: None,
+            html: None,
+            attachments: Vec::new(),
+            warnings,
+        });
+    };
     let reachable = reachable_parts(&message.parts, &mut warnings);
 
     let plain = choose_body(&message.text_body, &message.parts, &reachable, false);
@@ -241,10 +238,9 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         if matches!(part.body, PartType::Multipart(_)) {
             continue;
         }
-        let (start, end) = (part.offset_body as usize, part.offset_end as usize);
-        let body = content_source
-            .get(start..end.max(start))
-            .unwrap_or_default();
+        // Content is read from the original, where the parser may have seen a skipped body or a marker.
+        let range = bounded.original_range(part.offset_body as usize, part.offset_end as usize);
+        let body = original.get(range).unwrap_or_default();
         // A delimiter with nothing after it leaves a part with no headers and no bytes: nothing to deliver.
         if part.headers.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -276,7 +272,7 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             }
         } else {
             let content = match decoded {
-                Cow::Borrowed(slice) => share(content_source, slice),
+                Cow::Borrowed(slice) => share(&original, slice),
                 Cow::Owned(bytes) => Bytes::from(bytes),
             };
             attachments.push(attachment(&source, part, content_type, content));
@@ -359,38 +355,32 @@ fn leading_blank_lines(raw: &[u8]) -> usize {
 
 /// The top-level header fields, decoded, and how many were left out for lacking a valid field name.
 fn top_level_headers(
-    raw: &Bytes,
-    root: &MessagePart<'_>,
+    raw: &[u8],
+    fields: &[std::ops::Range<usize>],
     warnings: &mut Vec<Warning>,
 ) -> (Vec<Header>, usize) {
-    let total = root.headers.len();
     let mut truncated = 0usize;
     let mut bad_names = 0usize;
-    let mut headers = Vec::with_capacity(total.min(MAX_HEADERS));
-    for h in root.headers.iter().take(MAX_HEADERS) {
-        let start = h.offset_start as usize;
-        let field = raw.get(h.offset_field as usize..start).unwrap_or_default();
-        if !valid_field_name(field) {
+    let mut headers = Vec::with_capacity(fields.len());
+    for field in fields {
+        let text = raw.get(field.clone()).unwrap_or_default();
+        let Some(colon) = memchr::memchr(b':', text) else {
+            bad_names += 1;
+            continue;
+        };
+        let (name, value) = text.split_at(colon + 1);
+        if !valid_field_name(name) {
             bad_names += 1;
             continue;
         }
-        let end = (h.offset_end as usize).max(start);
-        let mut value_raw = raw.get(start..end).unwrap_or_default();
-        if value_raw.len() > MAX_HEADER_VALUE_BYTES {
+        let mut value = value;
+        if value.len() > MAX_HEADER_VALUE_BYTES {
             truncated += 1;
-            value_raw = value_raw.get(..MAX_HEADER_VALUE_BYTES).unwrap_or_default();
+            value = value.get(..MAX_HEADER_VALUE_BYTES).unwrap_or_default();
         }
         headers.push(Header {
-            name: h.name.as_str().to_owned(),
-            value: decode_header_value(value_raw),
-        });
-    }
-    if total > MAX_HEADERS {
-        warnings.push(Warning {
-            code: "max_headers",
-            message: format!(
-                "the message has {total} header fields; only the first {MAX_HEADERS} are kept"
-            ),
+            name: headers::field_name(name),
+            value: decode_header_value(value),
         });
     }
     if truncated > 0 {

@@ -18,7 +18,10 @@ pub(crate) fn decode_text(part: &MessagePart<'_>, bytes: &[u8]) -> String {
         });
     match decoder {
         Some(decode) => decode(bytes),
-        None => String::from_utf8_lossy(bytes).into_owned(),
+        None => match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
     }
 }
 

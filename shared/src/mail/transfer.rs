@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use mail_parser::parsers::MessageStream;
 
 /// Base64 as mail writes it: padding optional, non-canonical trailing bits tolerated.
 const MAIL_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -40,20 +39,30 @@ pub(crate) fn decode<'a>(encoding: Option<&str>, body: &'a [u8]) -> (Cow<'a, [u8
             None => (Cow::Owned(base64_lenient(body)), Damage::Broken),
         },
         Some("quoted-printable") => {
-            let (end, decoded) = MessageStream::new(body).decode_quoted_printable_mime(b"");
-            if end == usize::MAX {
-                (Cow::Owned(quoted_printable_lenient(body)), Damage::Broken)
-            } else {
-                (Cow::Owned(decoded.into_owned()), Damage::None)
-            }
+            let (decoded, broken) = quoted_printable(body);
+            (
+                Cow::Owned(decoded),
+                if broken { Damage::Broken } else { Damage::None },
+            )
         }
         Some(other) => (Cow::Borrowed(body), Damage::Unknown(other.to_owned())),
     }
 }
 
 /// Base64 with line breaks and surrounding blanks, decoded in large chunks; `None` at the first character
-/// outside the alphabet or a misplaced `=`.
+/// outside the alphabet or a misplaced `=`. SIMD first; the scalar decoder only for what SIMD refuses
+/// (non-canonical trailing bits, which some encoders write).
 fn base64_strict(body: &[u8]) -> Option<Vec<u8>> {
+    base64_chunked(body, Decoder::Simd).or_else(|| base64_chunked(body, Decoder::Scalar))
+}
+
+#[derive(Clone, Copy)]
+enum Decoder {
+    Simd,
+    Scalar,
+}
+
+fn base64_chunked(body: &[u8], decoder: Decoder) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
     let mut chunk = Vec::with_capacity(CHUNK + 1024);
     let mut start = 0;
@@ -63,23 +72,36 @@ fn base64_strict(body: &[u8]) -> Option<Vec<u8>> {
         chunk.extend_from_slice(line);
         if chunk.len() >= CHUNK {
             let whole = chunk.len() / 4 * 4;
-            decode_into(chunk.get(..whole)?, &mut out)?;
+            decode_into(chunk.get(..whole)?, &mut out, decoder)?;
             chunk.drain(..whole);
         }
     }
-    decode_into(&chunk, &mut out)?;
+    decode_into(&chunk, &mut out, decoder)?;
     Some(out)
 }
 
-fn decode_into(encoded: &[u8], out: &mut Vec<u8>) -> Option<()> {
+fn decode_into(encoded: &[u8], out: &mut Vec<u8>, decoder: Decoder) -> Option<()> {
     if encoded.is_empty() {
         return Some(());
     }
     let start = out.len();
     out.resize(start + encoded.len().div_ceil(4) * 3, 0);
-    let written = MAIL_BASE64
-        .decode_slice(encoded, out.get_mut(start..)?)
-        .ok()?;
+    let target = out.get_mut(start..)?;
+    let written = match decoder {
+        Decoder::Simd => {
+            // Only the last chunk can lack padding or carry it.
+            let engine = if encoded.len().is_multiple_of(4) {
+                &base64_simd::STANDARD
+            } else {
+                &base64_simd::STANDARD_NO_PAD
+            };
+            engine
+                .decode(encoded, base64_simd::Out::from_slice(target))
+                .ok()?
+                .len()
+        }
+        Decoder::Scalar => MAIL_BASE64.decode_slice(encoded, target).ok()?,
+    };
     out.truncate(start + written);
     Some(())
 }
@@ -120,45 +142,71 @@ pub(crate) fn base64_lenient(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Quoted-printable read line by line, keeping what is not a valid escape as it is.
-fn quoted_printable_lenient(body: &[u8]) -> Vec<u8> {
+/// Quoted-printable, line by line: trailing blanks removed, `=` at the end of a line joins it to the next,
+/// `=XX` is a byte. An `=` that is neither is kept as it is and reported (`true`). Line breaks come out as
+/// CRLF once the part has used one, LF before.
+fn quoted_printable(body: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(body.len());
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    for line in body.split_inclusive(|&c| c == b'\n') {
-        let (text, ending): (&[u8], &[u8]) = if let Some(text) = line.strip_suffix(b"\r\n") {
-            (text, b"\r\n")
-        } else if let Some(text) = line.strip_suffix(b"\n") {
-            (text, b"\n")
-        } else {
-            (line, b"")
+    let mut broken = false;
+    let mut crlf = false;
+    let mut start = 0;
+    while start < body.len() {
+        let rest = body.get(start..).unwrap_or_default();
+        let (mut text, has_break, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (rest.get(..i).unwrap_or_default(), true, start + i + 1),
+            None => (rest, false, body.len()),
         };
-        let text = text.trim_ascii_end();
-        let (text, soft_break) = match text.strip_suffix(b"=") {
-            Some(text) => (text, true),
-            None => (text, false),
+        if has_break {
+            if let Some(stripped) = text.strip_suffix(b"\r") {
+                text = stripped;
+                crlf = true;
+            }
+            text = trim_blanks_end(text);
+        }
+        let soft_break = match text.strip_suffix(b"=") {
+            Some(stripped) if has_break || text.len() > stripped.len() => {
+                text = stripped;
+                true
+            }
+            _ => false,
         };
-        let mut i = 0;
-        while let Some(&c) = text.get(i) {
-            match (
-                c,
-                text.get(i + 1).copied().and_then(hex),
-                text.get(i + 2).copied().and_then(hex),
-            ) {
-                (b'=', Some(high), Some(low)) => {
-                    out.push((high << 4) | low);
-                    i += 3;
-                }
-                _ => {
-                    out.push(c);
-                    i += 1;
-                }
+        broken |= unescape_line(text, &mut out);
+        if has_break && !soft_break {
+            out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        }
+        start = next;
+    }
+    (out, broken)
+}
+
+fn trim_blanks_end(text: &[u8]) -> &[u8] {
+    let end = text
+        .iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .map_or(0, |i| i + 1);
+    text.get(..end).unwrap_or_default()
+}
+
+/// Appends one line with its `=XX` escapes decoded; true when an `=` had no two hex digits after it.
+fn unescape_line(mut text: &[u8], out: &mut Vec<u8>) -> bool {
+    let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16)).map(|d| d as u8);
+    let mut broken = false;
+    while let Some(at) = memchr::memchr(b'=', text) {
+        out.extend_from_slice(text.get(..at).unwrap_or_default());
+        match (hex(text.get(at + 1)), hex(text.get(at + 2))) {
+            (Some(high), Some(low)) => {
+                out.push((high << 4) | low);
+                text = text.get(at + 3..).unwrap_or_default();
+            }
+            _ => {
+                broken = true;
+                out.push(b'=');
+                text = text.get(at + 1..).unwrap_or_default();
             }
         }
-        if !soft_break {
-            out.extend_from_slice(ending);
-        }
     }
-    out
+    out.extend_from_slice(text);
+    broken
 }
 
 #[cfg(test)]
@@ -218,6 +266,13 @@ mod tests {
         let (bytes, damage) = decode(Some("quoted-printable"), b"a == b\r\nx=3Dy\r\n");
         assert_eq!(damage, Damage::Broken);
         assert_eq!(bytes.as_ref(), b"a == b\r\nx=y\r\n");
+        // Trailing blanks go, a soft break joins lines, the last line keeps no break it did not have.
+        assert_eq!(
+            decode(Some("quoted-printable"), b"one  \ntwo=  \nthree=0A=\nfour")
+                .0
+                .as_ref(),
+            b"one\ntwothree\nfour"
+        );
         assert_eq!(
             decode(Some("8bit"), b"x"),
             (Cow::Borrowed(&b"x"[..]), Damage::None)
