@@ -53,9 +53,11 @@ pub fn from_store(error: StoreError) -> anyhow::Error {
             || lower.contains("failed to load")
             || lower.contains("provider"))
     {
+        // The SDK's own account of the credential chain is long; what to do is short.
+        let doing = text.split(": ").next().unwrap_or(&text);
         return CliError::new(
             NO_CREDENTIALS,
-            format!("{text}: no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            format!("{doing}: no AWS credentials found; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         )
         .into();
     }

@@ -33,6 +33,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_panics();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(args),
@@ -48,4 +49,21 @@ fn main() -> ExitCode {
             exit::code_of(&error)
         }
     }
+}
+
+/// A closed pipe (`mailroom routes list | head`) ends the output quietly, like other command-line tools;
+/// any other panic is a bug, reported in one line.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        eprintln!("error: internal error ({message}); please report it with the command you ran");
+    }));
 }

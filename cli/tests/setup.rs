@@ -1,0 +1,128 @@
+//! `mailroom setup` against moto's server: emulator resources, domain records, rule-set activation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use integration_tests::{REGION, endpoint, sdk, unique};
+
+fn mailroom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("MAILROOM_TABLE")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn setup_emulator_creates_everything_and_can_run_twice() {
+    let prefix = unique("setup");
+    let first = mailroom(&["setup", "emulator", "--prefix", &prefix]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let exports = stdout(&first);
+    for name in ["MAILROOM_BUCKET", "MAILROOM_TABLE", "MAILROOM_QUEUE_URL", "MAILROOM_DLQ_URL", "MAILROOM_TOPIC_ARN", "MAILROOM_CONFIGURATION_SET"] {
+        assert!(exports.contains(&format!("export {name}=")), "{name} in {exports}");
+    }
+    let second = mailroom(&["setup", "emulator", "--prefix", &prefix]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(stdout(&second), exports);
+
+    let sdk = sdk().await;
+    let table = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_table()
+        .table_name(format!("{prefix}-table"))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = table
+        .table()
+        .unwrap()
+        .key_schema()
+        .iter()
+        .map(|k| format!("{}:{}", k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, ["pk:HASH", "sk:RANGE"]);
+    let ttl = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_time_to_live()
+        .table_name(format!("{prefix}-table"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ttl.time_to_live_description().unwrap().attribute_name(), Some("expires_at"));
+}
+
+#[tokio::test]
+async fn setup_domain_creates_the_identity_and_prints_the_records() {
+    let domain = format!("{}.example.com", unique("mail"));
+    let output = mailroom(&["setup", "domain", "--domain", &domain, "--region", REGION]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let mx = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{domain}.")) && l.contains(" MX "))
+        .unwrap_or_else(|| panic!("an MX line in {text}"));
+    assert!(mx.ends_with(&format!("10 inbound-smtp.{REGION}.amazonaws.com")), "{mx}");
+    assert!(text.contains("v=spf1 include:amazonses.com"));
+    assert!(text.contains(&format!("_dmarc.{domain}.")));
+    assert!(text.contains("verified for sending: not yet"));
+    let identity = aws_sdk_sesv2::Client::new(&sdk().await)
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await;
+    assert!(identity.is_ok(), "the identity exists");
+    let again = mailroom(&["setup", "domain", "--domain", &domain, "--region", REGION]);
+    assert!(stdout(&again).contains("exists"), "a second run finds it");
+    let bad = mailroom(&["setup", "domain", "--domain", "not a domain", "--region", REGION]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
+    let sdk = sdk().await;
+    let stack = unique("stack");
+    let ours = format!("{stack}-rules");
+    let template = serde_json::json!({
+        "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"ReceiptRuleSet": {"Value": ours}}
+    });
+    aws_sdk_cloudformation::Client::new(&sdk)
+        .create_stack()
+        .stack_name(&stack)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let ses = aws_sdk_ses::Client::new(&sdk);
+    ses.create_receipt_rule_set().rule_set_name(&ours).send().await.unwrap();
+    let other = unique("other-rules");
+    ses.create_receipt_rule_set().rule_set_name(&other).send().await.unwrap();
+    ses.set_active_receipt_rule_set().rule_set_name(&other).send().await.unwrap();
+
+    let refused = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains(&other), "{}", stderr(&refused));
+    let active = ses.describe_active_receipt_rule_set().send().await.unwrap();
+    assert_eq!(active.metadata().and_then(|m| m.name()), Some(other.as_str()), "nothing changed");
+
+    let replaced = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack, "--replace"]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    let active = ses.describe_active_receipt_rule_set().send().await.unwrap();
+    assert_eq!(active.metadata().and_then(|m| m.name()), Some(ours.as_str()));
+    let again = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack]);
+    assert!(stdout(&again).contains("already the active"));
+
+    let missing = mailroom(&["setup", "activate", "--region", REGION, "--stack", "no-such-stack"]);
+    assert_eq!(missing.status.code(), Some(4));
+}

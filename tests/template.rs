@@ -1,0 +1,195 @@
+//! template.yaml keeps the promises of the security posture, and its table matches what
+//! `mailroom setup emulator` creates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use integration_tests::repo;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo("template.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn resource<'a>(template: &'a Value, name: &str) -> &'a Value {
+    &template["Resources"][name]
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap(), &r["Properties"]))
+        .collect()
+}
+
+/// A CloudFormation short-form tag (`!Ref X`, `!GetAtt X.Y`) as (tag, value).
+fn tagged(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((tagged.tag.to_string(), &tagged.value)),
+        _ => None,
+    }
+}
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn the_bucket_is_encrypted_private_and_tls_only() {
+    let t = template();
+    let bucket = &resource(&t, "MailBucket")["Properties"];
+    let rule = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+    assert_eq!(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"], "aws:kms");
+    assert!(tagged(&rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]).is_some());
+    assert_eq!(rule["BucketKeyEnabled"], true);
+    let block = &bucket["PublicAccessBlockConfiguration"];
+    for key in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(block[key], true, "{key}");
+    }
+    let lifecycle: Vec<(&str, &Value)> = bucket["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["Prefix"].as_str()?, &r["ExpirationInDays"])))
+        .collect();
+    let expiry = |prefix: &str| {
+        lifecycle.iter().find(|(p, _)| *p == prefix).map(|(_, days)| tagged(days).unwrap().1.as_str().unwrap().to_owned())
+    };
+    assert_eq!(expiry("inbound/").as_deref(), Some("RawRetentionDays"));
+    assert_eq!(expiry("outbound/").as_deref(), Some("RawRetentionDays"));
+    assert_eq!(expiry("attachments/").as_deref(), Some("AttachmentUrlDays"));
+
+    let statements = resource(&t, "MailBucketPolicy")["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let deny = statements.iter().find(|s| s["Effect"] == "Deny").expect("a deny statement");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+
+    let ses = statements
+        .iter()
+        .find(|s| s["Principal"]["Service"] == "ses.amazonaws.com")
+        .expect("SES may write");
+    assert_eq!(ses["Effect"], "Allow");
+    assert_eq!(ses["Action"], "s3:PutObject");
+    let (_, resource) = tagged(&ses["Resource"]).unwrap();
+    assert!(resource.as_str().unwrap().ends_with("/inbound/*"), "only under inbound/");
+    assert!(tagged(&ses["Condition"]["StringEquals"]["aws:SourceAccount"]).is_some(), "scoped to this account");
+    let (_, rule_arn) = tagged(&ses["Condition"]["ArnEquals"]["aws:SourceArn"]).unwrap();
+    assert!(rule_arn.as_str().unwrap().contains(":receipt-rule-set/${AWS::StackName}-rules:receipt-rule/"));
+}
+
+#[test]
+fn the_kms_key_lets_ses_generate_data_keys_for_this_account_only() {
+    let t = template();
+    let statements = resource(&t, "Key")["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let ses = statements
+        .iter()
+        .find(|s| as_list(&s["Principal"]["Service"]).iter().any(|p| *p == "ses.amazonaws.com"))
+        .unwrap();
+    assert!(as_list(&ses["Action"]).iter().any(|a| *a == "kms:GenerateDataKey*"));
+    assert!(tagged(&ses["Condition"]["StringEquals"]["aws:SourceAccount"]).is_some());
+}
+
+#[test]
+fn the_table_keeps_records_by_ttl_with_recovery_and_encryption() {
+    let t = template();
+    let table = &resource(&t, "Table")["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], mailroom::aws::dynamo::TTL_ATTRIBUTE);
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEType"], "KMS");
+}
+
+#[test]
+fn the_table_schema_matches_setup_emulator() {
+    let t = template();
+    let table = &resource(&t, "Table")["Properties"];
+    let key_schema: Vec<(String, String)> = table["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+        .collect();
+    let emulator: Vec<(String, String)> = mailroom::aws::setup::table_key_schema()
+        .into_iter()
+        .map(|(name, kind)| (name, kind.as_str().to_owned()))
+        .collect();
+    assert_eq!(key_schema, emulator);
+    let indexes = table["GlobalSecondaryIndexes"].as_sequence().map(|s| s.len()).unwrap_or(0);
+    assert_eq!(indexes, mailroom::aws::setup::global_secondary_indexes().len(), "the same indexes");
+}
+
+#[test]
+fn queues_and_topics_are_encrypted_and_the_queue_dead_letters() {
+    let t = template();
+    for (name, queue) in resources_of_type(&t, "AWS::SQS::Queue") {
+        assert!(tagged(&queue["KmsMasterKeyId"]).is_some(), "{name} is encrypted");
+        assert_eq!(queue["MessageRetentionPeriod"], 1_209_600, "{name} keeps messages 14 days");
+    }
+    for (name, topic) in resources_of_type(&t, "AWS::SNS::Topic") {
+        assert!(tagged(&topic["KmsMasterKeyId"]).is_some(), "{name} is encrypted");
+    }
+    let inbound = &resource(&t, "InboundQueue")["Properties"];
+    let timeout = resource(&t, "Inbound")["Properties"]["Timeout"].as_u64().unwrap();
+    assert!(inbound["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+    assert!(inbound["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 20);
+}
+
+#[test]
+fn sending_requires_tls_and_receiving_scans_and_follows_the_tls_parameter() {
+    let t = template();
+    let set = &resource(&t, "SendingConfigurationSet")["Properties"];
+    assert_eq!(set["DeliveryOptions"]["TlsPolicy"], "REQUIRE");
+    let rule = &resource(&t, "ReceiptRule")["Properties"]["Rule"];
+    assert_eq!(rule["ScanEnabled"], true);
+    let (tag, _) = tagged(&rule["TlsPolicy"]).expect("TlsPolicy follows the parameter");
+    assert_eq!(tag, "!If");
+    assert_eq!(t["Parameters"]["TlsPolicy"]["Default"], "Require");
+    let action = &rule["Actions"][0]["S3Action"];
+    assert_eq!(action["ObjectKeyPrefix"], "inbound/");
+    assert!(action.get("KmsKeyArn").is_none(), "no client-side encryption");
+}
+
+#[test]
+fn no_iam_statement_grants_every_action() {
+    let t = template();
+    let mut statements = Vec::new();
+    collect_statements(&t["Resources"], &mut statements);
+    assert!(statements.len() > 10);
+    for statement in statements {
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        let root_admin = statement["Sid"] == "AccountAdministration";
+        for action in as_list(&statement["Action"]) {
+            let action = action.as_str().unwrap_or("");
+            assert!(action != "*", "an Allow of every action: {statement:?}");
+            assert!(root_admin || !action.ends_with(":*"), "an Allow of a whole service: {statement:?}");
+        }
+    }
+}
+
+fn collect_statements<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
+    match value {
+        Value::Mapping(map) => {
+            if let Some(Value::Sequence(statements)) = map.get("Statement") {
+                out.extend(statements.iter().filter(|s| s.is_mapping()));
+            }
+            for (_, v) in map {
+                collect_statements(v, out);
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|v| collect_statements(v, out)),
+        Value::Tagged(tagged) => collect_statements(&tagged.value, out),
+        _ => {}
+    }
+}
