@@ -193,3 +193,27 @@ impl<T: Clock + ?Sized> Clock for Arc<T> {
         (**self).now()
     }
 }
+
+/// Which records a listing wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFilter {
+    /// Only records of this recipient (case-insensitive).
+    pub recipient: Option<String>,
+    /// Only records of this envelope sender (case-insensitive).
+    pub sender: Option<String>,
+    /// Only records in this status.
+    pub status: Option<crate::record::Status>,
+    /// Only messages received at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+/// Reading records back, for people: the inspector and `mailroom messages`.
+pub trait RecordQuery: Send + Sync {
+    /// Records that match, newest first; expired ones are left out.
+    fn list(&self, filter: &RecordFilter) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// Every record of one message (one per recipient and target); expired ones are left out.
+    fn message(&self, message_id: &str) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+}
