@@ -7,6 +7,7 @@
 
 pub mod envelope;
 mod headers;
+pub mod html;
 mod limits;
 mod recover;
 pub mod reply;
@@ -154,9 +155,12 @@ impl Email {
         if let Some(plain) = &self.plain {
             return Some(Cow::Borrowed(reply::strip_reply(plain)));
         }
-        let html = self.html.as_deref()?;
-        let text = mail_parser::decoders::html::html_to_text(html);
-        Some(Cow::Owned(reply::strip_reply(&text).to_owned()))
+        let text = html::html_to_text(self.html.as_deref()?);
+        let kept = reply::strip_reply(&text);
+        if kept.len() == text.len() {
+            return Some(Cow::Owned(text));
+        }
+        Some(Cow::Owned(kept.to_owned()))
     }
 }
 

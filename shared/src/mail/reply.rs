@@ -859,6 +859,51 @@ mod tests {
         assert_eq!(strip_reply(text), "+1 from me.");
     }
 
+    // --- HTML-only messages (`Email::reply_plain` renders the HTML first) ---
+
+    fn html_only_reply(html: &str) -> String {
+        let raw = format!(
+            "From: Bob <bob@example.com>\r\nTo: ana@example.com\r\nSubject: Re: Hi\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\r\n{html}"
+        );
+        let email = crate::mail::parse(raw.into_bytes()).unwrap();
+        assert!(email.plain.is_none());
+        email.reply_plain().unwrap().into_owned()
+    }
+
+    #[test]
+    fn html_only_gmail_reply() {
+        let html = "<div dir=\"ltr\">Thanks!</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">On Mon, 4 Nov 2024 at 10:00, Ana &lt;ana@example.com&gt; wrote:<br></div><blockquote class=\"gmail_quote\">old text</blockquote></div>";
+        assert_eq!(html_only_reply(html), "Thanks!");
+    }
+
+    #[test]
+    fn html_only_outlook_reply() {
+        let html = "<html><body><div>Approved,<br>John</div><div><br></div>\r\n\
+                    <hr style=\"display:inline-block;width:98%\" tabindex=\"-1\">\r\n\
+                    <div id=\"divRplyFwdMsg\" dir=\"ltr\"><font face=\"Calibri, sans-serif\" style=\"font-size:11pt\">\
+                    <b>From:</b> Anna Lee &lt;anna@example.com&gt;<br>\r\n<b>Sent:</b> Tuesday, March 5, 2024 10:02 AM<br>\r\n\
+                    <b>To:</b> John Smith<br>\r\n<b>Subject:</b> Budget</font>\r\n<div>&nbsp;</div></div>\r\n\
+                    <div>Please approve the budget.</div></body></html>";
+        assert_eq!(html_only_reply(html), "Approved,\nJohn");
+    }
+
+    #[test]
+    fn html_only_quoted_history_after_the_new_text() {
+        let html =
+            "<p>Works for me.</p><blockquote type=\"cite\"><p>Tuesday at 10?</p></blockquote>";
+        assert_eq!(html_only_reply(html), "Works for me.");
+    }
+
+    #[test]
+    fn html_only_message_without_quotes_keeps_its_structure() {
+        let html = "<h1>W&ouml;chentliche Neuigkeiten</h1><p>Drei Dinge sind neu.</p>";
+        assert_eq!(
+            html_only_reply(html),
+            "Wöchentliche Neuigkeiten\n\nDrei Dinge sind neu."
+        );
+    }
+
     #[test]
     fn bare_double_dash_after_a_blank_line_near_the_end_is_a_signature() {
         assert_eq!(strip_reply("Thanks!\n\n--\nAna\n"), "Thanks!");
