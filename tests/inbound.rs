@@ -303,7 +303,7 @@ async fn a_503_is_retried_through_the_queue_with_the_same_webhook_id() {
     let response = w.invoke(event).await.unwrap();
     assert_eq!(
         failures(&response),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "reported failed so it comes back"
     );
     let record = &w.records("retry-1").await[0];
@@ -675,26 +675,44 @@ async fn redirects_are_followed_and_a_message_past_72_hours_is_dead_lettered() {
     let w = world("giveup", &[]).await;
     let receiver = Receiver::start().await;
     let mut redirect = Reply::new(307, "");
-    redirect.headers.push(("Location".to_owned(), "/moved".to_owned()));
+    redirect
+        .headers
+        .push(("Location".to_owned(), "/moved".to_owned()));
     receiver.reply([redirect, Reply::new(200, "ok")]);
-    w.route("*@mail.example.com", &receiver.url("/old"), &[], &[]).await;
+    w.route("*@mail.example.com", &receiver.url("/old"), &[], &[])
+        .await;
     w.put_mail("inbound/moved", sample()).await;
-    w.invoke(s3_event(&w.res.bucket, "inbound/moved")).await.unwrap();
+    w.invoke(s3_event(&w.res.bucket, "inbound/moved"))
+        .await
+        .unwrap();
     let paths: Vec<_> = receiver.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths, ["/old", "/moved"], "the same POST follows the redirect");
+    assert_eq!(
+        paths,
+        ["/old", "/moved"],
+        "the same POST follows the redirect"
+    );
     assert_eq!(w.records("moved").await[0]["status"], "delivered");
 
     receiver.reply([Reply::new(503, "down")]);
     w.put_mail("inbound/too-late", sample()).await;
-    let mut event = w.through_queue(&s3_event(&w.res.bucket, "inbound/too-late").to_string()).await;
+    let mut event = w
+        .through_queue(&s3_event(&w.res.bucket, "inbound/too-late").to_string())
+        .await;
     // SQS says it first handed the message out 73 hours ago: the give-up point is behind us.
     let long_ago = (chrono::Utc::now() - chrono::Duration::hours(73)).timestamp_millis();
-    event["Records"][0]["attributes"]["ApproximateFirstReceiveTimestamp"] = json!(long_ago.to_string());
+    event["Records"][0]["attributes"]["ApproximateFirstReceiveTimestamp"] =
+        json!(long_ago.to_string());
     let response = w.invoke(event).await.unwrap();
-    assert!(failures(&response).is_empty(), "acknowledged once it is in the DLQ");
+    assert!(
+        failures(&response).is_empty(),
+        "acknowledged once it is in the DLQ"
+    );
     let record = &w.records("too-late").await[0];
     assert_eq!(record["status"], "failed");
-    assert!(record["error"].as_str().unwrap().starts_with("gave up"), "{record}");
+    assert!(
+        record["error"].as_str().unwrap().starts_with("gave up"),
+        "{record}"
+    );
     let dead = w
         .sqs()
         .receive_message()

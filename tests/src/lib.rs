@@ -42,6 +42,8 @@ fn start_moto() -> String {
          while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $moto",
         parent = std::process::id()
     );
+    // Never waited on: the shell lives as long as this process, and its end is the process's end.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
