@@ -159,9 +159,10 @@ impl RecordStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(delivery_key(key)))
             .update_expression("SET #token = :token, #until = :until")
+            // A claim-only item (a first attempt under way) is as busy as a retrying one.
             .condition_expression(
-                "attribute_not_exists(#pk) OR attribute_not_exists(#status) OR #expires <= :now \
-                 OR ((#status = :pending OR #status = :retrying) \
+                "attribute_not_exists(#pk) OR #expires <= :now \
+                 OR ((attribute_not_exists(#status) OR #status = :pending OR #status = :retrying) \
                      AND (attribute_not_exists(#until) OR #until < :now))",
             )
             .expression_attribute_names("#pk", PK)
