@@ -88,6 +88,32 @@ impl Outcome {
     }
 }
 
+/// One delivery outcome, told to an observer as it happens (the `mailroom dev` console).
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The envelope sender.
+    pub sender: &'a str,
+    /// The recipient.
+    pub recipient: &'a str,
+    /// The subject.
+    pub subject: &'a str,
+    /// `webhook <url>`, `forward <address>`, or empty.
+    pub target: &'a str,
+    /// What became of it.
+    pub status: Status,
+    /// The answer's status code, if there was an answer.
+    pub http_status: Option<u16>,
+    /// How long the attempt took.
+    pub ms: u64,
+    /// Why it was not delivered.
+    pub error: Option<&'a str>,
+}
+
+/// Watches deliveries; the Lambda has none, `mailroom dev` prints a console line for each.
+pub type Observer = Box<dyn Fn(&Report<'_>) + Send + Sync>;
+
 /// A failure that a later attempt may not see: the event must come back.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -101,6 +127,7 @@ pub struct Inbound<M, S, W, C> {
     clock: C,
     config: InboundConfig,
     routes: Mutex<Option<(Instant, Vec<Route>)>>,
+    observer: Option<Observer>,
 }
 
 /// Facts about one message shared by its deliveries.
@@ -127,6 +154,29 @@ where
             clock,
             config,
             routes: Mutex::new(None),
+            observer: None,
+        }
+    }
+
+    /// Tells `observer` about every delivery outcome.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn report(&self, message: Option<&Message<'_>>, recipient: &str, record: &Delivery, ms: u64) {
+        if let Some(observer) = &self.observer {
+            observer(&Report {
+                at: self.clock.now(),
+                sender: message.map_or("", |m| m.envelope.from.as_str()),
+                recipient,
+                subject: message.and_then(|m| m.email.subject()).unwrap_or(""),
+                target: &record.target,
+                status: record.status,
+                http_status: record.response_status,
+                ms,
+                error: record.error.as_deref(),
+            });
         }
     }
 
@@ -200,6 +250,7 @@ where
             record.error =
                 Some("no recipient could be determined from the event or the headers".to_owned());
             self.save_once(&record).await?;
+            self.report(Some(&message), "", &record, 0);
             return Ok(Outcome::Done);
         }
 
@@ -217,6 +268,7 @@ where
                     let mut record = self.base_record(&message, recipient, "");
                     record.status = Status::NoRoute;
                     self.save_once(&record).await?;
+                    self.report(Some(&message), recipient, &record, 0);
                     Outcome::Done
                 }
                 Some((route, is_default)) => {
@@ -283,6 +335,7 @@ where
                 Some("the route is disabled".to_owned()),
             );
             self.save_once(&record).await?;
+            self.report(Some(message), recipient, &record, 0);
             return Ok(Outcome::Done);
         }
         if let Some(rule) = route
@@ -296,6 +349,7 @@ where
                 Some(format!("dropped: SES {} verdict FAIL", rule.as_str())),
             );
             self.save_once(&record).await?;
+            self.report(Some(message), recipient, &record, 0);
             info!(message_id = %record.message_id, route = %route.pattern, "dropped on SES verdict");
             return Ok(Outcome::Done);
         }
@@ -306,6 +360,7 @@ where
                 Some("the route has no target".to_owned()),
             );
             self.save_once(&record).await?;
+            self.report(Some(message), recipient, &record, 0);
             return Ok(Outcome::Done);
         }
 
@@ -324,6 +379,7 @@ where
                 Some("forwarding by email is not available in this version".to_owned()),
             );
             self.save_once(&record).await?;
+            self.report(Some(message), recipient, &record, 0);
         }
         Ok(outcome)
     }
@@ -496,6 +552,7 @@ where
             ms,
             "delivery attempt"
         );
+        self.report(Some(message), recipient, &record, ms);
         if !self.store.save(&record, Some(&token)).await? {
             warn!(message_id = %key.message_id, "the claim expired before the record was saved");
         }
@@ -537,7 +594,10 @@ where
             record.recipient = recipients.first().cloned();
         }
         record.sender = received.known.from.clone();
-        self.save_once(&record).await
+        self.save_once(&record).await?;
+        let recipient = record.recipient.clone().unwrap_or_default();
+        self.report(None, &recipient, &record, 0);
+        Ok(())
     }
 
     /// Writes a record that needs no claim, unless a final one is there already.

@@ -9,6 +9,7 @@ pub mod deliver;
 pub mod format;
 pub mod http;
 pub mod inbound;
+pub mod local;
 pub mod mail;
 pub mod ports;
 pub mod record;
