@@ -45,11 +45,19 @@ fn the_bucket_is_encrypted_private_and_tls_only() {
     let t = template();
     let bucket = &resource(&t, "MailBucket")["Properties"];
     let rule = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
-    assert_eq!(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"], "aws:kms");
+    assert_eq!(
+        rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+        "aws:kms"
+    );
     assert!(tagged(&rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]).is_some());
     assert_eq!(rule["BucketKeyEnabled"], true);
     let block = &bucket["PublicAccessBlockConfiguration"];
-    for key in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+    for key in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
         assert_eq!(block[key], true, "{key}");
     }
     let lifecycle: Vec<(&str, &Value)> = bucket["LifecycleConfiguration"]["Rules"]
@@ -59,7 +67,10 @@ fn the_bucket_is_encrypted_private_and_tls_only() {
         .filter_map(|r| Some((r["Prefix"].as_str()?, &r["ExpirationInDays"])))
         .collect();
     let expiry = |prefix: &str| {
-        lifecycle.iter().find(|(p, _)| *p == prefix).map(|(_, days)| tagged(days).unwrap().1.as_str().unwrap().to_owned())
+        lifecycle
+            .iter()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, days)| tagged(days).unwrap().1.as_str().unwrap().to_owned())
     };
     assert_eq!(expiry("inbound/").as_deref(), Some("RawRetentionDays"));
     assert_eq!(expiry("outbound/").as_deref(), Some("RawRetentionDays"));
@@ -68,7 +79,10 @@ fn the_bucket_is_encrypted_private_and_tls_only() {
     let statements = resource(&t, "MailBucketPolicy")["Properties"]["PolicyDocument"]["Statement"]
         .as_sequence()
         .unwrap();
-    let deny = statements.iter().find(|s| s["Effect"] == "Deny").expect("a deny statement");
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a deny statement");
     assert_eq!(deny["Principal"], "*");
     assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
 
@@ -79,21 +93,42 @@ fn the_bucket_is_encrypted_private_and_tls_only() {
     assert_eq!(ses["Effect"], "Allow");
     assert_eq!(ses["Action"], "s3:PutObject");
     let (_, resource) = tagged(&ses["Resource"]).unwrap();
-    assert!(resource.as_str().unwrap().ends_with("/inbound/*"), "only under inbound/");
-    assert!(tagged(&ses["Condition"]["StringEquals"]["aws:SourceAccount"]).is_some(), "scoped to this account");
+    assert!(
+        resource.as_str().unwrap().ends_with("/inbound/*"),
+        "only under inbound/"
+    );
+    assert!(
+        tagged(&ses["Condition"]["StringEquals"]["aws:SourceAccount"]).is_some(),
+        "scoped to this account"
+    );
     let (_, rule_arn) = tagged(&ses["Condition"]["ArnEquals"]["aws:SourceArn"]).unwrap();
-    assert!(rule_arn.as_str().unwrap().contains(":receipt-rule-set/${AWS::StackName}-rules:receipt-rule/"));
+    assert!(
+        rule_arn
+            .as_str()
+            .unwrap()
+            .contains(":receipt-rule-set/${AWS::StackName}-rules:receipt-rule/")
+    );
 }
 
 #[test]
 fn the_kms_key_lets_ses_generate_data_keys_for_this_account_only() {
     let t = template();
-    let statements = resource(&t, "Key")["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let statements = resource(&t, "Key")["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .unwrap();
     let ses = statements
         .iter()
-        .find(|s| as_list(&s["Principal"]["Service"]).iter().any(|p| *p == "ses.amazonaws.com"))
+        .find(|s| {
+            as_list(&s["Principal"]["Service"])
+                .iter()
+                .any(|p| *p == "ses.amazonaws.com")
+        })
         .unwrap();
-    assert!(as_list(&ses["Action"]).iter().any(|a| *a == "kms:GenerateDataKey*"));
+    assert!(
+        as_list(&ses["Action"])
+            .iter()
+            .any(|a| *a == "kms:GenerateDataKey*")
+    );
     assert!(tagged(&ses["Condition"]["StringEquals"]["aws:SourceAccount"]).is_some());
 }
 
@@ -102,9 +137,15 @@ fn the_table_keeps_records_by_ttl_with_recovery_and_encryption() {
     let t = template();
     let table = &resource(&t, "Table")["Properties"];
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
-    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], mailroom::aws::dynamo::TTL_ATTRIBUTE);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        mailroom::aws::dynamo::TTL_ATTRIBUTE
+    );
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
-    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
     assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
     assert_eq!(table["SSESpecification"]["SSEType"], "KMS");
 }
@@ -117,31 +158,59 @@ fn the_table_schema_matches_setup_emulator() {
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let emulator: Vec<(String, String)> = mailroom::aws::setup::table_key_schema()
         .into_iter()
         .map(|(name, kind)| (name, kind.as_str().to_owned()))
         .collect();
     assert_eq!(key_schema, emulator);
-    let indexes = table["GlobalSecondaryIndexes"].as_sequence().map(|s| s.len()).unwrap_or(0);
-    assert_eq!(indexes, mailroom::aws::setup::global_secondary_indexes().len(), "the same indexes");
+    let indexes = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .map(|s| s.len())
+        .unwrap_or(0);
+    assert_eq!(
+        indexes,
+        mailroom::aws::setup::global_secondary_indexes().len(),
+        "the same indexes"
+    );
 }
 
 #[test]
 fn queues_and_topics_are_encrypted_and_the_queue_dead_letters() {
     let t = template();
     for (name, queue) in resources_of_type(&t, "AWS::SQS::Queue") {
-        assert!(tagged(&queue["KmsMasterKeyId"]).is_some(), "{name} is encrypted");
-        assert_eq!(queue["MessageRetentionPeriod"], 1_209_600, "{name} keeps messages 14 days");
+        assert!(
+            tagged(&queue["KmsMasterKeyId"]).is_some(),
+            "{name} is encrypted"
+        );
+        assert_eq!(
+            queue["MessageRetentionPeriod"], 1_209_600,
+            "{name} keeps messages 14 days"
+        );
     }
     for (name, topic) in resources_of_type(&t, "AWS::SNS::Topic") {
-        assert!(tagged(&topic["KmsMasterKeyId"]).is_some(), "{name} is encrypted");
+        assert!(
+            tagged(&topic["KmsMasterKeyId"]).is_some(),
+            "{name} is encrypted"
+        );
     }
     let inbound = &resource(&t, "InboundQueue")["Properties"];
-    let timeout = resource(&t, "Inbound")["Properties"]["Timeout"].as_u64().unwrap();
+    let timeout = resource(&t, "Inbound")["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
     assert!(inbound["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
-    assert!(inbound["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 20);
+    assert!(
+        inbound["RedrivePolicy"]["maxReceiveCount"]
+            .as_u64()
+            .unwrap()
+            >= 20
+    );
 }
 
 #[test]
@@ -156,7 +225,10 @@ fn sending_requires_tls_and_receiving_scans_and_follows_the_tls_parameter() {
     assert_eq!(t["Parameters"]["TlsPolicy"]["Default"], "Require");
     let action = &rule["Actions"][0]["S3Action"];
     assert_eq!(action["ObjectKeyPrefix"], "inbound/");
-    assert!(action.get("KmsKeyArn").is_none(), "no client-side encryption");
+    assert!(
+        action.get("KmsKeyArn").is_none(),
+        "no client-side encryption"
+    );
 }
 
 #[test]
@@ -173,7 +245,10 @@ fn no_iam_statement_grants_every_action() {
         for action in as_list(&statement["Action"]) {
             let action = action.as_str().unwrap_or("");
             assert!(action != "*", "an Allow of every action: {statement:?}");
-            assert!(root_admin || !action.ends_with(":*"), "an Allow of a whole service: {statement:?}");
+            assert!(
+                root_admin || !action.ends_with(":*"),
+                "an Allow of a whole service: {statement:?}"
+            );
         }
     }
 }

@@ -20,7 +20,9 @@ pub struct Args {
 enum Command {
     /// Create the bucket, table, queues, topic and configuration set the functions need in the endpoint
     /// AWS_ENDPOINT_URL names (moto's server, LocalStack), and print `export` lines for eval.
-    #[command(after_help = "Example:\n  python3 -m moto.server -H 127.0.0.1 -p 5000 &\n  export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test\n  eval \"$(mailroom setup emulator)\"")]
+    #[command(
+        after_help = "Example:\n  python3 -m moto.server -H 127.0.0.1 -p 5000 &\n  export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test\n  eval \"$(mailroom setup emulator)\""
+    )]
     Emulator {
         /// Names start with this.
         #[arg(long, default_value = "mailroom")]
@@ -87,7 +89,13 @@ async fn sdk_in(region: &str) -> aws_config::SdkConfig {
         .await
 }
 
-fn sdk_failure<E>(what: &str, error: aws_sdk_sesv2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> anyhow::Error
+fn sdk_failure<E>(
+    what: &str,
+    error: aws_sdk_sesv2::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> anyhow::Error
 where
     E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -97,11 +105,20 @@ where
 async fn domain_records(domain: &str, region: &str) -> anyhow::Result<ExitCode> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     if !domain.contains('.') || domain.contains(['@', ' ', '/']) {
-        return Err(exit::CliError::new(exit::BAD_ARGUMENTS, format!("`{domain}` is not a domain name")).into());
+        return Err(exit::CliError::new(
+            exit::BAD_ARGUMENTS,
+            format!("`{domain}` is not a domain name"),
+        )
+        .into());
     }
     let sdk = sdk_in(region).await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
-    let exists = ses.get_email_identity().email_identity(&domain).send().await.is_ok();
+    let exists = ses
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .is_ok();
     if exists {
         println!("the SES identity {domain} exists in {region}");
     } else {
@@ -142,22 +159,38 @@ async fn domain_records(domain: &str, region: &str) -> anyhow::Result<ExitCode> 
             format!("{token}.dkim.amazonses.com"),
         ]);
     }
-    rows.push([format!("{domain}."), "TXT".to_owned(), "\"v=spf1 include:amazonses.com ~all\"".to_owned()]);
+    rows.push([
+        format!("{domain}."),
+        "TXT".to_owned(),
+        "\"v=spf1 include:amazonses.com ~all\"".to_owned(),
+    ]);
     rows.push([
         format!("_dmarc.{domain}."),
         "TXT".to_owned(),
         format!("\"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{domain}\""),
     ]);
-    crate::table::print(&mut std::io::stdout().lock(), &["NAME", "TYPE", "VALUE"], &rows)?;
+    crate::table::print(
+        &mut std::io::stdout().lock(),
+        &["NAME", "TYPE", "VALUE"],
+        &rows,
+    )?;
     if tokens.is_empty() {
-        println!("(SES returned no DKIM tokens yet; run this again in a minute for the three DKIM CNAMEs)");
+        println!(
+            "(SES returned no DKIM tokens yet; run this again in a minute for the three DKIM CNAMEs)"
+        );
     }
     println!();
     println!(
         "SES sees {domain}: verified for sending: {}; DKIM: {dkim_status}",
-        if identity.verified_for_sending_status() { "yes" } else { "not yet" }
+        if identity.verified_for_sending_status() {
+            "yes"
+        } else {
+            "not yet"
+        }
     );
-    println!("Receiving needs only the MX record and an active rule set (`mailroom setup activate`).");
+    println!(
+        "Receiving needs only the MX record and an active rule set (`mailroom setup activate`)."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,7 +222,12 @@ async fn activate(region: &str, stack: Option<String>, replace: bool) -> anyhow:
         .describe_active_receipt_rule_set()
         .send()
         .await
-        .map_err(|e| exit::from_store(mailroom::aws::store_error("cannot read the active receipt rule set", e)))?
+        .map_err(|e| {
+            exit::from_store(mailroom::aws::store_error(
+                "cannot read the active receipt rule set",
+                e,
+            ))
+        })?
         .metadata
         .and_then(|m| m.name);
     match active.as_deref() {
@@ -213,16 +251,27 @@ async fn activate(region: &str, stack: Option<String>, replace: bool) -> anyhow:
         .rule_set_name(&rule_set)
         .send()
         .await
-        .map_err(|e| exit::from_store(mailroom::aws::store_error(format!("cannot activate {rule_set}"), e)))?;
+        .map_err(|e| {
+            exit::from_store(mailroom::aws::store_error(
+                format!("cannot activate {rule_set}"),
+                e,
+            ))
+        })?;
     match active {
-        Some(previous) => println!("{rule_set} is now the active receipt rule set in {region} (was {previous})"),
+        Some(previous) => {
+            println!("{rule_set} is now the active receipt rule set in {region} (was {previous})")
+        }
         None => println!("{rule_set} is now the active receipt rule set in {region}"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// One output of a CloudFormation stack.
-pub async fn stack_output(sdk: &aws_config::SdkConfig, stack: &str, key: &str) -> anyhow::Result<String> {
+pub async fn stack_output(
+    sdk: &aws_config::SdkConfig,
+    stack: &str,
+    key: &str,
+) -> anyhow::Result<String> {
     let cloudformation = aws_sdk_cloudformation::Client::new(sdk);
     let output = cloudformation
         .describe_stacks()
@@ -235,10 +284,16 @@ pub async fn stack_output(sdk: &aws_config::SdkConfig, stack: &str, key: &str) -
                 .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
                 .is_some_and(|m| m.contains("does not exist"));
             if not_found {
-                exit::CliError::new(exit::NOT_FOUND, format!("stack {stack} not found (check --stack and the region)"))
-                    .into()
+                exit::CliError::new(
+                    exit::NOT_FOUND,
+                    format!("stack {stack} not found (check --stack and the region)"),
+                )
+                .into()
             } else {
-                exit::from_store(mailroom::aws::store_error(format!("cannot read stack {stack}"), e))
+                exit::from_store(mailroom::aws::store_error(
+                    format!("cannot read stack {stack}"),
+                    e,
+                ))
             }
         })?;
     output
@@ -247,7 +302,10 @@ pub async fn stack_output(sdk: &aws_config::SdkConfig, stack: &str, key: &str) -
         .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(key)))
         .and_then(|o| o.output_value().map(str::to_owned))
         .ok_or_else(|| {
-            exit::CliError::new(exit::NOT_FOUND, format!("stack {stack} has no {key} output: is it a Mailroom stack?"))
-                .into()
+            exit::CliError::new(
+                exit::NOT_FOUND,
+                format!("stack {stack} has no {key} output: is it a Mailroom stack?"),
+            )
+            .into()
         })
 }

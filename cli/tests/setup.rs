@@ -31,8 +31,18 @@ async fn setup_emulator_creates_everything_and_can_run_twice() {
     let first = mailroom(&["setup", "emulator", "--prefix", &prefix]);
     assert!(first.status.success(), "{}", stderr(&first));
     let exports = stdout(&first);
-    for name in ["MAILROOM_BUCKET", "MAILROOM_TABLE", "MAILROOM_QUEUE_URL", "MAILROOM_DLQ_URL", "MAILROOM_TOPIC_ARN", "MAILROOM_CONFIGURATION_SET"] {
-        assert!(exports.contains(&format!("export {name}=")), "{name} in {exports}");
+    for name in [
+        "MAILROOM_BUCKET",
+        "MAILROOM_TABLE",
+        "MAILROOM_QUEUE_URL",
+        "MAILROOM_DLQ_URL",
+        "MAILROOM_TOPIC_ARN",
+        "MAILROOM_CONFIGURATION_SET",
+    ] {
+        assert!(
+            exports.contains(&format!("export {name}=")),
+            "{name} in {exports}"
+        );
     }
     let second = mailroom(&["setup", "emulator", "--prefix", &prefix]);
     assert!(second.status.success(), "{}", stderr(&second));
@@ -59,7 +69,10 @@ async fn setup_emulator_creates_everything_and_can_run_twice() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ttl.time_to_live_description().unwrap().attribute_name(), Some("expires_at"));
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        Some("expires_at")
+    );
 }
 
 #[tokio::test]
@@ -72,7 +85,10 @@ async fn setup_domain_creates_the_identity_and_prints_the_records() {
         .lines()
         .find(|l| l.starts_with(&format!("{domain}.")) && l.contains(" MX "))
         .unwrap_or_else(|| panic!("an MX line in {text}"));
-    assert!(mx.ends_with(&format!("10 inbound-smtp.{REGION}.amazonaws.com")), "{mx}");
+    assert!(
+        mx.ends_with(&format!("10 inbound-smtp.{REGION}.amazonaws.com")),
+        "{mx}"
+    );
     assert!(text.contains("v=spf1 include:amazonses.com"));
     assert!(text.contains(&format!("_dmarc.{domain}.")));
     assert!(text.contains("verified for sending: not yet"));
@@ -84,7 +100,14 @@ async fn setup_domain_creates_the_identity_and_prints_the_records() {
     assert!(identity.is_ok(), "the identity exists");
     let again = mailroom(&["setup", "domain", "--domain", &domain, "--region", REGION]);
     assert!(stdout(&again).contains("exists"), "a second run finds it");
-    let bad = mailroom(&["setup", "domain", "--domain", "not a domain", "--region", REGION]);
+    let bad = mailroom(&[
+        "setup",
+        "domain",
+        "--domain",
+        "not a domain",
+        "--region",
+        REGION,
+    ]);
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -105,24 +128,58 @@ async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
         .await
         .unwrap();
     let ses = aws_sdk_ses::Client::new(&sdk);
-    ses.create_receipt_rule_set().rule_set_name(&ours).send().await.unwrap();
+    ses.create_receipt_rule_set()
+        .rule_set_name(&ours)
+        .send()
+        .await
+        .unwrap();
     let other = unique("other-rules");
-    ses.create_receipt_rule_set().rule_set_name(&other).send().await.unwrap();
-    ses.set_active_receipt_rule_set().rule_set_name(&other).send().await.unwrap();
+    ses.create_receipt_rule_set()
+        .rule_set_name(&other)
+        .send()
+        .await
+        .unwrap();
+    ses.set_active_receipt_rule_set()
+        .rule_set_name(&other)
+        .send()
+        .await
+        .unwrap();
 
     let refused = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains(&other), "{}", stderr(&refused));
     let active = ses.describe_active_receipt_rule_set().send().await.unwrap();
-    assert_eq!(active.metadata().and_then(|m| m.name()), Some(other.as_str()), "nothing changed");
+    assert_eq!(
+        active.metadata().and_then(|m| m.name()),
+        Some(other.as_str()),
+        "nothing changed"
+    );
 
-    let replaced = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack, "--replace"]);
+    let replaced = mailroom(&[
+        "setup",
+        "activate",
+        "--region",
+        REGION,
+        "--stack",
+        &stack,
+        "--replace",
+    ]);
     assert!(replaced.status.success(), "{}", stderr(&replaced));
     let active = ses.describe_active_receipt_rule_set().send().await.unwrap();
-    assert_eq!(active.metadata().and_then(|m| m.name()), Some(ours.as_str()));
+    assert_eq!(
+        active.metadata().and_then(|m| m.name()),
+        Some(ours.as_str())
+    );
     let again = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack]);
     assert!(stdout(&again).contains("already the active"));
 
-    let missing = mailroom(&["setup", "activate", "--region", REGION, "--stack", "no-such-stack"]);
+    let missing = mailroom(&[
+        "setup",
+        "activate",
+        "--region",
+        REGION,
+        "--stack",
+        "no-such-stack",
+    ]);
     assert_eq!(missing.status.code(), Some(4));
 }

@@ -212,8 +212,14 @@ pub struct RecordFilter {
 /// Reading records back, for people: the inspector and `mailroom messages`.
 pub trait RecordQuery: Send + Sync {
     /// Records that match, newest first; expired ones are left out.
-    fn list(&self, filter: &RecordFilter) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+    fn list(
+        &self,
+        filter: &RecordFilter,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
 
     /// Every record of one message (one per recipient and target); expired ones are left out.
-    fn message(&self, message_id: &str) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+    fn message(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
 }
