@@ -1,7 +1,9 @@
 //! `mailroom`: render and post messages as Mailroom delivers them, and operate a stack.
 
 mod backend;
+mod dev;
 mod exit;
+mod messages;
 mod post;
 mod render;
 mod routes;
@@ -26,6 +28,10 @@ enum Command {
     Render(render::Args),
     /// Send one message to a URL exactly as the inbound function does: same body, headers and signature.
     Post(post::Args),
+    /// Run the whole pipeline on this machine: SMTP in, signed POSTs out, an inspector, no AWS account.
+    Dev(dev::Args),
+    /// What happened to mail: list deliveries, show one message with every attempt.
+    Messages(messages::Args),
     /// Manage routes: which recipients go to which webhook or forward address.
     Routes(routes::Args),
     /// Create what the functions need in an emulator (moto, LocalStack).
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Post(args) => post::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Messages(args) => messages::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Setup(args) => setup::run(args),
     };

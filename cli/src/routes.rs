@@ -18,9 +18,12 @@ use crate::exit::{self, CliError};
 /// `mailroom routes …`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The DynamoDB table of routes and records.
+    /// The DynamoDB table of routes and records (AWS backend).
     #[arg(long, env = "MAILROOM_TABLE", global = true)]
     table: Option<String>,
+    /// The dev store, when no table is given.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
+    data: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,13 +101,22 @@ struct AddArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let target = backend::aws_target(args.table)?;
     let runtime = backend::runtime()?;
-    runtime.block_on(async {
-        let sdk = backend::sdk_config().await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), target.table);
-        run_on(&store, args.command).await
-    })
+    match args.table.filter(|t| !t.trim().is_empty()) {
+        Some(table) => runtime.block_on(async {
+            let sdk = backend::sdk_config().await;
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+            run_on(&store, args.command).await
+        }),
+        None => {
+            std::fs::create_dir_all(&args.data).with_context(|| {
+                format!("cannot create the dev store folder {}", args.data.display())
+            })?;
+            let store = mailroom::local::sqlite::SqliteStore::open(&args.data.join("mailroom.db"))
+                .map_err(exit::from_store)?;
+            runtime.block_on(run_on(&store, args.command))
+        }
+    }
 }
 
 async fn run_on<S: RouteStore>(store: &S, command: Command) -> anyhow::Result<ExitCode> {

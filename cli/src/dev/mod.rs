@@ -1,0 +1,571 @@
+//! `mailroom dev`: the whole pipeline on one machine, with no AWS account. An SMTP listener stands in for
+//! SES, a folder for S3, SQLite for DynamoDB, an in-process queue (kept in SQLite across restarts) for
+//! SQS; the inbound use case is the Lambda's own.
+
+mod config;
+mod demo;
+mod inspector;
+mod smtp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use mailroom::deliver::signing::WebhookSecret;
+use mailroom::format::Format;
+use mailroom::http::{HttpClient, TargetPolicy};
+use mailroom::inbound::{Inbound, InboundConfig, Outcome, Received, Report};
+use mailroom::local::files::LocalMailStore;
+use mailroom::local::sqlite::SqliteStore;
+use mailroom::mail::envelope::KnownEnvelope;
+use mailroom::ports::{MailLocation, RouteStore, SystemClock};
+use mailroom::record::DEFAULT_RETENTION_DAYS;
+use mailroom::route::{self, AttachmentMode, Pattern, Route, WebhookTarget};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use config::DevConfig;
+
+/// The local "bucket" name in records.
+pub const LOCAL_BUCKET: &str = "local";
+
+/// Arguments of `mailroom dev`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Examples:\n  mailroom dev --webhook http://127.0.0.1:3000/mail      # every recipient to your app\n  mailroom dev --config mailroom.toml                   # routes from a file\n  mailroom dev --demo                                   # try it end to end, then exit\n\nSend mail to the SMTP address (e.g. `swaks --server 127.0.0.1:2525 --to support@example.test`) and\nwatch the console and the inspector."
+)]
+pub struct Args {
+    /// Routes from this file (default: ./mailroom.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// One catch-all JSON route to this URL, signed with a secret made at first start.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Where the store, the stored mail and the outbox live.
+    #[arg(long, value_name = "DIR", default_value = ".mailroom")]
+    data: PathBuf,
+    /// SMTP listener address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2525")]
+    smtp: String,
+    /// Inspector address (web page and JSON API).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
+    http: String,
+    /// Send the sample messages to a built-in receiver, print what arrived, and exit (0 if all verified).
+    /// Uses free ports and a temporary data folder, removed at the end.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// Everything the running server shares.
+pub struct Dev {
+    store: SqliteStore,
+    mail: LocalMailStore,
+    inbound: Inbound<LocalMailStore, SqliteStore, HttpClient, SystemClock>,
+    routes: RwLock<Vec<Route>>,
+    queue: mpsc::UnboundedSender<Received>,
+    retention_days: u32,
+}
+
+/// A message waiting for its next attempt, as the store keeps it across restarts.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    key: String,
+    received_at: DateTime<Utc>,
+    first_seen: DateTime<Utc>,
+    recipients: Vec<String>,
+    from: String,
+    helo: String,
+    remote_ip: String,
+    #[serde(default)]
+    tls: Option<bool>,
+}
+
+impl Pending {
+    fn of(received: &Received) -> Pending {
+        Pending {
+            key: received.location.key.clone(),
+            received_at: received.received_at,
+            first_seen: received.first_seen,
+            recipients: received.known.recipients.clone().unwrap_or_default(),
+            from: received.known.from.clone().unwrap_or_default(),
+            helo: received.known.helo_domain.clone().unwrap_or_default(),
+            remote_ip: received.known.remote_ip.clone().unwrap_or_default(),
+            tls: received.known.tls,
+        }
+    }
+
+    fn received(self) -> Received {
+        Received {
+            location: MailLocation {
+                bucket: LOCAL_BUCKET.to_owned(),
+                key: self.key,
+            },
+            received_at: self.received_at,
+            first_seen: self.first_seen,
+            known: KnownEnvelope {
+                recipients: Some(self.recipients),
+                from: Some(self.from),
+                helo_domain: Some(self.helo),
+                remote_ip: Some(self.remote_ip),
+                tls: self.tls,
+                ..KnownEnvelope::default()
+            },
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if args.demo {
+        return runtime.block_on(demo::run());
+    }
+    runtime.block_on(async {
+        let started = start(&args, None).await?;
+        println!("{}", started.banner);
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        println!("stopping; pending retries are kept for the next start");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A running server: where it listens and what it printed at start.
+pub struct Started {
+    /// The SMTP address actually bound.
+    pub smtp: SocketAddr,
+    /// The inspector's address actually bound.
+    pub http: SocketAddr,
+    /// What to tell the user.
+    pub banner: String,
+    /// The shared state.
+    pub dev: Arc<Dev>,
+}
+
+/// Opens the store, seeds the routes, and starts the SMTP listener, the inspector, the processor and the
+/// retry timer. `routes` replaces the configured routes (the demo uses it).
+pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<Started> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    let store =
+        SqliteStore::open(&args.data.join("mailroom.db")).map_err(crate::exit::from_store)?;
+    let mail = LocalMailStore::new(args.data.join("mail"));
+    let mut lines = Vec::new();
+
+    let config_path = args.config.clone().or_else(|| {
+        Path::new("mailroom.toml")
+            .exists()
+            .then(|| PathBuf::from("mailroom.toml"))
+    });
+    let config = match &config_path {
+        Some(path) => DevConfig::load(path)?,
+        None => DevConfig::default(),
+    };
+    let mut seed = match routes {
+        Some(routes) => routes,
+        None => config.routes()?,
+    };
+    if let Some(url) = &args.webhook {
+        let secret = persistent_secret(&args.data.join("webhook-secret"))?;
+        lines.push(format!(
+            "webhook secret (verify signatures with it): {secret}"
+        ));
+        let mut catch_all = Route::new(Pattern::CatchAll);
+        catch_all.webhook = Some(WebhookTarget {
+            url: url.clone(),
+            format: Format::Json,
+            secrets: vec![secret],
+            attachments: AttachmentMode::Inline,
+            disabled: None,
+        });
+        seed.push(catch_all);
+    }
+    seed_routes(&store, seed).await?;
+    let routes = store.routes().await.map_err(crate::exit::from_store)?;
+    if routes.is_empty() {
+        anyhow::bail!(crate::exit::CliError::new(
+            crate::exit::BAD_ARGUMENTS,
+            "no routes: give --webhook URL, or a mailroom.toml with [[routes]] (see `mailroom dev --help`)"
+        ));
+    }
+    let retention_days = config.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+
+    let http = HttpClient::new(
+        Duration::from_secs(30),
+        TargetPolicy {
+            allow_private: true,
+        },
+    )
+    .context("cannot build the HTTP client")?;
+    let inbound = Inbound::new(
+        mail.clone(),
+        store.clone(),
+        http,
+        SystemClock,
+        InboundConfig {
+            retention_days,
+            default_webhook: None,
+            tls_required: false,
+            domains: Vec::new(),
+            claim_for: InboundConfig::claim_for_timeout(Duration::from_secs(30)),
+        },
+    )
+    .with_observer(Box::new(console_line));
+
+    let (queue, incoming) = mpsc::unbounded_channel();
+    let dev = Arc::new(Dev {
+        store,
+        mail,
+        inbound,
+        routes: RwLock::new(routes.clone()),
+        queue,
+        retention_days,
+    });
+
+    let smtp_listener = TcpListener::bind(&args.smtp).await.with_context(|| {
+        format!(
+            "cannot listen for SMTP on {} (in use? give --smtp ADDR)",
+            args.smtp
+        )
+    })?;
+    let http_listener = TcpListener::bind(&args.http).await.with_context(|| {
+        format!(
+            "cannot listen for the inspector on {} (in use? give --http ADDR)",
+            args.http
+        )
+    })?;
+    let smtp_addr = smtp_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let tls = smtp::tls_acceptor(&args.data.join("tls"))?;
+
+    tokio::spawn(smtp::serve(
+        smtp_listener,
+        tls,
+        "mailroom-dev".to_owned(),
+        Arc::new(Intake(dev.clone())),
+    ));
+    tokio::spawn(inspector::serve(http_listener, dev.clone()));
+    tokio::spawn(process(dev.clone(), incoming));
+    tokio::spawn(retry_timer(dev.clone()));
+    tokio::spawn(refresh_routes(dev.clone()));
+
+    let mut banner = vec![
+        format!(
+            "mailroom dev: SMTP on {smtp_addr} (STARTTLS, up to {} MiB)",
+            smtp::MAX_MESSAGE_MIB
+        ),
+        format!("inspector: http://{http_addr}/  (JSON: http://{http_addr}/api/messages)"),
+        format!("data: {}", args.data.display()),
+    ];
+    if let Some(path) = &config_path {
+        banner.push(format!("routes from {}:", path.display()));
+    } else {
+        banner.push("routes:".to_owned());
+    }
+    for route in &routes {
+        banner.push(format!(
+            "  {:<28} {}",
+            route.pattern.to_string(),
+            describe_targets(route)
+        ));
+    }
+    banner.extend(lines);
+    let pending = dev.store.pending_count().map_err(crate::exit::from_store)?;
+    if pending > 0 {
+        banner.push(format!(
+            "{pending} message(s) waiting for a retry from an earlier run"
+        ));
+    }
+    Ok(Started {
+        smtp: smtp_addr,
+        http: http_addr,
+        banner: banner.join("\n"),
+        dev,
+    })
+}
+
+fn describe_targets(route: &Route) -> String {
+    let mut targets = Vec::new();
+    if let Some(webhook) = &route.webhook {
+        let mut text = format!("→ {} ({})", webhook.display_url(), webhook.format);
+        if webhook.disabled.is_some() {
+            text.push_str(" [disabled after 410: `mailroom routes enable` turns it back on]");
+        }
+        targets.push(text);
+    }
+    targets.extend(route.forward.iter().map(|a| format!("→ forward {a}")));
+    if !route.enabled {
+        targets.push("[route disabled]".to_owned());
+    }
+    targets.join(", ")
+}
+
+/// The file's routes replace the stored ones of the same pattern; a webhook a 410 disabled stays disabled
+/// across restarts while its URL is unchanged.
+async fn seed_routes(store: &SqliteStore, seed: Vec<Route>) -> anyhow::Result<()> {
+    let stored = store.routes().await.map_err(crate::exit::from_store)?;
+    for mut route in seed {
+        if let Some(previous) = stored.iter().find(|r| r.pattern == route.pattern)
+            && let (Some(old), Some(new)) = (&previous.webhook, &mut route.webhook)
+            && old.url == new.url
+        {
+            new.disabled = old.disabled.clone();
+        }
+        store
+            .put_route(&route)
+            .await
+            .map_err(crate::exit::from_store)?;
+    }
+    Ok(())
+}
+
+/// A secret made once and kept in a file, so a restart signs with the same one.
+fn persistent_secret(path: &Path) -> anyhow::Result<WebhookSecret> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return WebhookSecret::parse(text.trim())
+            .with_context(|| format!("{} holds no valid secret", path.display()));
+    }
+    let secret = WebhookSecret::generate().context("cannot generate a secret")?;
+    write_private(path, format!("{secret}\n").as_bytes())?;
+    Ok(secret)
+}
+
+/// Writes a file only its owner may read (mode 0600 on Unix): secrets and private keys.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One console line per delivery outcome. The console may show addresses and subjects: it stores nothing.
+fn console_line(report: &Report<'_>) {
+    let http = report
+        .http_status
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    let why = match (report.status.as_str(), report.error) {
+        ("delivered", _) | (_, None) => String::new(),
+        (_, Some(error)) => format!(" ({error})"),
+    };
+    println!(
+        "{}  {} → {}  {:?}  {}  {}{http}  {} ms{why}",
+        report.at.format("%H:%M:%S"),
+        if report.sender.is_empty() {
+            "<>"
+        } else {
+            report.sender
+        },
+        report.recipient,
+        report.subject,
+        if report.target.is_empty() {
+            "-"
+        } else {
+            report.target
+        },
+        report.status,
+        report.ms,
+    );
+}
+
+/// Accepts mail for the SMTP listener: stores it as SES's S3 action would, then queues it.
+struct Intake(Arc<Dev>);
+
+impl smtp::Intake for Intake {
+    fn accepts(&self, recipient: &str) -> bool {
+        self.0
+            .routes
+            .read()
+            .map(|routes| route::resolve(&routes, recipient).is_some())
+            .unwrap_or(true)
+    }
+
+    fn receive(&self, envelope: smtp::Envelope, data: Vec<u8>) -> Result<String, String> {
+        let now = Utc::now();
+        let id = message_id(now);
+        let key = format!("inbound/{id}");
+        let stored = ses_like_object(&id, &envelope, now, &data);
+        self.0.mail.put(&key, &stored).map_err(|e| e.to_string())?;
+        let received = Received {
+            location: MailLocation {
+                bucket: LOCAL_BUCKET.to_owned(),
+                key,
+            },
+            received_at: now,
+            first_seen: now,
+            known: KnownEnvelope {
+                recipients: Some(envelope.recipients),
+                from: Some(envelope.from),
+                helo_domain: Some(envelope.helo),
+                remote_ip: Some(envelope.remote_ip.to_string()),
+                tls: Some(envelope.tls),
+                ..KnownEnvelope::default()
+            },
+        };
+        // Queued in the store before the answer, so mail accepted is delivered even if this process stops
+        // before its first attempt ends.
+        let payload = serde_json::to_string(&Pending::of(&received)).map_err(|e| e.to_string())?;
+        self.0
+            .store
+            .schedule(&received.location.key, now + IN_FLIGHT, &payload)
+            .map_err(|e| e.to_string())?;
+        self.0
+            .queue
+            .send(received)
+            .map_err(|_| "the processor stopped".to_owned())?;
+        Ok(id)
+    }
+}
+
+/// A time-ordered id in SES's alphabet.
+fn message_id(now: DateTime<Utc>) -> String {
+    let mut random = [0u8; 10];
+    let _ = getrandom::fill(&mut random);
+    let mut id = format!("{:012x}", now.timestamp_millis());
+    for byte in random {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// The message with the trace headers SES's S3 action prepends, so the core's envelope recovery runs
+/// unchanged: `Return-Path`, `Received: … for <rcpt>` (only with one recipient, as SES does), and
+/// `Received-SPF` with `client-ip`, `envelope-from` and `helo`. No verdicts are invented.
+fn ses_like_object(
+    id: &str,
+    envelope: &smtp::Envelope,
+    now: DateTime<Utc>,
+    data: &[u8],
+) -> Vec<u8> {
+    let helo = if envelope.helo.is_empty() {
+        "unknown"
+    } else {
+        &envelope.helo
+    };
+    let ip = envelope.remote_ip;
+    let ip_literal = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("IPv6:{v6}"),
+    };
+    let mut head = format!("Return-Path: <{}>\r\n", envelope.from);
+    head.push_str(&format!(
+        "Received: from {helo} ({helo} [{ip_literal}])\r\n by mailroom-dev with ESMTP id {id}"
+    ));
+    if let [only] = envelope.recipients.as_slice() {
+        head.push_str(&format!("\r\n for {only}"));
+    }
+    head.push_str(&format!(";\r\n {}\r\n", now.to_rfc2822()));
+    head.push_str(&format!(
+        "Received-SPF: none (mailroom dev does not check SPF) client-ip={ip}; envelope-from={}; helo={helo};\r\n",
+        envelope.from
+    ));
+    let mut stored = head.into_bytes();
+    stored.extend_from_slice(data);
+    stored
+}
+
+/// Delivers queued mail as it arrives.
+async fn process(dev: Arc<Dev>, mut incoming: mpsc::UnboundedReceiver<Received>) {
+    // Retries kept from an earlier run are the timer's: it takes the due ones at once.
+    while let Some(received) = incoming.recv().await {
+        let dev = dev.clone();
+        tokio::spawn(async move { deliver(&dev, received).await });
+    }
+}
+
+async fn deliver(dev: &Dev, received: Received) {
+    let key = received.location.key.clone();
+    match dev.inbound.process(&received).await {
+        Ok(Outcome::RetryAfter(wait)) => {
+            let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            let payload = serde_json::to_string(&Pending::of(&received)).unwrap_or_default();
+            if let Err(error) = dev.store.schedule(&key, due, &payload) {
+                eprintln!("cannot keep the retry of {key}: {error}");
+            }
+        }
+        Ok(Outcome::Done | Outcome::GaveUp) => {
+            let _ = dev.store.unschedule(&key);
+        }
+        Err(error) => {
+            // A store failure: try again shortly.
+            eprintln!("{key}: {error}; trying again in 5 s");
+            let payload = serde_json::to_string(&Pending::of(&received)).unwrap_or_default();
+            let _ = dev
+                .store
+                .schedule(&key, Utc::now() + chrono::Duration::seconds(5), &payload);
+        }
+    }
+}
+
+/// How far a retry is pushed while its attempt runs: longer than any attempt (the webhook timeout is 30 s).
+const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(120);
+
+/// Wakes for due retries, and removes expired records (the store's stand-in for DynamoDB's TTL).
+async fn retry_timer(dev: Arc<Dev>) {
+    let mut last_cleanup: Option<std::time::Instant> = None;
+    loop {
+        let now = Utc::now();
+        if last_cleanup.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+            if let Ok(removed) = dev.store.delete_expired(now)
+                && removed > 0
+            {
+                println!(
+                    "removed {removed} record(s) past their {} days",
+                    dev.retention_days
+                );
+            }
+            last_cleanup = Some(std::time::Instant::now());
+        }
+        if let Ok(due) = dev.store.due(now) {
+            for (key, _, payload) in due {
+                let Ok(pending) = serde_json::from_str::<Pending>(&payload) else {
+                    eprintln!(
+                        "{key}: the kept retry is unreadable; dropping it (the mail stays stored)"
+                    );
+                    let _ = dev.store.unschedule(&key);
+                    continue;
+                };
+                // Pushed past the attempt's longest run rather than removed: if this process dies mid-attempt
+                // the retry is still there at the next start. The attempt reschedules or removes it.
+                if dev.store.schedule(&key, now + IN_FLIGHT, &payload).is_err() {
+                    continue;
+                }
+                let dev = dev.clone();
+                tokio::spawn(async move { deliver(&dev, pending.received()).await });
+            }
+        }
+        let next = dev.store.next_due().ok().flatten();
+        let wait = next
+            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Picks up routes changed meanwhile (by `mailroom routes … --data`, or a 410).
+async fn refresh_routes(dev: Arc<Dev>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Ok(routes) = dev.store.routes().await
+            && let Ok(mut current) = dev.routes.write()
+        {
+            *current = routes;
+        }
+    }
+}

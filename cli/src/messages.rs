@@ -1,0 +1,283 @@
+//! `mailroom messages`: what happened to mail, from the records.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use clap::Subcommand;
+use mailroom::local::files::LocalMailStore;
+use mailroom::local::sqlite::SqliteStore;
+use mailroom::ports::{MailLocation, MailStore, RecordFilter, RecordQuery};
+use mailroom::record::{Delivery, Status};
+
+use crate::exit::{self, CliError};
+
+/// `mailroom messages …`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The dev store to read (used when MAILROOM_TABLE is not set).
+    #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List deliveries, newest first.
+    List(ListArgs),
+    /// Show one message: every delivery, every attempt and answer.
+    Show {
+        /// The message id, as listed.
+        id: String,
+        /// Print the stored original message instead (while it is kept).
+        #[arg(long)]
+        raw: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// Only deliveries to this recipient.
+    #[arg(long, value_name = "ADDR")]
+    recipient: Option<String>,
+    /// Only mail from this envelope sender.
+    #[arg(long, value_name = "ADDR")]
+    sender: Option<String>,
+    /// Only deliveries in this status (delivered, retrying, rejected, failed, no_route, dropped, …).
+    #[arg(long, value_parser = parse_status)]
+    status: Option<Status>,
+    /// Only mail received within this long (e.g. 30m, 12h, 1d, 2w).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    since: Option<Duration>,
+    /// At most this many deliveries.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print a JSON array of records (the record's fields, as listed in the README's "Records" section).
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_status(text: &str) -> Result<Status, String> {
+    text.parse()
+}
+
+/// `30m`, `12h`, `1d`, `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30m, 12h, 1d or 2w"))?;
+    match unit {
+        "s" => Ok(Duration::seconds(n)),
+        "m" => Ok(Duration::minutes(n)),
+        "h" | "" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        "w" => Ok(Duration::weeks(n)),
+        _ => Err(format!("`{text}`: use s, m, h, d or w (e.g. 12h, 1d)")),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if std::env::var("MAILROOM_TABLE").is_ok_and(|t| !t.is_empty()) {
+        return Err(CliError::new(
+            exit::BAD_ARGUMENTS,
+            "MAILROOM_TABLE is set, but this version of `mailroom messages` reads only the dev store: unset it \
+             and give --data DIR",
+        )
+        .into());
+    }
+    let db = args.data.join("mailroom.db");
+    if !db.exists() {
+        return Err(CliError::new(
+            exit::NOT_FOUND,
+            format!(
+                "no dev store at {} (run `mailroom dev`, or give --data DIR)",
+                args.data.display()
+            ),
+        )
+        .into());
+    }
+    let store = SqliteStore::open(&db).map_err(exit::from_store)?;
+    let mail = LocalMailStore::new(args.data.join("mail"));
+    let runtime = crate::backend::runtime()?;
+    runtime.block_on(async {
+        match args.command {
+            Command::List(list) => list_records(&store, list).await,
+            Command::Show { id, raw, json } => show(&store, &mail, &id, raw, json).await,
+        }
+    })
+}
+
+async fn list_records<Q: RecordQuery>(store: &Q, args: ListArgs) -> anyhow::Result<ExitCode> {
+    let records = store
+        .list(&RecordFilter {
+            recipient: args.recipient,
+            sender: args.sender,
+            status: args.status,
+            since: args.since.map(|d| Utc::now() - d),
+            limit: args.limit,
+        })
+        .await
+        .map_err(exit::from_store)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if records.is_empty() {
+        return Err(CliError::new(exit::NOTHING_MATCHED, "no deliveries match").into());
+    }
+    let rows: Vec<[String; 8]> = records.iter().map(row).collect();
+    crate::table::print(
+        &mut out,
+        &[
+            "RECEIVED", "MESSAGE", "FROM", "TO", "SUBJECT", "STATUS", "ATTEMPTS", "HTTP",
+        ],
+        &rows,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(record: &Delivery) -> [String; 8] {
+    let mut subject: String = record
+        .subject
+        .clone()
+        .unwrap_or_default()
+        .chars()
+        .take(40)
+        .collect();
+    if record
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 40)
+    {
+        subject.push('…');
+    }
+    [
+        record.received_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        record.message_id.clone(),
+        record.sender.clone().unwrap_or_else(|| "-".to_owned()),
+        record.recipient.clone().unwrap_or_else(|| "-".to_owned()),
+        subject,
+        record.status.to_string(),
+        record.attempts.to_string(),
+        record
+            .response_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".to_owned()),
+    ]
+}
+
+async fn show<Q: RecordQuery>(
+    store: &Q,
+    mail: &LocalMailStore,
+    id: &str,
+    raw: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let records = store.message(id).await.map_err(exit::from_store)?;
+    let Some(first) = records.first() else {
+        return Err(CliError::new(exit::NOTHING_MATCHED, format!("no message {id}")).into());
+    };
+    let mut out = std::io::stdout().lock();
+    if raw {
+        let location = MailLocation {
+            bucket: crate::dev::LOCAL_BUCKET.to_owned(),
+            key: first.s3_key.clone(),
+        };
+        let bytes = mail.fetch(&location).await.map_err(|e| {
+            CliError::new(
+                exit::NOTHING_MATCHED,
+                format!("the original of {id} is no longer kept: {e}"),
+            )
+        })?;
+        out.write_all(&bytes).context("cannot write the message")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "message {id}")?;
+    writeln!(out, "  received  {}", first.received_at.to_rfc3339())?;
+    writeln!(
+        out,
+        "  from      {}",
+        first.sender.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "  subject   {}",
+        first.subject.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "  stored    {}", first.s3_key)?;
+    for record in &records {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "  → {}  {}",
+            record.recipient.as_deref().unwrap_or("-"),
+            if record.target.is_empty() {
+                "(no target)"
+            } else {
+                &record.target
+            }
+        )?;
+        writeln!(
+            out,
+            "    status    {} after {} attempt(s)",
+            record.status, record.attempts
+        )?;
+        if let Some(error) = &record.error {
+            writeln!(out, "    why       {error}")?;
+        }
+        if let Some(id) = &record.webhook_id {
+            writeln!(out, "    webhook-id {id}")?;
+        }
+        for attempt in &record.history {
+            writeln!(
+                out,
+                "    {}  {:<10} HTTP {:<4} {:>5} ms  {}",
+                attempt.at.format("%Y-%m-%d %H:%M:%S"),
+                attempt.outcome.as_str(),
+                attempt
+                    .status_code
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".to_owned()),
+                attempt.ms,
+                attempt
+                    .response_excerpt
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace('\n', " "),
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::minutes(30)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::days(1)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::weeks(2)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+}

@@ -1,0 +1,724 @@
+//! `mailroom dev` as users run it: the binary in its own process, mail sent over real SMTP (lettre, and
+//! Python's smtplib for STARTTLS), delivered to a real HTTP receiver, read back through the inspector and
+//! `mailroom messages`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use integration_tests::{Receiver, Reply, unique};
+use mailroom::deliver::signing::WebhookSecret;
+use serde_json::Value;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn mailroom() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    command
+        .env_remove("MAILROOM_TABLE")
+        .env_remove("MAILROOM_WEBHOOK_SECRET");
+    command
+}
+
+fn secret() -> WebhookSecret {
+    WebhookSecret::parse(SECRET).unwrap()
+}
+
+/// A fresh folder for one test's `--data` and config.
+fn workdir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("mailroom-dev-{test}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A `mailroom.toml` with one signed JSON route to the receiver, and no catch-all.
+fn config(dir: &Path, receiver: &Receiver, extra: &str) -> PathBuf {
+    let path = dir.join("mailroom.toml");
+    let text = format!(
+        r#"retention_days = 7
+
+[[routes]]
+pattern = "support@example.test"
+[routes.webhook]
+url = "{url}"
+format = "json"
+secret = "{SECRET}"
+{extra}"#,
+        url = receiver.url("/mail")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `mailroom dev`, stopped when dropped.
+struct Dev {
+    child: Child,
+    smtp: SocketAddr,
+    http: SocketAddr,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Dev {
+    fn start(dir: &Path, config: &Path) -> Dev {
+        Dev::start_with(dir, &[std::ffi::OsStr::new("--config"), config.as_os_str()])
+    }
+
+    /// Starts it in `dir` with its own data folder, free ports, and `args`.
+    fn start_with(dir: &Path, args: &[&std::ffi::OsStr]) -> Dev {
+        let mut child = mailroom()
+            .current_dir(dir)
+            .args(["dev", "--smtp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(args)
+            .arg("--data")
+            .arg(dir.join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let output: Arc<Mutex<Vec<String>>> = Arc::default();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let collected = output.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = output.lock().unwrap().join("\n");
+            if let (Some(smtp), Some(http)) =
+                (after(&text, "SMTP on "), after(&text, "inspector: http://"))
+            {
+                return Dev {
+                    child,
+                    smtp,
+                    http,
+                    output,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("mailroom dev exited with {status}: {text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no banner from mailroom dev: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn console(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://{}{path}", self.http))
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    async fn api(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address printed after `marker`.
+fn after(text: &str, marker: &str) -> Option<SocketAddr> {
+    let start = text.find(marker)? + marker.len();
+    let rest = &text[start..];
+    let end = rest.find([' ', '/', '\n']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Sends a message over SMTP with lettre; the server's error text when it refuses.
+async fn send(smtp: SocketAddr, from: &str, to: &str, message: Vec<u8>) -> Result<(), String> {
+    let from = from.to_owned();
+    let to = to.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use lettre::Transport;
+        let envelope =
+            lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+                .unwrap();
+        lettre::SmtpTransport::builder_dangerous(smtp.ip().to_string())
+            .port(smtp.port())
+            .timeout(Some(Duration::from_secs(60)))
+            .build()
+            .send_raw(&envelope, &message)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap()
+}
+
+fn message(subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{}@client.test>\r\nDate: Fri, 8 Nov 2024 10:00:00 +0000\r\n\r\n{body}\r\n",
+        unique("m")
+    )
+    .into_bytes()
+}
+
+/// Waits until `check` holds, up to `patience`.
+async fn eventually<T>(patience: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `mailroom messages list --json` on the test's store.
+fn records(dir: &Path) -> Vec<Value> {
+    let out = mailroom()
+        .args(["messages", "list", "--json", "--data"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn record_with_status(dir: &Path, status: &str) -> Value {
+    let dir = dir.to_owned();
+    let status = status.to_owned();
+    eventually(Duration::from_secs(20), async || {
+        records(&dir)
+            .into_iter()
+            .find(|r| r["status"] == status.as_str())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no record became {status}: {:?}", records(&dir)))
+}
+
+/// The record fields the data policy lists (design.md, "The metadata record"), and nothing else.
+const POLICY_FIELDS: [&str; 22] = [
+    "message_id",
+    "delivery_id",
+    "status",
+    "recipient",
+    "recipient_source",
+    "route",
+    "target",
+    "attempts",
+    "webhook_id",
+    "received_at",
+    "sender_ip",
+    "sender",
+    "message_id_header",
+    "subject",
+    "response_status",
+    "response_body",
+    "processing_ms",
+    "error",
+    "s3_key",
+    "next_attempt_at",
+    "history",
+    "expires_at",
+];
+
+#[tokio::test]
+async fn delivers_signed_json_and_records_the_policy_fields() {
+    let dir = workdir("delivered");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        message("Invoice 17", "Hello there."),
+    )
+    .await
+    .unwrap();
+    let record = record_with_status(&dir, "delivered").await;
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert!(
+        request.verifies(&[secret()]),
+        "the signature verifies with the route's secret"
+    );
+    let json = request.json();
+    assert_eq!(json["envelope"]["to"], "support@example.test");
+    assert_eq!(json["envelope"]["from"], "ana@client.test");
+    assert_eq!(json["envelope"]["remote_ip"], "127.0.0.1");
+    assert_eq!(json["headers"]["subject"], "Invoice 17");
+    assert_eq!(json["plain"].as_str().unwrap().trim_end(), "Hello there.");
+
+    for field in record.as_object().unwrap().keys() {
+        assert!(
+            POLICY_FIELDS.contains(&field.as_str()),
+            "record field {field} is not in the policy"
+        );
+    }
+    assert_eq!(record["recipient"], "support@example.test");
+    assert_eq!(record["sender"], "ana@client.test");
+    assert_eq!(record["sender_ip"], "127.0.0.1");
+    assert_eq!(record["subject"], "Invoice 17");
+    assert_eq!(record["response_status"], 200);
+    assert_eq!(record["attempts"], 1);
+    assert_eq!(record["webhook_id"], request.header("webhook-id"));
+    let received =
+        chrono::DateTime::parse_from_rfc3339(record["received_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        record["expires_at"].as_i64().unwrap(),
+        received.timestamp() + 7 * 86_400,
+        "expires_at is received + retention_days (7 in this mailroom.toml)"
+    );
+    let console = dev.console();
+    assert!(
+        console.contains("ana@client.test → support@example.test")
+            && console.contains("\"Invoice 17\""),
+        "one console line per attempt: {console}"
+    );
+
+    // Nothing under --data but the store and the stored mail holds an address.
+    drop(dev);
+    for path in files(&dir.join("data")) {
+        let relative = path
+            .strip_prefix(dir.join("data"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if relative.starts_with("mailroom.db") || relative.starts_with("mail/") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("@client.test") && !text.contains("@example.test"),
+            "{relative} holds an address"
+        );
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_503_is_retried_with_the_same_webhook_id() {
+    let dir = workdir("retry");
+    let receiver = Receiver::start().await;
+    receiver.reply([Reply::new(503, "busy")]);
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        message("Retry me", "x"),
+    )
+    .await
+    .unwrap();
+    let record = record_with_status(&dir, "delivered").await;
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2, "one 503, then one 200");
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id")
+    );
+    assert!(requests.iter().all(|r| r.verifies(&[secret()])));
+    let first: i64 = requests[0].header("webhook-timestamp").parse().unwrap();
+    let second: i64 = requests[1].header("webhook-timestamp").parse().unwrap();
+    assert!(
+        second - first >= 4,
+        "the retry waits the schedule's first 5 s ({first} → {second})"
+    );
+    assert_eq!(record["attempts"], 2);
+    let history = record["history"].as_array().unwrap();
+    assert_eq!(history[0]["status_code"], 503);
+    assert_eq!(history[1]["status_code"], 200);
+}
+
+#[tokio::test]
+async fn a_400_is_rejected_and_not_retried() {
+    let dir = workdir("rejected");
+    let receiver = Receiver::start().await;
+    receiver.reply([Reply::new(400, "no such ticket")]);
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        message("Bad", "x"),
+    )
+    .await
+    .unwrap();
+    let record = record_with_status(&dir, "rejected").await;
+    assert_eq!(record["response_status"], 400);
+    assert_eq!(record["response_body"], "no such ticket");
+    // Longer than the first retry would wait.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(receiver.requests().len(), 1, "a 400 is final");
+    assert_eq!(records(&dir)[0]["attempts"], 1);
+    drop(dev);
+}
+
+#[tokio::test]
+async fn a_recipient_without_a_route_gets_550() {
+    let dir = workdir("no-route");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+
+    let refused = send(
+        dev.smtp,
+        "ana@client.test",
+        "nobody@example.test",
+        message("Lost?", "x"),
+    )
+    .await;
+    let error = refused.expect_err("the server refuses the recipient");
+    assert!(error.contains("550"), "{error}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.requests().is_empty());
+    assert!(
+        records(&dir).is_empty(),
+        "refused at SMTP: nothing stored, nothing recorded"
+    );
+    drop(dev);
+}
+
+#[tokio::test]
+async fn malformed_mail_is_stored_as_sent_and_recorded() {
+    let dir = workdir("malformed");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+
+    // No blank line after the headers, a header line without a name, an unterminated multipart, NUL bytes
+    // and bytes that are not UTF-8.
+    let broken = b"Subject: broken\r\nthis is not a header\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\
+--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhalf a part \x00\xff\xfe"
+        .to_vec();
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        broken.clone(),
+    )
+    .await
+    .unwrap();
+    let record = eventually(Duration::from_secs(20), async || {
+        records(&dir)
+            .into_iter()
+            .find(|r| r["status"] != "retrying")
+    })
+    .await
+    .expect("the message is recorded");
+
+    let stored = std::fs::read(
+        dir.join("data/mail")
+            .join(record["s3_key"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert!(stored.starts_with(b"Return-Path: <ana@client.test>\r\nReceived: from "));
+    // lettre ends the last line with the CRLF of its `CRLF . CRLF`.
+    assert!(
+        stored.ends_with(&[&broken[..], b"\r\n"].concat()),
+        "stored byte for byte after SES's trace headers: {:?}",
+        String::from_utf8_lossy(&stored)
+    );
+    let detail = dev
+        .api(&format!(
+            "/api/messages/{}",
+            record["message_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(detail["raw_size"], stored.len());
+    let warnings = detail["payload"]["warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!warnings.is_empty(), "the damage is reported: {detail}");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_pending_retries() {
+    let dir = workdir("restart");
+    let receiver = Receiver::start().await;
+    receiver.reply([Reply::new(503, "down for a moment")]);
+    let config = config(&dir, &receiver, "");
+    let dev = Dev::start(&dir, &config);
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        message("Survive", "x"),
+    )
+    .await
+    .unwrap();
+    record_with_status(&dir, "retrying").await;
+    // Killed, not stopped: nothing gets a chance to flush.
+    drop(dev);
+
+    let dev = Dev::start(&dir, &config);
+    assert!(
+        dev.console().contains("1 message(s) waiting for a retry"),
+        "{}",
+        dev.console()
+    );
+    let record = record_with_status(&dir, "delivered").await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id")
+    );
+    assert_eq!(record["attempts"], 2);
+}
+
+#[tokio::test]
+async fn the_inspector_lists_and_shows_messages() {
+    let dir = workdir("inspector");
+    let receiver = Receiver::start().await;
+    receiver.reply([Reply::new(503, "later")]);
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+    let (status, page) = dev.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No messages yet"));
+
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        message("Look <here>", "Body text."),
+    )
+    .await
+    .unwrap();
+    record_with_status(&dir, "delivered").await;
+
+    let list = dev.api("/api/messages").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["subject"], "Look <here>");
+    assert_eq!(list[0]["deliveries"][0]["status"], "delivered");
+    let id = list[0]["message_id"].as_str().unwrap();
+
+    let detail = dev.api(&format!("/api/messages/{id}")).await;
+    let record = &detail["records"][0];
+    assert_eq!(record["attempts"], 2);
+    assert_eq!(record["history"][0]["status_code"], 503);
+    assert_eq!(record["history"][0]["response_excerpt"], "later");
+    assert_eq!(record["history"][1]["status_code"], 200);
+    assert_eq!(
+        detail["payload"]["plain"].as_str().unwrap().trim_end(),
+        "Body text."
+    );
+
+    let (status, page) = dev.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Look &lt;here&gt;"),
+        "subjects are escaped in the page"
+    );
+    assert!(page.contains(&format!("/messages/{id}")));
+    let (status, page) = dev.get(&format!("/messages/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("later") && page.contains("Body text."));
+    assert_eq!(dev.get("/api/messages/nosuchmessage").await.0, 404);
+}
+
+#[tokio::test]
+async fn starttls_and_the_size_limit_work_with_a_standard_client() {
+    let dir = workdir("starttls");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+    let script = r#"
+import smtplib, ssl, sys
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=30)
+s.ehlo("client.test")
+print("features", sorted(s.esmtp_features))
+print("size", s.esmtp_features.get("size"))
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo("client.test")
+s.sendmail("ana@client.test", ["support@example.test"], b"Subject: over TLS\r\n\r\nsecret\r\n")
+s.sendmail("", ["support@example.test"], b"Subject: Undeliverable\r\n\r\na bounce has no sender\r\n")
+try:
+    s.sendmail("ana@client.test", ["support@example.test"], b"x", mail_options=["SIZE=50000000"])
+    print("accepted")
+except smtplib.SMTPSenderRefused as e:
+    print("refused", e.smtp_code)
+# A client that does not declare the size is refused at the end of DATA, and nothing is kept.
+s.putcmd("mail", "FROM:<ana@client.test>"); s.getreply()
+s.putcmd("rcpt", "TO:<support@example.test>"); s.getreply()
+print("huge", s.data(b"Subject: huge\r\n\r\n" + (b"a" * 998 + b"\r\n") * 43000)[0])
+# The session goes on after the refusal.
+print("after", s.sendmail("ana@client.test", ["support@example.test"], b"Subject: after\r\n\r\nsmall\r\n"))
+s.quit()
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &dev.smtp.ip().to_string(),
+            &dev.smtp.port().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for feature in ["8bitmime", "pipelining", "size", "starttls"] {
+        assert!(
+            stdout.contains(&format!("'{feature}'")),
+            "EHLO offers {feature}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("size 41943040"), "{stdout}");
+    assert!(
+        stdout.contains("refused 552"),
+        "a declared size over 40 MiB is refused: {stdout}"
+    );
+
+    let delivered = eventually(Duration::from_secs(20), async || {
+        let delivered: Vec<Value> = records(&dir)
+            .into_iter()
+            .filter(|r| r["status"] == "delivered")
+            .collect();
+        (delivered.len() == 3).then_some(delivered)
+    })
+    .await
+    .expect("the three small messages delivered");
+    assert!(delivered.iter().any(|r| r["subject"] == "over TLS"));
+    let posts: Vec<Value> = receiver.requests().iter().map(|r| r.json()).collect();
+    let tls = posts
+        .iter()
+        .find(|p| p["headers"]["subject"] == "over TLS")
+        .unwrap();
+    assert_eq!(tls["envelope"]["tls"], true);
+    let bounce = posts
+        .iter()
+        .find(|p| p["headers"]["subject"] == "Undeliverable")
+        .unwrap();
+    assert_eq!(
+        bounce["envelope"]["from"], "",
+        "the null sender stays empty"
+    );
+
+    assert!(
+        stdout.contains("huge 552"),
+        "41 MiB of DATA is refused: {stdout}"
+    );
+    assert!(
+        stdout.contains("after {}"),
+        "the session goes on after a refusal: {stdout}"
+    );
+    assert!(delivered.iter().any(|r| r["subject"] == "after"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        records(&dir).len(),
+        3,
+        "the refused messages left no record"
+    );
+}
+
+#[tokio::test]
+async fn webhook_alone_makes_a_signed_catch_all_with_a_kept_secret() {
+    let dir = workdir("catch-all");
+    let receiver = Receiver::start().await;
+    let url = receiver.url("/any");
+    let printed_secret = |dev: &Dev| -> WebhookSecret {
+        let console = dev.console();
+        let line = console
+            .lines()
+            .find_map(|l| l.split_once("webhook secret (verify signatures with it): "))
+            .unwrap_or_else(|| panic!("the secret is printed at start: {console}"));
+        WebhookSecret::parse(line.1.trim()).unwrap()
+    };
+    let dev = Dev::start_with(
+        &dir,
+        &[
+            std::ffi::OsStr::new("--webhook"),
+            std::ffi::OsStr::new(&url),
+        ],
+    );
+    let secret = printed_secret(&dev);
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "anyone@elsewhere.test",
+        message("Catch-all", "hi"),
+    )
+    .await
+    .unwrap();
+    record_with_status(&dir, "delivered").await;
+    let request = receiver.requests().pop().unwrap();
+    assert!(
+        request.verifies(std::slice::from_ref(&secret)),
+        "signed with the printed secret"
+    );
+    assert_eq!(request.json()["envelope"]["to"], "anyone@elsewhere.test");
+
+    #[cfg(unix)]
+    for private in ["webhook-secret", "tls/key.pem"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("data").join(private))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{private} is readable by its owner only"
+        );
+    }
+
+    drop(dev);
+    let again = Dev::start_with(
+        &dir,
+        &[
+            std::ffi::OsStr::new("--webhook"),
+            std::ffi::OsStr::new(&url),
+        ],
+    );
+    assert_eq!(
+        printed_secret(&again).to_string(),
+        secret.to_string(),
+        "a restart signs with the same secret"
+    );
+}
