@@ -6,11 +6,13 @@
 
 pub mod aws;
 pub mod deliver;
+pub mod feedback;
 pub mod format;
 pub mod http;
 pub mod inbound;
 pub mod local;
 pub mod mail;
+pub mod notifications;
 pub mod ports;
 pub mod record;
 pub mod route;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::deliver::WebhookRequest;
+use crate::feedback::{Outbound, SoftBounces, Suppression};
 use crate::http::{Answer, HttpClient, SendError};
 use crate::record::{Delivery, DeliveryKey};
 use crate::route::{Disabled, Pattern, Route};
@@ -222,4 +223,74 @@ pub trait RecordQuery: Send + Sync {
         &self,
         message_id: &str,
     ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+}
+
+/// The records of messages Mailroom sent through SES, found by SES's message id.
+pub trait OutboundStore: Send + Sync {
+    /// A record, unless it is missing or expired.
+    fn outbound(
+        &self,
+        ses_message_id: &str,
+    ) -> impl Future<Output = Result<Option<Outbound>, StoreError>> + Send;
+
+    /// Writes a record whose `version` is one more than `expected` (`None`: only if there is none yet).
+    /// False when someone else wrote in between: read again and redo the change.
+    fn put_outbound(
+        &self,
+        record: &Outbound,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The addresses nothing is sent to; everything that sends mail asks it first.
+pub trait SuppressionList: Send + Sync {
+    /// The suppression of an address, if any.
+    fn suppression(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<Suppression>, StoreError>> + Send;
+
+    /// Adds an address; false when it was there already (the first reason is kept).
+    fn suppress(
+        &self,
+        suppression: &Suppression,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes an address; false when it was not there.
+    fn unsuppress(&self, address: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every suppressed address, in address order.
+    fn suppressions(&self) -> impl Future<Output = Result<Vec<Suppression>, StoreError>> + Send;
+}
+
+/// The recent transient bounces of each address.
+pub trait SoftBounceStore: Send + Sync {
+    /// The counts of an address, if any.
+    fn soft_bounces(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<SoftBounces>, StoreError>> + Send;
+
+    /// Writes counts whose `version` is one more than `expected` (`None`: only if there are none yet);
+    /// false when someone else wrote in between.
+    fn put_soft_bounces(
+        &self,
+        counts: &SoftBounces,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Forgets the counts of an address (a delivery went through).
+    fn clear_soft_bounces(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// SES's own account-level suppression list, kept in step when `MAILROOM_MIRROR_SES_SUPPRESSION` is on.
+pub trait SuppressionMirror: Send + Sync {
+    /// Adds an address to it.
+    fn mirror(
+        &self,
+        suppression: &Suppression,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

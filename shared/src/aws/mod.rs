@@ -2,6 +2,7 @@
 //! letters, Secrets Manager for the default webhook secret. Clients are built once, from one SDK config.
 
 pub mod dynamo;
+pub mod feedback;
 pub mod item;
 pub mod s3;
 pub mod secrets;

@@ -19,7 +19,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use crate::ports::{Claim, RecordFilter, RecordQuery, RecordStore, RouteStore, StoreError};
+use crate::feedback::{Suppression, normalise_address};
+use crate::ports::{
+    Claim, RecordFilter, RecordQuery, RecordStore, RouteStore, StoreError, SuppressionList,
+};
 use crate::record::{Delivery, DeliveryKey, Status};
 use crate::route::{Disabled, Pattern, Route};
 
@@ -27,7 +30,8 @@ use crate::route::{Disabled, Pattern, Route};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema, one step per version: step `i` takes `PRAGMA user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE routes (
         pattern TEXT PRIMARY KEY,
         route TEXT NOT NULL,
@@ -56,7 +60,14 @@ const MIGRATIONS: &[&str] = &["
         payload TEXT NOT NULL
     );
     CREATE INDEX pending_due_at ON pending (due_at);
-"];
+",
+    "
+    CREATE TABLE suppressions (
+        address TEXT PRIMARY KEY,
+        suppression TEXT NOT NULL
+    );
+",
+];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -649,6 +660,66 @@ impl RecordQuery for SqliteStore {
 
     async fn message(&self, message_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.message_now(message_id, Utc::now())
+    }
+}
+
+impl SuppressionList for SqliteStore {
+    async fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
+        let what = "cannot read a suppression";
+        let json: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT suppression FROM suppressions WHERE address = ?1",
+                params![normalise_address(address)],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(what, e))?;
+        json.map(|json| serde_json::from_str(&json).map_err(|e| serialisation(what, e)))
+            .transpose()
+    }
+
+    async fn suppress(&self, suppression: &Suppression) -> Result<bool, StoreError> {
+        let mut suppression = suppression.clone();
+        suppression.address = normalise_address(&suppression.address);
+        let json = serde_json::to_string(&suppression)
+            .map_err(|e| serialisation("cannot store a suppression", e))?;
+        let added = self
+            .conn()
+            .execute(
+                "INSERT OR IGNORE INTO suppressions (address, suppression) VALUES (?1, ?2)",
+                params![suppression.address, json],
+            )
+            .map_err(|e| sql_error("cannot store a suppression", e))?;
+        Ok(added > 0)
+    }
+
+    async fn unsuppress(&self, address: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM suppressions WHERE address = ?1",
+                params![normalise_address(address)],
+            )
+            .map_err(|e| sql_error("cannot remove a suppression", e))?;
+        Ok(removed > 0)
+    }
+
+    async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
+        let what = "cannot read suppressions";
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare("SELECT suppression FROM suppressions ORDER BY address")
+            .map_err(|e| sql_error(what, e))?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|e| sql_error(what, e))?;
+        let mut all = Vec::new();
+        for json in rows {
+            let json = json.map_err(|e| sql_error(what, e))?;
+            all.push(serde_json::from_str(&json).map_err(|e| serialisation(what, e))?);
+        }
+        Ok(all)
     }
 }
 
