@@ -23,6 +23,22 @@ fn every_event_file_is_accounted_for() {
         [
             "env.json",
             "s3-object-created.json",
+            "sns-bounce-permanent.json",
+            "sns-bounce-transient.json",
+            "sns-complaint.json",
+            "sns-delivery.json",
+            "sns-subscription-confirmation.json",
+            "sqs-event-bounce.json",
+            "sqs-event-click.json",
+            "sqs-event-complaint.json",
+            "sqs-event-delivery-delay.json",
+            "sqs-event-delivery.json",
+            "sqs-event-open.json",
+            "sqs-event-reject.json",
+            "sqs-event-rendering-failure.json",
+            "sqs-event-send.json",
+            "sqs-event-subscription.json",
+            "sqs-feedback-batch.json",
             "sqs-s3.json",
             "sqs-ses-received.json"
         ],
@@ -95,4 +111,80 @@ fn env_json_configures_the_inbound_function() {
     })
     .expect("env.json is a valid configuration");
     assert_eq!(config.table, "mailroom-table");
+}
+
+/// The SES notification of a feedback sample: SNS event or SQS batch, first record.
+fn ses_notification(name: &str) -> (Option<String>, String) {
+    use mailroom::feedback::notification::{Envelope, read_envelope, sns_message};
+    let event = load(name);
+    let envelope = if name.starts_with("sns-") {
+        let sns = &event["Records"][0]["Sns"];
+        let text = |field: &str| sns[field].as_str().map(str::to_owned);
+        sns_message(sns["Type"].as_str(), text("MessageId"), text("Message")).unwrap()
+    } else {
+        let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+        read_envelope(batch.records[0].body.as_deref().unwrap()).unwrap()
+    };
+    match envelope {
+        Envelope::Notification {
+            sns_message_id,
+            message,
+        } => (sns_message_id, message),
+        Envelope::Ignore { why, .. } => (None, why),
+    }
+}
+
+#[test]
+fn feedback_samples_read_as_the_event_they_are_named_after() {
+    use mailroom::feedback::notification::{EventKind, Reading, read_notification};
+    let cases = [
+        ("sns-bounce-permanent.json", EventKind::Bounce),
+        ("sns-bounce-transient.json", EventKind::Bounce),
+        ("sns-complaint.json", EventKind::Complaint),
+        ("sns-delivery.json", EventKind::Delivery),
+        ("sqs-event-send.json", EventKind::Send),
+        ("sqs-event-reject.json", EventKind::Reject),
+        ("sqs-event-bounce.json", EventKind::Bounce),
+        ("sqs-event-complaint.json", EventKind::Complaint),
+        ("sqs-event-delivery.json", EventKind::Delivery),
+        ("sqs-event-delivery-delay.json", EventKind::DeliveryDelay),
+        ("sqs-event-open.json", EventKind::Open),
+        ("sqs-event-click.json", EventKind::Click),
+        (
+            "sqs-event-rendering-failure.json",
+            EventKind::RenderingFailure,
+        ),
+        ("sqs-event-subscription.json", EventKind::Subscription),
+        ("sqs-feedback-batch.json", EventKind::Bounce),
+    ];
+    for (name, kind) in cases {
+        let (sns_message_id, message) = ses_notification(name);
+        assert!(sns_message_id.is_some(), "{name}: SNS's message id is read");
+        let Reading::Feedback(feedback) = read_notification(&message, chrono::Utc::now()).unwrap()
+        else {
+            panic!("{name}: ignored");
+        };
+        assert_eq!(feedback.kind, kind, "{name}");
+        assert!(!feedback.ses_message_id.is_empty(), "{name}");
+        match kind {
+            EventKind::Bounce => {
+                assert!(feedback.feedback_id.is_some(), "{name}");
+                assert!(feedback.recipients[0].smtp_status.is_some(), "{name}");
+            }
+            EventKind::Complaint => assert!(feedback.feedback_id.is_some(), "{name}"),
+            EventKind::Delivery | EventKind::DeliveryDelay => {
+                assert!(!feedback.recipients.is_empty(), "{name}")
+            }
+            _ => {}
+        }
+    }
+    let (_, why) = ses_notification("sns-subscription-confirmation.json");
+    assert!(why.contains("SubscriptionConfirmation"), "{why}");
+    let batch: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_value(load("sqs-feedback-batch.json")).unwrap();
+    assert_eq!(batch.records.len(), 3);
+    assert!(
+        mailroom::feedback::notification::read_envelope(batch.records[1].body.as_deref().unwrap())
+            .is_err()
+    );
 }

@@ -268,3 +268,46 @@ fn collect_statements<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
         _ => {}
     }
 }
+
+#[test]
+fn feedback_flows_from_the_topic_through_a_dead_lettering_queue_to_the_function() {
+    let t = template();
+    let subscription = &resource(&t, "FeedbackSubscription")["Properties"];
+    assert_eq!(subscription["Protocol"], "sqs");
+    assert!(
+        subscription.get("RawMessageDelivery").is_none(),
+        "SNS's envelope (and its message id) reaches the function"
+    );
+    let queue = &resource(&t, "FeedbackQueue")["Properties"];
+    let function = &resource(&t, "Feedback")["Properties"];
+    let timeout = function["Timeout"].as_u64().unwrap();
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 20);
+    let event = &function["Events"]["Notifications"];
+    assert_eq!(event["Type"], "SQS");
+    assert_eq!(
+        as_list(&event["Properties"]["FunctionResponseTypes"])[0],
+        "ReportBatchItemFailures"
+    );
+    let variables = &function["Environment"]["Variables"];
+    for name in [
+        "MAILROOM_TABLE",
+        "MAILROOM_FEEDBACK_QUEUE_URL",
+        "MAILROOM_SOFT_BOUNCE_LIMIT",
+        "MAILROOM_MIRROR_SES_SUPPRESSION",
+    ] {
+        assert!(variables.get(name).is_some(), "{name}");
+    }
+    // Least privilege: the table, its own queue, the key; nothing of S3 or of the inbound queue.
+    let mut statements = Vec::new();
+    collect_statements(&function["Policies"], &mut statements);
+    let actions: Vec<&str> = statements
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(actions.contains(&"dynamodb:PutItem"));
+    assert!(actions.contains(&"sqs:ChangeMessageVisibility"));
+    assert!(actions.iter().all(|a| !a.starts_with("s3:")), "{actions:?}");
+    assert!(!actions.contains(&"dynamodb:Scan"), "{actions:?}");
+}

@@ -8,6 +8,7 @@ mod post;
 mod render;
 mod routes;
 mod setup;
+mod suppressions;
 mod table;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Messages(messages::Args),
     /// Manage routes: which recipients go to which webhook or forward address.
     Routes(routes::Args),
+    /// The addresses Mailroom sends nothing to: list, add, remove.
+    Suppressions(suppressions::Args),
     /// Create what the functions need in an emulator (moto, LocalStack).
     Setup(setup::Args),
 }
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Messages(args) => messages::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Setup(args) => setup::run(args),
+        Command::Suppressions(args) => suppressions::run(args),
     };
     match result {
         Ok(code) => code,

@@ -37,6 +37,8 @@ async fn setup_emulator_creates_everything_and_can_run_twice() {
         "MAILROOM_QUEUE_URL",
         "MAILROOM_DLQ_URL",
         "MAILROOM_TOPIC_ARN",
+        "MAILROOM_FEEDBACK_QUEUE_URL",
+        "MAILROOM_FEEDBACK_DLQ_URL",
         "MAILROOM_CONFIGURATION_SET",
     ] {
         assert!(
@@ -182,4 +184,45 @@ async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
         "no-such-stack",
     ]);
     assert_eq!(missing.status.code(), Some(4));
+}
+
+/// `mailroom suppressions` on the stack's table, and on the dev store when no table is given.
+#[tokio::test]
+async fn suppressions_add_list_remove_on_both_backends() {
+    let prefix = unique("supp");
+    let setup = mailroom(&["setup", "emulator", "--prefix", &prefix]);
+    assert!(setup.status.success(), "{}", stderr(&setup));
+    let table = format!("{prefix}-table");
+    let data = std::env::temp_dir().join(unique("supp-data"));
+    let data = data.to_str().unwrap();
+    for backend in [vec!["--table", table.as_str()], vec!["--data", data]] {
+        let run = |args: &[&str]| {
+            let mut all = vec!["suppressions"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&backend);
+            mailroom(&all)
+        };
+        let added = run(&["add", "Someone@Example.NET", "--note", "asked us"]);
+        assert!(added.status.success(), "{}", stderr(&added));
+        assert!(stdout(&added).contains("suppressed someone@example.net"));
+        let again = run(&["add", "someone@example.net"]);
+        assert!(stdout(&again).contains("was suppressed already"));
+        let listed = run(&["list", "--json"]);
+        assert!(listed.status.success(), "{}", stderr(&listed));
+        let list: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list[0]["address"], "someone@example.net");
+        assert_eq!(list[0]["reason"], "manual");
+        assert_eq!(list[0]["detail"], "asked us");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(list[0]["created_at"].as_str().unwrap()).is_ok()
+        );
+        let removed = run(&["remove", "someone@example.net"]);
+        assert!(removed.status.success(), "{}", stderr(&removed));
+        let missing = run(&["remove", "someone@example.net"]);
+        assert_eq!(missing.status.code(), Some(5), "nothing matched");
+        let bad = run(&["add", "not-an-address"]);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(stdout(&run(&["list"])).contains("no suppressed addresses"));
+    }
 }

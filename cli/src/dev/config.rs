@@ -186,7 +186,10 @@ to = ["someone@example.net"]
         // The README shows an elided secret; any valid one stands in for it.
         let text: String = block
             .lines()
-            .map(|l| l.trim_start().replace("whsec_…", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+            .map(|l| {
+                l.trim_start()
+                    .replace("whsec_…", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let config: DevConfig = toml::from_str(&text).unwrap();

@@ -35,6 +35,10 @@ pub struct Resources {
     pub dlq_url: String,
     /// `MAILROOM_TOPIC_ARN`.
     pub topic_arn: String,
+    /// `MAILROOM_FEEDBACK_QUEUE_URL`: the feedback topic's subscribed queue.
+    pub feedback_queue_url: String,
+    /// The feedback queue's dead-letter queue.
+    pub feedback_dlq_url: String,
     /// `MAILROOM_CONFIGURATION_SET`.
     pub configuration_set: String,
 }
@@ -48,6 +52,8 @@ impl Resources {
             ("MAILROOM_QUEUE_URL", &self.queue_url),
             ("MAILROOM_DLQ_URL", &self.dlq_url),
             ("MAILROOM_TOPIC_ARN", &self.topic_arn),
+            ("MAILROOM_FEEDBACK_QUEUE_URL", &self.feedback_queue_url),
+            ("MAILROOM_FEEDBACK_DLQ_URL", &self.feedback_dlq_url),
             ("MAILROOM_CONFIGURATION_SET", &self.configuration_set),
         ]
         .iter()
@@ -147,6 +153,35 @@ pub async fn create_all(
         .topic_arn
         .unwrap_or_default();
 
+    // As in the template: topic → feedback queue (SNS's envelope kept, raw delivery off) → function,
+    // with a dead-letter queue for what keeps failing.
+    let feedback_dlq_url = create_queue(&sqs, &format!("{prefix}-feedback-dlq"), &[]).await?;
+    let feedback_dlq_arn = queue_arn(&sqs, &feedback_dlq_url).await?;
+    let feedback_redrive = format!(
+        r#"{{"deadLetterTargetArn":"{feedback_dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
+    );
+    let feedback_queue_url = create_queue(
+        &sqs,
+        &format!("{prefix}-feedback"),
+        &[
+            (
+                QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECS.to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, feedback_redrive),
+        ],
+    )
+    .await?;
+    let feedback_queue_arn = queue_arn(&sqs, &feedback_queue_url).await?;
+    // Subscribing the same queue twice returns the existing subscription.
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&feedback_queue_arn)
+        .send()
+        .await
+        .map_err(|e| store_error("cannot subscribe the feedback queue to the topic", e))?;
+
     let configuration_set = format!("{prefix}-sending");
     create_configuration_set(&aws_sdk_sesv2::Client::new(sdk), &configuration_set).await?;
 
@@ -156,6 +191,8 @@ pub async fn create_all(
         queue_url,
         dlq_url,
         topic_arn,
+        feedback_queue_url,
+        feedback_dlq_url,
         configuration_set,
     })
 }
@@ -298,6 +335,8 @@ mod tests {
             queue_url: "http://127.0.0.1:5000/123456789012/q".into(),
             dlq_url: "d".into(),
             topic_arn: "arn:aws:sns:us-east-1:123456789012:f".into(),
+            feedback_queue_url: "fq".into(),
+            feedback_dlq_url: "fd".into(),
             configuration_set: "it's".into(),
         };
         let exports = resources.exports();
