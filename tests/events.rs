@@ -111,6 +111,12 @@ fn env_json_configures_the_inbound_function() {
     })
     .expect("env.json is a valid configuration");
     assert_eq!(config.table, "mailroom-table");
+    let vars = env["Feedback"].as_object().unwrap();
+    let config = feedback::Config::from_lookup(|name| {
+        vars.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+    })
+    .expect("env.json configures the feedback function too");
+    assert_eq!(config.table, "mailroom-table");
 }
 
 /// The SES notification of a feedback sample: SNS event or SQS batch, first record.

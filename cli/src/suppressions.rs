@@ -121,7 +121,7 @@ async fn run_on<S: SuppressionList>(store: &S, command: Command) -> anyhow::Resu
                         out,
                         "{:<40} {:<10} {:<20} {}",
                         s.address,
-                        s.reason,
+                        s.reason.as_str(),
                         s.created_at.format("%Y-%m-%d %H:%M"),
                         s.detail.as_deref().unwrap_or("")
                     )?;

@@ -176,13 +176,18 @@ async fn handle_record(app: &App, record: &SqsMessage) -> bool {
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(1);
-    let envelope = read_envelope(body);
-    let sns_message_id = match &envelope {
-        Ok(
-            Envelope::Notification { sns_message_id, .. } | Envelope::Ignore { sns_message_id, .. },
-        ) => sns_message_id.clone(),
-        Err(_) => None,
+    let envelope = match read_envelope(body) {
+        Ok(envelope) => envelope,
+        Err(unreadable) => {
+            // Acknowledged: it will never read better, and the other records go on.
+            error!(sqs_message_id = id, error = %unreadable, "unreadable SQS body acknowledged");
+            return true;
+        }
     };
+    let (Envelope::Notification { sns_message_id, .. } | Envelope::Ignore { sns_message_id, .. }) =
+        &envelope;
+    let sns_message_id = sns_message_id.clone();
+    let envelope = Ok(envelope);
     match apply(
         app,
         envelope,
