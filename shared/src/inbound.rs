@@ -350,7 +350,7 @@ where
             );
             self.save_once(&record).await?;
             self.report(Some(message), recipient, &record, 0);
-            info!(message_id = %record.message_id, route = %route.pattern, "dropped on SES verdict");
+            info!(message_id = %record.message_id, route = %crate::record::masked_pattern(&route.pattern.to_string()), "dropped on SES verdict");
             return Ok(Outcome::Done);
         }
         if route.webhook.is_none() && route.forward.is_empty() {
@@ -545,7 +545,7 @@ where
         info!(
             message_id = %key.message_id,
             recipient = %masked_address(recipient),
-            route = %route.pattern,
+            route = %crate::record::masked_pattern(&route.pattern.to_string()),
             status = status.as_str(),
             http_status = record.response_status,
             attempt = record.attempts,

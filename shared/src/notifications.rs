@@ -23,7 +23,7 @@ use crate::ports::{
     Clock, OutboundStore, RouteStore, SoftBounceStore, StoreError, SuppressionList,
     SuppressionMirror, Webhooks,
 };
-use crate::record::masked_address;
+use crate::record::{masked_address, masked_pattern};
 
 /// How many times an optimistic write is redone when another writer got in between.
 const WRITE_ATTEMPTS: usize = 8;
@@ -286,6 +286,8 @@ where
         let Some(events_url) = route.events.as_deref() else {
             return Ok(Handled::Done);
         };
+        let pattern = masked_pattern(pattern);
+        let pattern = pattern.as_str();
         let secrets = route
             .webhook
             .as_ref()

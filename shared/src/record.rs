@@ -298,10 +298,26 @@ pub fn masked_address(address: &str) -> String {
     }
 }
 
+/// A route pattern as logs may show it: wildcard patterns whole, an exact address masked.
+pub fn masked_pattern(pattern: &str) -> String {
+    match pattern.rsplit_once('@') {
+        Some((local, _)) if local != "*" => masked_address(pattern),
+        _ => pattern.to_owned(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_in_logs_hold_no_address() {
+        assert_eq!(masked_pattern("support@example.com"), "s***@example.com");
+        assert_eq!(masked_pattern("*@example.com"), "*@example.com");
+        assert_eq!(masked_pattern("*@*.example.com"), "*@*.example.com");
+        assert_eq!(masked_pattern("*"), "*");
+    }
 
     #[test]
     fn keys_hold_no_address_and_are_stable() {
