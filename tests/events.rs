@@ -22,6 +22,7 @@ fn every_event_file_is_accounted_for() {
         files,
         [
             "env.json",
+            "function-url-link.json",
             "s3-object-created.json",
             "sns-bounce-permanent.json",
             "sns-bounce-transient.json",

@@ -311,3 +311,44 @@ fn feedback_flows_from_the_topic_through_a_dead_lettering_queue_to_the_function(
     assert!(actions.iter().all(|a| !a.starts_with("s3:")), "{actions:?}");
     assert!(!actions.contains(&"dynamodb:Scan"), "{actions:?}");
 }
+
+#[test]
+fn the_link_endpoint_reads_only_linkable_objects_and_its_key() {
+    let t = template();
+    let function = &resource(&t, "Links")["Properties"];
+    assert_eq!(function["FunctionUrlConfig"]["AuthType"], "NONE");
+    let mut statements = Vec::new();
+    collect_statements(&function["Policies"], &mut statements);
+    let mut s3_resources = Vec::new();
+    for statement in &statements {
+        for action in as_list(&statement["Action"]) {
+            let action = action.as_str().unwrap();
+            assert!(
+                [
+                    "s3:GetObject",
+                    "secretsmanager:GetSecretValue",
+                    "kms:Decrypt"
+                ]
+                .contains(&action),
+                "{action}"
+            );
+            if action == "s3:GetObject" {
+                s3_resources.extend(as_list(&statement["Resource"]));
+            }
+        }
+    }
+    let prefixes: Vec<String> = s3_resources
+        .iter()
+        .map(|r| tagged(r).unwrap().1.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "${MailBucket.Arn}/attachments/*",
+            "${MailBucket.Arn}/inbound/*"
+        ]
+    );
+    let inbound = &resource(&t, "Inbound")["Properties"]["Environment"]["Variables"];
+    assert!(inbound.get("MAILROOM_LINK_BASE_URL").is_some());
+    assert!(t["Outputs"].get("LinksUrl").is_some());
+}

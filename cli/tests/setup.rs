@@ -40,6 +40,7 @@ async fn setup_emulator_creates_everything_and_can_run_twice() {
         "MAILROOM_FEEDBACK_QUEUE_URL",
         "MAILROOM_FEEDBACK_DLQ_URL",
         "MAILROOM_CONFIGURATION_SET",
+        "MAILROOM_LINK_KEY_ARN",
     ] {
         assert!(
             exports.contains(&format!("export {name}=")),

@@ -294,3 +294,13 @@ pub trait SuppressionMirror: Send + Sync {
         suppression: &Suppression,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Short-lived direct URLs to stored objects, for the link endpoint.
+pub trait Presigner: Send + Sync {
+    /// A URL that GETs `key` for the next `valid_for`, or `None` when there is no such object.
+    fn presign(
+        &self,
+        key: &str,
+        valid_for: std::time::Duration,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}

@@ -4,6 +4,7 @@
 pub mod dynamo;
 pub mod feedback;
 pub mod item;
+pub mod links;
 pub mod s3;
 pub mod secrets;
 pub mod setup;

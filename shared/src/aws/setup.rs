@@ -41,6 +41,8 @@ pub struct Resources {
     pub feedback_dlq_url: String,
     /// `MAILROOM_CONFIGURATION_SET`.
     pub configuration_set: String,
+    /// `MAILROOM_LINK_KEY_ARN`: the secret that signs attachment and original-mail links.
+    pub link_key_arn: String,
 }
 
 impl Resources {
@@ -55,6 +57,7 @@ impl Resources {
             ("MAILROOM_FEEDBACK_QUEUE_URL", &self.feedback_queue_url),
             ("MAILROOM_FEEDBACK_DLQ_URL", &self.feedback_dlq_url),
             ("MAILROOM_CONFIGURATION_SET", &self.configuration_set),
+            ("MAILROOM_LINK_KEY_ARN", &self.link_key_arn),
         ]
         .iter()
         .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
@@ -185,7 +188,14 @@ pub async fn create_all(
     let configuration_set = format!("{prefix}-sending");
     create_configuration_set(&aws_sdk_sesv2::Client::new(sdk), &configuration_set).await?;
 
+    let link_key_arn = create_link_key(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        &format!("{prefix}-link-key"),
+    )
+    .await?;
+
     Ok(Resources {
+        link_key_arn,
         bucket,
         table,
         queue_url,
@@ -252,6 +262,45 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         }
         Err(error) => Err(store_error(
             format!("cannot turn on TTL for {table}"),
+            error,
+        )),
+    }
+}
+
+/// The link-signing key, made once: a second run finds the first one's.
+async fn create_link_key(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<String, StoreError> {
+    let key = crate::deliver::links::LinkKey::generate().map_err(|e| StoreError {
+        what: format!("cannot generate a link key: {e}"),
+        retryable: false,
+        source: None,
+    })?;
+    match secrets
+        .create_secret()
+        .name(name)
+        .description("Signs Mailroom's attachment and original-mail links")
+        .secret_string(key)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(output.arn.unwrap_or_default()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
+            let found = secrets
+                .describe_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(|e| store_error(format!("cannot find the secret {name}"), e))?;
+            Ok(found.arn.unwrap_or_default())
+        }
+        Err(error) => Err(store_error(
+            format!("cannot create the secret {name}"),
             error,
         )),
     }
@@ -338,6 +387,7 @@ mod tests {
             feedback_queue_url: "fq".into(),
             feedback_dlq_url: "fd".into(),
             configuration_set: "it's".into(),
+            link_key_arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k".into(),
         };
         let exports = resources.exports();
         assert!(
