@@ -80,7 +80,9 @@ struct AddArgs {
     /// Make a new signing secret and print it once.
     #[arg(long, conflicts_with = "secrets", requires = "webhook")]
     generate_secret: bool,
-    /// How attachments travel: inline (base64 in the payload).
+    /// How attachments travel: inline (base64 in the payload), s3 (stored; the payload carries a link valid
+    /// MAILROOM_ATTACHMENT_URL_DAYS), or auto (links only when the inline payload would pass
+    /// MAILROOM_INLINE_MAX_BYTES).
     #[arg(long, default_value = "inline", requires = "webhook")]
     attachments: AttachmentMode,
     /// Forward each message to this address (repeat for several).
@@ -225,12 +227,6 @@ fn route_from(add: AddArgs) -> anyhow::Result<(Route, Option<WebhookSecret>)> {
                 route::redact_url(&url)
             ),
             other => return Err(bad(format!("--webhook must be an https URL, not {other}:"))),
-        }
-        if add.attachments != AttachmentMode::Inline {
-            return Err(bad(format!(
-                "--attachments {} is not available in this version: attachments travel inline",
-                add.attachments.as_str()
-            )));
         }
         if add.secrets.len() > 2 {
             return Err(bad(

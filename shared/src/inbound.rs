@@ -19,13 +19,13 @@ use crate::format::Payload;
 use crate::mail::envelope::{Envelope, KnownEnvelope, RecipientSource};
 use crate::mail::{self, Email};
 use crate::ports::{
-    Claim, Clock, FetchError, MailLocation, MailStore, RecordStore, RouteStore, StoreError,
-    Webhooks,
+    Claim, Clock, FetchError, MailLocation, MailStore, ObjectStore, RecordStore, RouteStore,
+    StoreError, Webhooks,
 };
 use crate::record::{
     Attempt, Delivery, DeliveryKey, HISTORY_EXCERPT_BYTES, Status, masked_address,
 };
-use crate::route::{self, Disabled, Pattern, Route, WebhookTarget};
+use crate::route::{self, AttachmentMode, Disabled, Pattern, Route, WebhookTarget};
 
 /// How long a warm container trusts its copy of the routes.
 pub const ROUTES_TTL: Duration = Duration::from_secs(60);
@@ -44,6 +44,25 @@ pub struct InboundConfig {
     pub domains: Vec<String>,
     /// How long a claim on a delivery lasts: longer than one attempt with its redirects can take.
     pub claim_for: Duration,
+    /// Where links to stored attachments point and how they are signed; without it, `attachments: s3`
+    /// and `auto` routes get their attachments inline.
+    pub links: Option<LinkSettings>,
+    /// `MAILROOM_INLINE_MAX_BYTES`: the largest inline payload an `attachments: auto` route gets.
+    pub inline_max_bytes: usize,
+}
+
+/// Default of [`InboundConfig::inline_max_bytes`]: 5 MB.
+pub const DEFAULT_INLINE_MAX_BYTES: usize = 5_000_000;
+
+/// How links to stored attachments are made.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// The link endpoint (`MAILROOM_LINK_BASE_URL`).
+    pub base_url: String,
+    /// The signing key.
+    pub key: crate::deliver::links::LinkKey,
+    /// How long links live (`MAILROOM_ATTACHMENT_URL_DAYS`); the bucket keeps `attachments/` as long.
+    pub days: u32,
 }
 
 impl InboundConfig {
@@ -140,7 +159,7 @@ struct Message<'a> {
 
 impl<M, S, W, C> Inbound<M, S, W, C>
 where
-    M: MailStore,
+    M: MailStore + ObjectStore,
     S: RecordStore + RouteStore,
     W: Webhooks,
     C: Clock,
@@ -384,6 +403,50 @@ where
         Ok(outcome)
     }
 
+    /// Stores the attachments and returns their links, when the route's mode asks for it: always for
+    /// `s3`, for `auto` only when the inline payload would be larger than the configured limit. The keys
+    /// are the same on every attempt, so a retry overwrites rather than adds.
+    async fn attachment_links(
+        &self,
+        message: &Message<'_>,
+        mode: AttachmentMode,
+        inline_size: usize,
+    ) -> Result<Option<Vec<String>>, Retryable> {
+        let wanted = match mode {
+            AttachmentMode::Inline => false,
+            AttachmentMode::S3 => true,
+            AttachmentMode::Auto => inline_size > self.config.inline_max_bytes,
+        };
+        if !wanted || message.email.attachments.is_empty() {
+            return Ok(None);
+        }
+        let Some(links) = &self.config.links else {
+            warn!(
+                "attachments travel inline: no link endpoint is configured (MAILROOM_LINK_BASE_URL)"
+            );
+            return Ok(None);
+        };
+        let message_id = message.received.location.message_id();
+        let expires = self.clock.now() + chrono::Duration::days(i64::from(links.days));
+        let mut urls = Vec::with_capacity(message.email.attachments.len());
+        for (n, attachment) in message.email.attachments.iter().enumerate() {
+            let location = MailLocation {
+                bucket: message.received.location.bucket.clone(),
+                key: format!("attachments/{message_id}/{n}"),
+            };
+            self.mail
+                .put_object(
+                    &location,
+                    attachment.content.clone(),
+                    &attachment.content_type,
+                )
+                .await?;
+            let token = links.key.token(&location.key, expires);
+            urls.push(crate::deliver::links::link_url(&links.base_url, &token));
+        }
+        Ok(Some(urls))
+    }
+
     async fn deliver_webhook(
         &self,
         message: &Message<'_>,
@@ -460,7 +523,14 @@ where
             ),
             (None, Ok(url)) => {
                 let envelope = message.envelope.for_recipient(recipient);
-                let payload = Payload::new(webhook.format, message.email, &envelope);
+                let inline = Payload::new(webhook.format, message.email, &envelope);
+                let urls = self
+                    .attachment_links(message, webhook.attachments, inline.size_hint())
+                    .await?;
+                let payload = match &urls {
+                    Some(urls) => inline.with_attachment_urls(urls),
+                    None => inline,
+                };
                 let request = WebhookRequest::new(
                     id.clone(),
                     attempt_at.timestamp(),

@@ -304,3 +304,14 @@ pub trait Presigner: Send + Sync {
         valid_for: std::time::Duration,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
+
+/// Writes objects beside the stored mail: attachments kept for links.
+pub trait ObjectStore: Send + Sync {
+    /// Stores `bytes` at `location` (replacing what is there: a retry writes the same bytes again).
+    fn put_object(
+        &self,
+        location: &MailLocation,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

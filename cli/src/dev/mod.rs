@@ -217,6 +217,9 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             tls_required: false,
             domains: Vec::new(),
             claim_for: InboundConfig::claim_for_timeout(Duration::from_secs(30)),
+            // The inspector does not serve links yet: dev routes get their attachments inline.
+            links: None,
+            inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
         },
     )
     .with_observer(Box::new(console_line));

@@ -29,6 +29,16 @@ pub struct Config {
     pub tls_required: bool,
     /// `MAILROOM_DOMAINS`: comma-separated domains mail is received for.
     pub domains: Vec<String>,
+    /// `MAILROOM_LINK_BASE_URL`: the link endpoint, for `attachments: s3|auto` routes.
+    pub link_base_url: Option<String>,
+    /// `MAILROOM_LINK_KEY_ARN`: the link-signing key, in Secrets Manager (what the stack sets).
+    pub link_key_arn: Option<String>,
+    /// `MAILROOM_LINK_KEY`: the link-signing key in plain text (local and emulator use).
+    pub link_key: Option<String>,
+    /// `MAILROOM_ATTACHMENT_URL_DAYS` (7): how long links live.
+    pub attachment_url_days: u32,
+    /// `MAILROOM_INLINE_MAX_BYTES` (5,000,000): the largest inline payload of an `auto` route.
+    pub inline_max_bytes: usize,
 }
 
 /// A setting that is missing or not understood.
@@ -95,6 +105,15 @@ impl Config {
             default_webhook_secret_arn: get("MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN"),
             default_webhook_secret: get("MAILROOM_DEFAULT_WEBHOOK_SECRET"),
             tls_required: flag("MAILROOM_TLS_REQUIRED")?,
+            link_base_url: get("MAILROOM_LINK_BASE_URL"),
+            link_key_arn: get("MAILROOM_LINK_KEY_ARN"),
+            link_key: get("MAILROOM_LINK_KEY"),
+            attachment_url_days: number("MAILROOM_ATTACHMENT_URL_DAYS", 7, 365)? as u32,
+            inline_max_bytes: number(
+                "MAILROOM_INLINE_MAX_BYTES",
+                mailroom::inbound::DEFAULT_INLINE_MAX_BYTES as u64,
+                1 << 30,
+            )? as usize,
             domains: get("MAILROOM_DOMAINS")
                 .map(|d| {
                     d.split(',')

@@ -10,10 +10,11 @@ use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::s3::S3MailStore;
 use mailroom::aws::secrets::secret_string;
 use mailroom::aws::sqs::Queues;
+use mailroom::deliver::links::LinkKey;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{Inbound, InboundConfig, Outcome, Received};
+use mailroom::inbound::{Inbound, InboundConfig, LinkSettings, Outcome, Received};
 use mailroom::ports::SystemClock;
 use mailroom::route::{AttachmentMode, WebhookTarget};
 use serde_json::Value;
@@ -74,8 +75,8 @@ mod reqwest_error {
 }
 
 impl App {
-    /// Builds the SDK clients, the HTTP client and the use case once. The only network call is reading the
-    /// default webhook secret, when its ARN is configured.
+    /// Builds the SDK clients, the HTTP client and the use case once. The only network calls read the
+    /// default webhook secret and the link key, when their ARNs are configured.
     pub async fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
         let http = HttpClient::new(
             config.webhook_timeout,
@@ -113,6 +114,29 @@ impl App {
             }),
             None => None,
         };
+        let links = match &config.link_base_url {
+            None => None,
+            Some(base_url) => {
+                let text = match (&config.link_key_arn, &config.link_key) {
+                    (Some(arn), _) => secret_string(&aws_sdk_secretsmanager_client(sdk), arn)
+                        .await
+                        .map_err(|e| InitError::Secret(format!("the link key: {e}")))?,
+                    (None, Some(text)) => text.clone(),
+                    (None, None) => {
+                        return Err(InitError::Secret(
+                            "MAILROOM_LINK_BASE_URL is set but neither MAILROOM_LINK_KEY_ARN nor MAILROOM_LINK_KEY"
+                                .to_owned(),
+                        ));
+                    }
+                };
+                Some(LinkSettings {
+                    base_url: base_url.clone(),
+                    key: LinkKey::parse(&text)
+                        .map_err(|e| InitError::Secret(format!("the link key: {e}")))?,
+                    days: config.attachment_url_days,
+                })
+            }
+        };
         let inbound = Inbound::new(
             S3MailStore::new(aws_sdk_s3_client(sdk)),
             DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
@@ -124,6 +148,8 @@ impl App {
                 tls_required: config.tls_required,
                 domains: config.domains.clone(),
                 claim_for: InboundConfig::claim_for_timeout(config.webhook_timeout),
+                links,
+                inline_max_bytes: config.inline_max_bytes,
             },
         );
         let queues = Queues::new(

@@ -50,3 +50,29 @@ impl MailStore for S3MailStore {
         Ok(body.into_bytes())
     }
 }
+
+impl crate::ports::ObjectStore for S3MailStore {
+    async fn put_object(
+        &self,
+        location: &MailLocation,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        // The bucket's default encryption (SSE-KMS with the stack key) applies to every object.
+        self.client
+            .put_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| {
+                store_error(
+                    format!("cannot store s3://{}/{}", location.bucket, location.key),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}

@@ -132,6 +132,18 @@ impl MailStore for LocalMailStore {
     }
 }
 
+impl crate::ports::ObjectStore for LocalMailStore {
+    async fn put_object(
+        &self,
+        location: &MailLocation,
+        bytes: Bytes,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
+        self.put(&location.key, &bytes)
+            .map_err(|e| StoreError::retryable(format!("cannot store {}", location.key), e))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -1,0 +1,195 @@
+//! `attachments: s3` and `auto` routes end to end on moto's server: the inbound handler stores the
+//! attachments and posts links; the links handler turns each link into a presigned GET of the same bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine;
+use integration_tests::{Receiver, resources, s3, sdk, unique};
+use lambda_runtime::{Context, LambdaEvent};
+use mailroom::aws::dynamo::DynamoStore;
+use mailroom::aws::setup::Resources;
+use mailroom::format::Format;
+use mailroom::ports::RouteStore;
+use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use serde_json::{Value, json};
+
+const LINK_BASE: &str = "https://links.mailroom.test";
+
+struct World {
+    sdk: aws_config::SdkConfig,
+    res: Resources,
+    inbound: inbound::App,
+    links: links::App,
+}
+
+async fn world(test: &str, inline_max: &str) -> World {
+    let sdk = sdk().await;
+    let res = resources(&sdk, test).await;
+    let env = |name: &str| -> Option<String> {
+        match name {
+            "MAILROOM_TABLE" => Some(res.table.clone()),
+            "MAILROOM_BUCKET" => Some(res.bucket.clone()),
+            "MAILROOM_ALLOW_PRIVATE_TARGETS" => Some("true".to_owned()),
+            "MAILROOM_LINK_BASE_URL" => Some(LINK_BASE.to_owned()),
+            "MAILROOM_LINK_KEY_ARN" => Some(res.link_key_arn.clone()),
+            "MAILROOM_INLINE_MAX_BYTES" => Some(inline_max.to_owned()),
+            _ => None,
+        }
+    };
+    let inbound = inbound::App::new(inbound::Config::from_lookup(env).unwrap(), &sdk)
+        .await
+        .unwrap();
+    let links = links::App::new(&links::Config::from_lookup(env).unwrap(), &sdk)
+        .await
+        .unwrap();
+    World {
+        sdk,
+        res,
+        inbound,
+        links,
+    }
+}
+
+/// A message with one attachment of `size` varied bytes, base64 in 76-character lines.
+fn message_with_attachment(size: usize) -> (Vec<u8>, Vec<u8>) {
+    let content: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&content);
+    let mut body = String::with_capacity(encoded.len() * 78 / 76 + 1024);
+    for line in encoded.as_bytes().chunks(76) {
+        body.push_str(std::str::from_utf8(line).unwrap());
+        body.push_str("\r\n");
+    }
+    let raw = format!(
+        "From: Ana <ana@sender.example>\r\nTo: docs@mail.example.com\r\nSubject: the scan\r\n\
+         Message-ID: <{}@sender.example>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAttached.\r\n\
+         --b1\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"scan.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         {body}--b1--\r\n",
+        unique("m")
+    );
+    (raw.into_bytes(), content)
+}
+
+impl World {
+    async fn route(&self, url: &str, mode: AttachmentMode) {
+        let mut route = Route::new("*@mail.example.com".parse().unwrap());
+        route.webhook = Some(WebhookTarget {
+            url: url.to_owned(),
+            format: Format::Json,
+            secrets: Vec::new(),
+            attachments: mode,
+            disabled: None,
+        });
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            self.res.table.clone(),
+        )
+        .put_route(&route)
+        .await
+        .unwrap();
+    }
+
+    /// Stores `raw` as SES would and hands the inbound handler the S3 event.
+    async fn receive(&self, raw: Vec<u8>) -> String {
+        let id = unique("msg");
+        let key = format!("inbound/{id}");
+        s3(&self.sdk)
+            .put_object()
+            .bucket(&self.res.bucket)
+            .key(&key)
+            .body(raw.into())
+            .send()
+            .await
+            .unwrap();
+        let event = json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
+            "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": self.res.bucket}, "object": {"key": key, "size": 1}}
+        }]});
+        inbound::handle(&self.inbound, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Follows a link through the links handler and then the presigned URL it answers with.
+    async fn follow(&self, url: &str) -> Vec<u8> {
+        let path = url
+            .strip_prefix(LINK_BASE)
+            .expect("a link to the link endpoint");
+        let event = json!({"rawPath": path, "requestContext": {"http": {"method": "GET"}}});
+        let answer = links::handle(&self.links, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(answer["statusCode"], 302, "{answer}");
+        let location = answer["headers"]["location"].as_str().unwrap();
+        let response = reqwest::get(location).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.bytes().await.unwrap().to_vec()
+    }
+}
+
+#[tokio::test]
+async fn an_s3_route_posts_a_link_that_fetches_the_attachment_byte_for_byte() {
+    let w = world("attach-s3", "5000000").await;
+    let receiver = Receiver::start().await;
+    w.route(&receiver.url("/mail"), AttachmentMode::S3).await;
+    let (raw, content) = message_with_attachment(12 * 1024 * 1024);
+    let id = w.receive(raw).await;
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    let body = requests[0].json();
+    let attachment = &body["attachments"][0];
+    assert_eq!(attachment["file_name"], "scan.pdf");
+    assert_eq!(attachment["size"], 12 * 1024 * 1024);
+    assert!(attachment.get("content").is_none(), "no inline content");
+    let url = attachment["url"].as_str().unwrap();
+    assert!(
+        requests[0].body.len() < 64 * 1024,
+        "the POST is small: {} bytes",
+        requests[0].body.len()
+    );
+    assert!(w.follow(url).await == content, "the same bytes");
+
+    let stored = s3(&w.sdk)
+        .head_object()
+        .bucket(&w.res.bucket)
+        .key(format!("attachments/{id}/0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_type(), Some("application/pdf"));
+}
+
+#[tokio::test]
+async fn an_auto_route_inlines_small_messages_and_links_large_ones() {
+    let w = world("attach-auto", "100000").await;
+    let receiver = Receiver::start().await;
+    w.route(&receiver.url("/mail"), AttachmentMode::Auto).await;
+
+    let (small, small_content) = message_with_attachment(10_000);
+    w.receive(small).await;
+    let (large, large_content) = message_with_attachment(200_000);
+    w.receive(large).await;
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    let inline: Value = requests[0].json();
+    let content = inline["attachments"][0]["content"]
+        .as_str()
+        .expect("inline");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(content)
+            .unwrap(),
+        small_content
+    );
+    let linked: Value = requests[1].json();
+    assert!(linked["attachments"][0].get("content").is_none());
+    let url = linked["attachments"][0]["url"].as_str().expect("a link");
+    assert!(w.follow(url).await == large_content);
+}
