@@ -722,3 +722,61 @@ async fn webhook_alone_makes_a_signed_catch_all_with_a_kept_secret() {
         "a restart signs with the same secret"
     );
 }
+
+#[tokio::test]
+async fn an_s3_route_posts_links_the_inspector_serves() {
+    use base64::Engine;
+    let dir = workdir("links");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, "attachments = \"s3\"\n"));
+    let content: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&content);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let raw = format!(
+        "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: scan\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        lines.join("\r\n")
+    );
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        raw.into_bytes(),
+    )
+    .await
+    .unwrap();
+    record_with_status(&dir, "delivered").await;
+    let body = receiver.requests().pop().unwrap().json();
+    let attachment = &body["attachments"][0];
+    assert!(attachment.get("content").is_none());
+    let url = attachment["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("http://{}/l/", dev.http)), "{url}");
+    let fetched = reqwest::get(url).await.unwrap();
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert!(fetched.bytes().await.unwrap() == content, "the same bytes");
+
+    let mut tampered = url.to_owned();
+    tampered.pop();
+    tampered.push(if url.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        reqwest::get(&tampered).await.unwrap().status().as_u16(),
+        404
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("data/link-key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

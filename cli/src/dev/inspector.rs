@@ -106,6 +106,19 @@ async fn route(dev: &Dev, request: Request<Incoming>) -> Reply {
             Ok(None) => not_found(),
             Err(error) => server_error(&error),
         },
+        ["l", token] => match dev.link_key.verify(token, chrono::Utc::now()) {
+            Some(key) => {
+                let location = MailLocation {
+                    bucket: LOCAL_BUCKET.to_owned(),
+                    key,
+                };
+                match dev.mail.fetch(&location).await {
+                    Ok(bytes) => reply(StatusCode::OK, "application/octet-stream", bytes),
+                    Err(_) => not_found(),
+                }
+            }
+            None => not_found(),
+        },
         _ => not_found(),
     }
 }

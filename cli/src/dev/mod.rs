@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use mailroom::deliver::links::LinkKey;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{Inbound, InboundConfig, Outcome, Received, Report};
+use mailroom::inbound::{Inbound, InboundConfig, LinkSettings, Outcome, Received, Report};
 use mailroom::local::files::LocalMailStore;
 use mailroom::local::sqlite::SqliteStore;
 use mailroom::mail::envelope::KnownEnvelope;
@@ -63,6 +64,7 @@ pub struct Args {
 
 /// Everything the running server shares.
 pub struct Dev {
+    link_key: LinkKey,
     store: SqliteStore,
     mail: LocalMailStore,
     inbound: Inbound<LocalMailStore, SqliteStore, HttpClient, SystemClock>,
@@ -199,6 +201,16 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
     }
     let retention_days = config.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
 
+    let http_listener = TcpListener::bind(&args.http).await.with_context(|| {
+        format!(
+            "cannot listen for the inspector on {} (in use? give --http ADDR)",
+            args.http
+        )
+    })?;
+    let http_addr = http_listener.local_addr()?;
+    // Links to stored attachments point at the inspector, which serves them from the local store.
+    let link_key = persistent_link_key(&args.data.join("link-key"))?;
+
     let http = HttpClient::new(
         Duration::from_secs(30),
         TargetPolicy {
@@ -217,8 +229,11 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             tls_required: false,
             domains: Vec::new(),
             claim_for: InboundConfig::claim_for_timeout(Duration::from_secs(30)),
-            // The inspector does not serve links yet: dev routes get their attachments inline.
-            links: None,
+            links: Some(LinkSettings {
+                base_url: format!("http://{http_addr}"),
+                key: link_key.clone(),
+                days: ATTACHMENT_URL_DAYS,
+            }),
             inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
         },
     )
@@ -226,6 +241,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
 
     let (queue, incoming) = mpsc::unbounded_channel();
     let dev = Arc::new(Dev {
+        link_key,
         store,
         mail,
         inbound,
@@ -240,14 +256,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             args.smtp
         )
     })?;
-    let http_listener = TcpListener::bind(&args.http).await.with_context(|| {
-        format!(
-            "cannot listen for the inspector on {} (in use? give --http ADDR)",
-            args.http
-        )
-    })?;
     let smtp_addr = smtp_listener.local_addr()?;
-    let http_addr = http_listener.local_addr()?;
     let tls = smtp::tls_acceptor(&args.data.join("tls"))?;
 
     tokio::spawn(smtp::serve(
@@ -340,6 +349,21 @@ fn persistent_secret(path: &Path) -> anyhow::Result<WebhookSecret> {
     let secret = WebhookSecret::generate().context("cannot generate a secret")?;
     write_private(path, format!("{secret}\n").as_bytes())?;
     Ok(secret)
+}
+
+/// How long links to stored attachments live, as `MAILROOM_ATTACHMENT_URL_DAYS`'s default.
+const ATTACHMENT_URL_DAYS: u32 = 7;
+
+/// The link-signing key, made once and kept in a file so links survive a restart.
+fn persistent_link_key(path: &Path) -> anyhow::Result<LinkKey> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return LinkKey::parse(text.trim())
+            .with_context(|| format!("{} holds no valid link key", path.display()));
+    }
+    let text =
+        LinkKey::generate().map_err(|e| anyhow::anyhow!("cannot generate a link key: {e}"))?;
+    write_private(path, format!("{text}\n").as_bytes())?;
+    LinkKey::parse(&text).context("a generated link key")
 }
 
 /// Writes a file only its owner may read (mode 0600 on Unix): secrets and private keys.
