@@ -180,3 +180,19 @@ fn an_encoded_attached_message_is_one_attachment_and_not_parsed() {
     );
     assert_eq!(json["plain"], "hello");
 }
+
+/// Inputs the fuzzer found (fuzz/run.sh), kept so they stay fixed. They are mutations of corpus messages.
+#[test]
+fn fuzzer_findings_parse_and_render_without_a_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fuzz-regressions");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            let json = render_all(std::fs::read(&path).unwrap());
+            assert!(json.is_object(), "{}", path.display());
+            count += 1;
+        }
+    }
+    assert!(count >= 1);
+}

@@ -114,6 +114,9 @@ pub enum ParseError {
     /// Nothing that looks like a header was found.
     #[error("no header fields found: this is not an RFC 5322 message")]
     NotAMessage,
+    /// The MIME parser gave up on the message's structure.
+    #[error("the MIME parser could not read the message's structure")]
+    ParserFailed,
 }
 
 impl Email {
@@ -210,7 +213,12 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             message: format!("{malformed} header line(s) without a valid field name were left out"),
         });
     }
-    let Some(message) = parser().parse(&source[..]) else {
+    // mail-parser is not ours; should it ever panic on some input, that message is recorded as unparseable
+    // (its raw bytes stay stored) instead of taking the whole batch down.
+    let parsed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser().parse(&source[..])))
+            .map_err(|_| ParseError::ParserFailed)?;
+    let Some(message) = parsed else {
         // Header fields and nothing else, not even the blank line that ends them.
         return Ok(Email {
             raw,
