@@ -63,6 +63,10 @@ say "machine"
 
 say "build"
 locked cargo build --release -p inbound
+# The lock may be held for minutes by other builds; the tree can change meanwhile, so record what the inbound
+# binary was built from.
+echo "built from: $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet HEAD -- shared functions 2>/dev/null || echo ' + uncommitted changes in shared/ or functions/') at $(date -u +%H:%M:%SZ)" \
+    | tee -a "$OUT/machine.txt"
 # The CLI only sets the emulator up; an existing binary will do if the CLI does not build at the moment.
 if ! locked cargo build --release -p mailroom-cli; then
     [[ -x "$CLI" ]] || exit 1

@@ -10,16 +10,26 @@
 #
 # The toolchain is stable; cargo-fuzz needs nightly-only flags (-Zsanitizer), so RUSTC_BOOTSTRAP=1 is set.
 # Environment: SANITIZER (address; `none` builds faster and runs ~2x faster), FUZZ_ARGS (extra libFuzzer
-# flags), JOBS (1). Crashes land in fuzz/artifacts/parse_render/; reproduce with
+# flags), JOBS (1), DEBUG_ASSERTIONS (`profile`, the default: `cargo fuzz build -O`, with debug assertions and
+# overflow checks from fuzz/Cargo.toml's release profile, i.e. on everywhere except mail-parser's debug
+# assertions, one of which fires on a known input; `all`: cargo-fuzz's default -Cdebug-assertions for every
+# crate, mail-parser included). Crashes land in fuzz/artifacts/parse_render/; reproduce with
 #   fuzz/target/x86_64-unknown-linux-gnu/release/parse_render fuzz/artifacts/parse_render/crash-...
-# and minimise with
-#   RUSTC_BOOTSTRAP=1 cargo fuzz tmin -s $SANITIZER parse_render fuzz/artifacts/parse_render/crash-...
+# and minimise with (the fuzzer binary itself, no rebuild)
+#   fuzz/target/x86_64-unknown-linux-gnu/release/parse_render -minimize_crash=1 -max_total_time=120 \
+#       -exact_artifact_path=/tmp/min.eml fuzz/artifacts/parse_render/crash-...
 set -euo pipefail
 FUZZ="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$FUZZ")"
 SECONDS_TO_RUN="${1:-1200}"
 SANITIZER="${SANITIZER:-address}"
 JOBS="${JOBS:-1}"
+DEBUG_ASSERTIONS="${DEBUG_ASSERTIONS:-profile}"
+case "$DEBUG_ASSERTIONS" in
+    profile) BUILD_MODE=(-O) ;;
+    all) BUILD_MODE=(-a) ;;
+    *) echo "DEBUG_ASSERTIONS is 'profile' or 'all'" >&2; exit 2 ;;
+esac
 LOCK="${CARGO_LOCK:-/tmp/cargo.lock}"
 locked() { if command -v flock >/dev/null; then flock "$LOCK" "$@"; else "$@"; fi; }
 export RUSTC_BOOTSTRAP=1
@@ -35,7 +45,7 @@ cp -n "$ROOT"/tests/corpus/*.eml "$CORPUS"/ 2>/dev/null || true
 echo "corpus: $(find "$CORPUS" -type f | wc -l) files"
 
 cd "$FUZZ"
-locked cargo fuzz build -s "$SANITIZER" parse_render
+locked cargo fuzz build "${BUILD_MODE[@]}" -s "$SANITIZER" parse_render
 EXE="$FUZZ/target/x86_64-unknown-linux-gnu/release/parse_render"
 
 LOG="$FUZZ/artifacts/run-$(date +%Y%m%d-%H%M%S).log"
