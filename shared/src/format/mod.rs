@@ -309,6 +309,20 @@ Content-Disposition: attachment; filename=\"a\\\"b.txt\"\r\n\r\ndata\r\n--x--\r\
         .unwrap();
         assert_eq!(json["attachments"][1]["url"], "https://links.example/b");
         assert!(json["attachments"][1].get("content").is_none());
+
+        // The form formats send a url field and no file part.
+        let form = String::from_utf8(
+            Payload::new(Format::Multipart, &email, &envelope)
+                .with_boundary("B")
+                .with_attachment_urls(&urls)
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            form.contains("name=\"attachments[1][url]\"\r\n\r\nhttps://links.example/b\r\n"),
+            "{form}"
+        );
+        assert!(!form.contains("filename="), "no file part: {form}");
     }
 
     #[test]
