@@ -2,6 +2,7 @@
 //! the body to any `io::Write`, so large bodies can stream.
 
 mod form;
+pub mod forward;
 mod json;
 
 use std::fmt;
