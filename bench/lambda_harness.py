@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives the real inbound Lambda binary outside Lambda, for bench/inbound.sh.
 
-Subcommands (stdlib only, except `upload` and `records`, which use boto3, installed with moto):
+Subcommands (stdlib only, except `upload`, `records` and `objects`, which use boto3, installed with moto):
 
   ready EXE [--runs N]
       A fake Lambda Runtime API on 127.0.0.1. Spawns EXE N times (environment as given) and measures from
@@ -17,10 +17,13 @@ Subcommands (stdlib only, except `upload` and `records`, which use boto3, instal
 
   receiver PORT LOG
       A webhook receiver: reads each POST whole (Content-Length or chunked), appends one line to LOG with the
-      byte count and, for JSON, the attachments' decoded sizes, and answers 200.
+      byte count and, for JSON, the attachments' decoded sizes (of `content`), how many attachments carry a
+      `url` and how many a `content`, and the URLs' scheme://host, and answers 200.
 
   upload FILE --bucket B --key K          puts FILE into the emulator (AWS_ENDPOINT_URL).
   records --table T                       prints the delivery records (pk MSG#...) as JSON lines.
+  objects --bucket B --prefix P           lists the objects under P as JSON lines (key, size), then a line
+                                          `objects count=.. total_bytes=..`.
 """
 
 import argparse
@@ -34,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+import urllib.parse
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -236,8 +240,15 @@ def cmd_receiver(args):
             if self.headers.get("Content-Type", "").startswith("application/json"):
                 try:
                     payload = json.loads(body)
-                    sizes = [len(base64.b64decode(a.get("content", ""))) for a in payload.get("attachments", [])]
-                    detail = f" attachments_decoded_bytes={','.join(map(str, sizes))}"
+                    attachments = payload.get("attachments", [])
+                    sizes = [len(base64.b64decode(a["content"])) for a in attachments if "content" in a]
+                    hosts = sorted({"{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(a["url"]))
+                                    for a in attachments if isinstance(a.get("url"), str)})
+                    detail = (f" attachments_decoded_bytes={','.join(map(str, sizes))}"
+                              f" attachments={len(attachments)}"
+                              f" with_url={sum(1 for a in attachments if 'url' in a)}"
+                              f" with_content={sum(1 for a in attachments if 'content' in a)}"
+                              f" url_hosts={','.join(hosts) or '-'}")
                 except ValueError as error:
                     detail = f" invalid_json={error}"
             log.write(f"POST {self.path} bytes={len(body)} content_type={self.headers.get('Content-Type')}"
@@ -277,6 +288,16 @@ def cmd_records(args):
             print(json.dumps(keep, default=str))
 
 
+def cmd_objects(args):
+    count = total = 0
+    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=args.bucket, Prefix=args.prefix):
+        for obj in page.get("Contents", []):
+            count += 1
+            total += obj["Size"]
+            print(json.dumps({"key": obj["Key"], "size": obj["Size"]}))
+    print(f"objects count={count} total_bytes={total}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -299,9 +320,12 @@ def main():
     p.add_argument("--key", required=True)
     p = sub.add_parser("records")
     p.add_argument("--table", required=True)
+    p = sub.add_parser("objects")
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--prefix", default="")
     args = ap.parse_args()
     {"ready": cmd_ready, "invoke": cmd_invoke, "receiver": cmd_receiver, "upload": cmd_upload,
-     "records": cmd_records}[args.cmd](args)
+     "records": cmd_records, "objects": cmd_objects}[args.cmd](args)
 
 
 if __name__ == "__main__":
