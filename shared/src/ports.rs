@@ -315,3 +315,25 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Why a message could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendMailError {
+    /// Throttling, a 5xx, no answer: try again on the delivery schedule.
+    #[error("{0}")]
+    Retryable(String),
+    /// Refused for good (content, an unverified identity, the sandbox, a paused account): record it.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// Sends mail Mailroom wrote (forwards, notices): SES v2, or `mailroom dev`'s outbox.
+pub trait MailSender: Send + Sync {
+    /// Sends `raw` from `from` to `to` and returns the sender's message id.
+    fn send_raw(
+        &self,
+        from: &str,
+        to: &[String],
+        raw: Bytes,
+    ) -> impl Future<Output = Result<String, SendMailError>> + Send;
+}

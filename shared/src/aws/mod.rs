@@ -7,6 +7,7 @@ pub mod item;
 pub mod links;
 pub mod s3;
 pub mod secrets;
+pub mod ses;
 pub mod setup;
 pub mod sqs;
 
