@@ -16,3 +16,4 @@ pub mod notifications;
 pub mod ports;
 pub mod record;
 pub mod route;
+pub mod settings;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mailroom::feedback::DEFAULT_SOFT_BOUNCE_LIMIT;
+use mailroom::settings::Settings;
 
 /// Every setting the feedback function reads.
 #[derive(Debug, Clone)]
@@ -22,14 +23,7 @@ pub struct Config {
 }
 
 /// A setting that is missing or not understood.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub name: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub use mailroom::settings::SettingError as ConfigError;
 
 impl Config {
     /// Reads the process environment.
@@ -39,48 +33,25 @@ impl Config {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let table = get("MAILROOM_TABLE").ok_or(ConfigError {
-            name: "MAILROOM_TABLE",
-            problem: "not set: name the DynamoDB table of records and suppressions".to_owned(),
-        })?;
-        let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(value) if (1..=max).contains(&value) => Ok(value),
-                    _ => Err(ConfigError {
-                        name,
-                        problem: format!("`{text}` is not a whole number from 1 to {max}"),
-                    }),
-                },
-            }
-        };
-        let flag = |name: &'static str| -> Result<bool, ConfigError> {
-            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
-                None | Some("false") | Some("0") | Some("no") => Ok(false),
-                Some("true") | Some("1") | Some("yes") => Ok(true),
-                Some(other) => Err(ConfigError {
-                    name,
-                    problem: format!("`{other}` is neither true nor false"),
-                }),
-            }
-        };
+        let env = Settings::new(lookup);
         Ok(Config {
-            table,
-            soft_bounce_limit: number(
+            table: env.required(
+                "MAILROOM_TABLE",
+                "name the DynamoDB table of records and suppressions",
+            )?,
+            soft_bounce_limit: env.number(
                 "MAILROOM_SOFT_BOUNCE_LIMIT",
                 u64::from(DEFAULT_SOFT_BOUNCE_LIMIT),
                 1000,
             )? as u32,
-            mirror_ses_suppression: flag("MAILROOM_MIRROR_SES_SUPPRESSION")?,
-            queue_url: get("MAILROOM_FEEDBACK_QUEUE_URL"),
-            webhook_timeout: Duration::from_secs(number("MAILROOM_WEBHOOK_TIMEOUT_SECS", 30, 900)?),
-            allow_private_targets: flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
+            mirror_ses_suppression: env.flag("MAILROOM_MIRROR_SES_SUPPRESSION")?,
+            queue_url: env.text("MAILROOM_FEEDBACK_QUEUE_URL"),
+            webhook_timeout: Duration::from_secs(env.number(
+                "MAILROOM_WEBHOOK_TIMEOUT_SECS",
+                30,
+                900,
+            )?),
+            allow_private_targets: env.flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
         })
     }
 }

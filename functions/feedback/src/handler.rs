@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::feedback::SesSuppressionMirror;
-use mailroom::aws::sqs::Queues;
+use mailroom::aws::sqs::{Queues, first_seen};
 use mailroom::feedback::notification::{Envelope, read_envelope, sns_message};
 use mailroom::http::{BuildError, HttpClient, TargetPolicy};
 use mailroom::notifications::{Arrival, FeedbackConfig, FeedbackError, Handled, Notifications};
@@ -193,7 +193,7 @@ async fn handle_record(app: &App, record: &SqsMessage) -> bool {
         envelope,
         sns_message_id.as_deref(),
         attempt,
-        first_seen(record),
+        first_seen(&record.attributes),
     )
     .await
     {
@@ -203,7 +203,13 @@ async fn handle_record(app: &App, record: &SqsMessage) -> bool {
             false
         }
         Verdict::RetryAfter(wait) => {
-            delay(app, record, wait).await;
+            app.queues
+                .delay_record(
+                    record.event_source_arn.as_deref(),
+                    record.receipt_handle.as_deref(),
+                    wait,
+                )
+                .await;
             false
         }
     }
@@ -257,29 +263,4 @@ async fn apply(
             Verdict::Retry(store.to_string())
         }
     }
-}
-
-async fn delay(app: &App, record: &SqsMessage, wait: std::time::Duration) {
-    let (Some(queue_url), Some(handle)) = (
-        app.queues.queue_url_for(record.event_source_arn.as_deref()),
-        record.receipt_handle.as_deref(),
-    ) else {
-        warn!(
-            "cannot change visibility: no queue URL or receipt handle; the queue's own timeout applies"
-        );
-        return;
-    };
-    if let Err(error) = app.queues.delay(&queue_url, handle, wait).await {
-        warn!(error = %error, "cannot change visibility; the queue's own timeout applies");
-    }
-}
-
-/// When SQS first handed the message out: the 72-hour give-up of event POSTs counts from here.
-fn first_seen(record: &SqsMessage) -> DateTime<Utc> {
-    ["ApproximateFirstReceiveTimestamp", "SentTimestamp"]
-        .iter()
-        .find_map(|name| record.attributes.get(*name))
-        .and_then(|ms| ms.parse::<i64>().ok())
-        .and_then(DateTime::from_timestamp_millis)
-        .unwrap_or_else(Utc::now)
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mailroom::record::DEFAULT_RETENTION_DAYS;
+use mailroom::settings::Settings;
 
 /// Every setting the inbound function reads.
 #[derive(Debug, Clone)]
@@ -42,14 +43,7 @@ pub struct Config {
 }
 
 /// A setting that is missing or not understood.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub name: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub use mailroom::settings::SettingError as ConfigError;
 
 impl Config {
     /// Reads the process environment.
@@ -59,62 +53,40 @@ impl Config {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let table = get("MAILROOM_TABLE").ok_or(ConfigError {
-            name: "MAILROOM_TABLE",
-            problem: "not set: name the DynamoDB table of routes and records".to_owned(),
-        })?;
-        let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(value) if (1..=max).contains(&value) => Ok(value),
-                    _ => Err(ConfigError {
-                        name,
-                        problem: format!("`{text}` is not a whole number from 1 to {max}"),
-                    }),
-                },
-            }
-        };
-        let flag = |name: &'static str| -> Result<bool, ConfigError> {
-            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
-                None | Some("false") | Some("0") | Some("no") => Ok(false),
-                Some("true") | Some("1") | Some("yes") => Ok(true),
-                Some(other) => Err(ConfigError {
-                    name,
-                    problem: format!("`{other}` is neither true nor false"),
-                }),
-            }
-        };
+        let env = Settings::new(lookup);
         Ok(Config {
-            table,
-            queue_url: get("MAILROOM_QUEUE_URL"),
-            dlq_url: get("MAILROOM_DLQ_URL"),
-            retention_days: number(
+            table: env.required(
+                "MAILROOM_TABLE",
+                "name the DynamoDB table of routes and records",
+            )?,
+            queue_url: env.text("MAILROOM_QUEUE_URL"),
+            dlq_url: env.text("MAILROOM_DLQ_URL"),
+            retention_days: env.number(
                 "MAILROOM_RETENTION_DAYS",
                 u64::from(DEFAULT_RETENTION_DAYS),
                 3650,
             )? as u32,
-            webhook_timeout: Duration::from_secs(number("MAILROOM_WEBHOOK_TIMEOUT_SECS", 30, 900)?),
-            allow_private_targets: flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
-            default_webhook_url: get("MAILROOM_DEFAULT_WEBHOOK_URL"),
-            default_webhook_secret_arn: get("MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN"),
-            default_webhook_secret: get("MAILROOM_DEFAULT_WEBHOOK_SECRET"),
-            tls_required: flag("MAILROOM_TLS_REQUIRED")?,
-            link_base_url: get("MAILROOM_LINK_BASE_URL"),
-            link_key_arn: get("MAILROOM_LINK_KEY_ARN"),
-            link_key: get("MAILROOM_LINK_KEY"),
-            attachment_url_days: number("MAILROOM_ATTACHMENT_URL_DAYS", 7, 365)? as u32,
-            inline_max_bytes: number(
+            webhook_timeout: Duration::from_secs(env.number(
+                "MAILROOM_WEBHOOK_TIMEOUT_SECS",
+                30,
+                900,
+            )?),
+            allow_private_targets: env.flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
+            default_webhook_url: env.text("MAILROOM_DEFAULT_WEBHOOK_URL"),
+            default_webhook_secret_arn: env.text("MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN"),
+            default_webhook_secret: env.text("MAILROOM_DEFAULT_WEBHOOK_SECRET"),
+            tls_required: env.flag("MAILROOM_TLS_REQUIRED")?,
+            link_base_url: env.text("MAILROOM_LINK_BASE_URL"),
+            link_key_arn: env.text("MAILROOM_LINK_KEY_ARN"),
+            link_key: env.text("MAILROOM_LINK_KEY"),
+            attachment_url_days: env.number("MAILROOM_ATTACHMENT_URL_DAYS", 7, 365)? as u32,
+            inline_max_bytes: env.number(
                 "MAILROOM_INLINE_MAX_BYTES",
                 mailroom::inbound::DEFAULT_INLINE_MAX_BYTES as u64,
                 1 << 30,
             )? as usize,
-            domains: get("MAILROOM_DOMAINS")
+            domains: env
+                .text("MAILROOM_DOMAINS")
                 .map(|d| {
                     d.split(',')
                         .map(|x| x.trim().to_ascii_lowercase())

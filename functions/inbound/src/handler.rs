@@ -1,15 +1,13 @@
 //! Event → use case → Lambda result. Nothing here decides about mail; it only translates.
 
-use std::time::Duration;
-
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::future::join_all;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::s3::S3MailStore;
 use mailroom::aws::secrets::secret_string;
-use mailroom::aws::sqs::Queues;
+use mailroom::aws::sqs::{Queues, first_seen};
 use mailroom::deliver::links::LinkKey;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
@@ -287,7 +285,7 @@ async fn handle_record(app: &App, record: &SqsMessage) -> bool {
         error!(sqs_message_id = id, "SQS record without a body");
         return false;
     };
-    let first_seen = first_seen(record);
+    let first_seen = first_seen(&record.attributes);
     let work = match events::read_body(body, first_seen) {
         Ok(work) => work,
         Err(malformed) => {
@@ -309,7 +307,13 @@ async fn handle_record(app: &App, record: &SqsMessage) -> bool {
     match outcome {
         Outcome::Done => true,
         Outcome::RetryAfter(wait) => {
-            delay(app, record, wait).await;
+            app.queues
+                .delay_record(
+                    record.event_source_arn.as_deref(),
+                    record.receipt_handle.as_deref(),
+                    wait,
+                )
+                .await;
             false
         }
         Outcome::GaveUp => match app.queues.dead_letter(body).await {
@@ -342,29 +346,4 @@ fn combine(a: Outcome, b: Outcome) -> Outcome {
         (Outcome::GaveUp, _) | (_, Outcome::GaveUp) => Outcome::GaveUp,
         _ => Outcome::Done,
     }
-}
-
-async fn delay(app: &App, record: &SqsMessage, wait: Duration) {
-    let (Some(queue_url), Some(handle)) = (
-        app.queues.queue_url_for(record.event_source_arn.as_deref()),
-        record.receipt_handle.as_deref(),
-    ) else {
-        warn!(
-            "cannot change visibility: no queue URL or receipt handle; the queue's own timeout applies"
-        );
-        return;
-    };
-    if let Err(error) = app.queues.delay(&queue_url, handle, wait).await {
-        warn!(error = %error, "cannot change visibility; the queue's own timeout applies");
-    }
-}
-
-/// When SQS first handed the message out: the 72-hour give-up counts from here.
-fn first_seen(record: &SqsMessage) -> DateTime<Utc> {
-    ["ApproximateFirstReceiveTimestamp", "SentTimestamp"]
-        .iter()
-        .find_map(|name| record.attributes.get(*name))
-        .and_then(|ms| ms.parse::<i64>().ok())
-        .and_then(DateTime::from_timestamp_millis)
-        .unwrap_or_else(Utc::now)
 }

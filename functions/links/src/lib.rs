@@ -40,15 +40,13 @@ impl Config {
 
     /// Reads settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, InitError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let env = mailroom::settings::Settings::new(lookup);
         let config = Config {
-            bucket: get("MAILROOM_BUCKET").ok_or(InitError::Missing("MAILROOM_BUCKET"))?,
-            link_key_arn: get("MAILROOM_LINK_KEY_ARN"),
-            link_key: get("MAILROOM_LINK_KEY"),
+            bucket: env
+                .text("MAILROOM_BUCKET")
+                .ok_or(InitError::Missing("MAILROOM_BUCKET"))?,
+            link_key_arn: env.text("MAILROOM_LINK_KEY_ARN"),
+            link_key: env.text("MAILROOM_LINK_KEY"),
         };
         if config.link_key_arn.is_none() && config.link_key.is_none() {
             return Err(InitError::Missing(

@@ -1,9 +1,11 @@
 //! The inbound queue: visibility changes carry retry waits, and a message that ran out of time goes to the
 //! dead-letter queue.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
+use chrono::{DateTime, Utc};
 
 use super::store_error;
 use crate::deliver::policy::MAX_VISIBILITY;
@@ -67,6 +69,28 @@ impl Queues {
         Ok(())
     }
 
+    /// Makes the message of an SQS record visible again after `wait`. A failure is only logged: the
+    /// queue's own visibility timeout then brings the message back sooner, which costs an early attempt,
+    /// not the message.
+    pub async fn delay_record(
+        &self,
+        event_source_arn: Option<&str>,
+        receipt_handle: Option<&str>,
+        wait: Duration,
+    ) {
+        let (Some(queue_url), Some(handle)) =
+            (self.queue_url_for(event_source_arn), receipt_handle)
+        else {
+            tracing::warn!(
+                "cannot change visibility: no queue URL or receipt handle; the queue's own timeout applies"
+            );
+            return;
+        };
+        if let Err(error) = self.delay(&queue_url, handle, wait).await {
+            tracing::warn!(error = %error, "cannot change visibility; the queue's own timeout applies");
+        }
+    }
+
     /// Sends a message body to the dead-letter queue; false when none is configured.
     pub async fn dead_letter(&self, body: &str) -> Result<bool, StoreError> {
         let Some(dlq_url) = &self.dlq_url else {
@@ -81,4 +105,15 @@ impl Queues {
             .map_err(|e| store_error("cannot send to the dead-letter queue", e))?;
         Ok(true)
     }
+}
+
+/// When SQS first handed a message out, from its record's attributes: the 72-hour give-up counts from
+/// here. Now, when SQS did not say.
+pub fn first_seen(attributes: &HashMap<String, String>) -> DateTime<Utc> {
+    ["ApproximateFirstReceiveTimestamp", "SentTimestamp"]
+        .iter()
+        .find_map(|name| attributes.get(*name))
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_else(Utc::now)
 }
