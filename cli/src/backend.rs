@@ -15,3 +15,20 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("cannot start the async runtime")
 }
+
+/// The dev store's database under `data` (the folder `mailroom dev` uses), created when missing.
+pub fn dev_store(data: &std::path::Path) -> anyhow::Result<mailroom::local::sqlite::SqliteStore> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the dev store folder {}", data.display()))?;
+    mailroom::local::sqlite::SqliteStore::open(&data.join(DEV_DATABASE))
+        .map_err(crate::exit::from_store)
+}
+
+/// The dev store's database file, inside `--data`.
+pub const DEV_DATABASE: &str = "mailroom.db";
+
+/// The stack's table, through the standard AWS environment.
+pub async fn table_store(table: String) -> mailroom::aws::dynamo::DynamoStore {
+    let sdk = sdk_config().await;
+    mailroom::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+}

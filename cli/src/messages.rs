@@ -96,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let db = args.data.join("mailroom.db");
+    let db = args.data.join(crate::backend::DEV_DATABASE);
     if !db.exists() {
         return Err(CliError::new(
             exit::NOT_FOUND,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use mailroom::aws::dynamo::DynamoStore;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
@@ -105,19 +104,9 @@ struct AddArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = backend::runtime()?;
     match args.table.filter(|t| !t.trim().is_empty()) {
-        Some(table) => runtime.block_on(async {
-            let sdk = backend::sdk_config().await;
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-            run_on(&store, args.command).await
-        }),
-        None => {
-            std::fs::create_dir_all(&args.data).with_context(|| {
-                format!("cannot create the dev store folder {}", args.data.display())
-            })?;
-            let store = mailroom::local::sqlite::SqliteStore::open(&args.data.join("mailroom.db"))
-                .map_err(exit::from_store)?;
-            runtime.block_on(run_on(&store, args.command))
-        }
+        Some(table) => runtime
+            .block_on(async { run_on(&backend::table_store(table).await, args.command).await }),
+        None => runtime.block_on(run_on(&backend::dev_store(&args.data)?, args.command)),
     }
 }
 

@@ -3,10 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 use clap::Subcommand;
-use mailroom::aws::dynamo::DynamoStore;
 use mailroom::feedback::{Suppression, SuppressionReason, normalise_address};
 use mailroom::ports::SuppressionList;
 use serde_json::json;
@@ -53,19 +51,9 @@ enum Command {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = backend::runtime()?;
     match args.table.filter(|t| !t.trim().is_empty()) {
-        Some(table) => runtime.block_on(async {
-            let sdk = backend::sdk_config().await;
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-            run_on(&store, args.command).await
-        }),
-        None => {
-            std::fs::create_dir_all(&args.data).with_context(|| {
-                format!("cannot create the dev store folder {}", args.data.display())
-            })?;
-            let store = mailroom::local::sqlite::SqliteStore::open(&args.data.join("mailroom.db"))
-                .map_err(exit::from_store)?;
-            runtime.block_on(run_on(&store, args.command))
-        }
+        Some(table) => runtime
+            .block_on(async { run_on(&backend::table_store(table).await, args.command).await }),
+        None => runtime.block_on(run_on(&backend::dev_store(&args.data)?, args.command)),
     }
 }
 

@@ -156,10 +156,7 @@ pub struct Started {
 /// Opens the store, seeds the routes, and starts the SMTP listener, the inspector, the processor and the
 /// retry timer. `routes` replaces the configured routes (the demo uses it).
 pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<Started> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create {}", args.data.display()))?;
-    let store =
-        SqliteStore::open(&args.data.join("mailroom.db")).map_err(crate::exit::from_store)?;
+    let store = crate::backend::dev_store(&args.data)?;
     let mail = LocalMailStore::new(args.data.join("mail"));
     let mut lines = Vec::new();
 
