@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
-use integration_tests::{Receiver, Reply, repo, resources, sdk, unique};
+use integration_tests::{Receiver, Reply, failures, repo, resources, sdk, unique};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -124,15 +124,6 @@ impl World {
         route.events = Some(events_url.to_owned());
         self.store.put_route(&route).await.unwrap();
     }
-}
-
-fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

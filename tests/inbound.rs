@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use integration_tests::{Receiver, Reply, repo, resources, s3, sdk, unique};
+use integration_tests::{Receiver, Reply, failures, repo, resources, s3, sdk, unique};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -203,15 +203,6 @@ fn ses_notification(bucket: &str, key: &str, recipients: &[&str], virus: &str) -
     });
     json!({"Type": "Notification", "MessageId": unique("sns"), "Message": ses.to_string()})
         .to_string()
-}
-
-fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

@@ -262,3 +262,13 @@ pub fn repo(path: &str) -> std::path::PathBuf {
         .join("..")
         .join(path)
 }
+
+/// The ids an SQS handler's answer reports failed (`batchItemFailures`).
+pub fn failures(response: &serde_json::Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect()
+}
