@@ -94,6 +94,15 @@ impl World {
 
     /// Stores `raw` as SES would and hands the inbound handler the S3 event.
     async fn receive(&self, raw: Vec<u8>) -> String {
+        let (id, event) = self.store_mail(raw).await;
+        inbound::handle(&self.inbound, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Stores `raw` as SES would; its id and the S3 event announcing it.
+    async fn store_mail(&self, raw: Vec<u8>) -> (String, Value) {
         let id = unique("msg");
         let key = format!("inbound/{id}");
         s3(&self.sdk)
@@ -109,10 +118,7 @@ impl World {
             "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": self.res.bucket}, "object": {"key": key, "size": 1}}
         }]});
-        inbound::handle(&self.inbound, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
-        id
+        (id, event)
     }
 
     /// Follows a link through the links handler and then the presigned URL it answers with.
@@ -192,4 +198,47 @@ async fn an_auto_route_inlines_small_messages_and_links_large_ones() {
     assert!(linked["attachments"][0].get("content").is_none());
     let url = linked["attachments"][0]["url"].as_str().expect("a link");
     assert!(w.follow(url).await == large_content);
+}
+
+#[tokio::test]
+async fn a_retry_finds_the_attachments_an_earlier_attempt_stored() {
+    let w = world("attach-retry", "5000000").await;
+    let receiver = Receiver::start().await;
+    receiver.reply([integration_tests::Reply::new(503, "later")]);
+    w.route(&receiver.url("/mail"), AttachmentMode::S3).await;
+    let (raw, content) = message_with_attachment(100_000);
+    let (id, event) = w.store_mail(raw).await;
+    let first = inbound::handle(
+        &w.inbound,
+        LambdaEvent::new(event.clone(), Context::default()),
+    )
+    .await;
+    assert!(first.is_err(), "a 503 asks Lambda to retry");
+    let key = format!("attachments/{id}/0");
+    let stored = || async {
+        s3(&w.sdk)
+            .head_object()
+            .bucket(&w.res.bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .last_modified()
+            .cloned()
+    };
+    let before = stored().await;
+    // The retry is due 5 s after the first attempt; S3's times have one-second steps, so a new upload
+    // by then would show.
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    inbound::handle(&w.inbound, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(stored().await, before, "not uploaded again");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    let url = requests[1].json()["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(w.follow(&url).await == content);
 }

@@ -405,7 +405,8 @@ where
 
     /// Stores the attachments and returns their links, when the route's mode asks for it: always for
     /// `s3`, for `auto` only when the inline payload would be larger than the configured limit. The keys
-    /// are the same on every attempt, so a retry overwrites rather than adds.
+    /// are the same on every attempt, so a retry finds what an earlier attempt stored and uploads only
+    /// what is missing.
     async fn attachment_links(
         &self,
         message: &Message<'_>,
@@ -434,13 +435,16 @@ where
                 bucket: message.received.location.bucket.clone(),
                 key: format!("attachments/{message_id}/{n}"),
             };
-            self.mail
-                .put_object(
-                    &location,
-                    attachment.content.clone(),
-                    &attachment.content_type,
-                )
-                .await?;
+            let stored = self.mail.object_size(&location).await?;
+            if stored != Some(attachment.content.len() as u64) {
+                self.mail
+                    .put_object(
+                        &location,
+                        attachment.content.clone(),
+                        &attachment.content_type,
+                    )
+                    .await?;
+            }
             let token = links.key.token(&location.key, expires);
             urls.push(crate::deliver::links::link_url(&links.base_url, &token));
         }

@@ -307,6 +307,12 @@ pub trait Presigner: Send + Sync {
 
 /// Writes objects beside the stored mail: attachments kept for links.
 pub trait ObjectStore: Send + Sync {
+    /// The size of the object at `location`, or `None` when there is none.
+    fn object_size(
+        &self,
+        location: &MailLocation,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
     /// Stores `bytes` at `location` (replacing what is there: a retry writes the same bytes again).
     fn put_object(
         &self,

@@ -52,6 +52,24 @@ impl MailStore for S3MailStore {
 }
 
 impl crate::ports::ObjectStore for S3MailStore {
+    async fn object_size(&self, location: &MailLocation) -> Result<Option<u64>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(head.content_length().and_then(|n| u64::try_from(n).ok())),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(error) => Err(store_error(
+                format!("cannot look up s3://{}/{}", location.bucket, location.key),
+                error,
+            )),
+        }
+    }
+
     async fn put_object(
         &self,
         location: &MailLocation,

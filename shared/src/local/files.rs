@@ -133,6 +133,20 @@ impl MailStore for LocalMailStore {
 }
 
 impl crate::ports::ObjectStore for LocalMailStore {
+    async fn object_size(&self, location: &MailLocation) -> Result<Option<u64>, StoreError> {
+        let path = self
+            .path(&location.key)
+            .map_err(|e| StoreError::permanent(format!("cannot look up {}: {e}", location.key)))?;
+        match std::fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StoreError::retryable(
+                format!("cannot look up {}", location.key),
+                error,
+            )),
+        }
+    }
+
     async fn put_object(
         &self,
         location: &MailLocation,
