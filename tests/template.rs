@@ -326,6 +326,7 @@ fn the_link_endpoint_reads_only_linkable_objects_and_its_key() {
             assert!(
                 [
                     "s3:GetObject",
+                    "s3:ListBucket",
                     "secretsmanager:GetSecretValue",
                     "kms:Decrypt"
                 ]
@@ -334,6 +335,15 @@ fn the_link_endpoint_reads_only_linkable_objects_and_its_key() {
             );
             if action == "s3:GetObject" {
                 s3_resources.extend(as_list(&statement["Resource"]));
+            }
+            if action == "s3:ListBucket" {
+                // Only so a gone object is a 404: limited to the linkable prefixes.
+                let prefixes: Vec<&str> =
+                    as_list(&statement["Condition"]["StringLike"]["s3:prefix"])
+                        .iter()
+                        .filter_map(|p| p.as_str())
+                        .collect();
+                assert_eq!(prefixes, ["attachments/*", "inbound/*"]);
             }
         }
     }
