@@ -35,17 +35,23 @@ pub enum Status {
     Failed,
     /// No route takes the recipient.
     NoRoute,
-    /// The target kind is not supported yet.
+    /// The target kind was not supported by the version that received the message (older records).
     Unsupported,
     /// Dropped on an SES verdict the route names.
     Dropped,
     /// Erased on request; a pending delivery of erased mail is cancelled.
     Erased,
+    /// A forward SES accepted; its outbound record follows what became of it.
+    Sent,
+    /// A forward not sent: the address is on the suppression list.
+    Suppressed,
+    /// Too large to forward: a notice with a link to the original was sent instead.
+    NoticeSent,
 }
 
 impl Status {
     /// Every status, for listings and argument checks.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 12] = [
         Status::Pending,
         Status::Delivered,
         Status::Retrying,
@@ -55,6 +61,9 @@ impl Status {
         Status::Unsupported,
         Status::Dropped,
         Status::Erased,
+        Status::Sent,
+        Status::Suppressed,
+        Status::NoticeSent,
     ];
 
     /// The word stored and shown.
@@ -69,6 +78,9 @@ impl Status {
             Status::Unsupported => "unsupported",
             Status::Dropped => "dropped",
             Status::Erased => "erased",
+            Status::Sent => "sent",
+            Status::Suppressed => "suppressed",
+            Status::NoticeSent => "notice_sent",
         }
     }
 
@@ -168,6 +180,9 @@ pub struct Delivery {
     /// The `webhook-id` of every attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_id: Option<String>,
+    /// A forward's outbound record: SES's message id of the sent copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_id: Option<String>,
     /// When SES received the message.
     pub received_at: DateTime<Utc>,
     /// The connecting client's IP address.
@@ -224,6 +239,7 @@ impl Delivery {
             target: String::new(),
             attempts: 0,
             webhook_id: None,
+            outbound_id: None,
             received_at,
             sender_ip: None,
             sender: None,

@@ -239,10 +239,14 @@ pub struct OutboundEvent {
     pub key: String,
 }
 
+/// How the id of an outbound record SES never took begins.
+pub const UNSENT_PREFIX: &str = "unsent-";
+
 /// The record of one message Mailroom sent through SES (a forward, a notice).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {
-    /// SES's message id of the sent copy.
+    /// SES's message id of the sent copy; for a forward SES never took (suppressed, rejected),
+    /// [`UNSENT_PREFIX`] and the delivery it belongs to.
     pub ses_message_id: String,
     /// Our id of the received message it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,6 +267,12 @@ pub struct Outbound {
     pub sent_at: DateTime<Utc>,
     /// Where it stands.
     pub status: OutboundStatus,
+    /// Why it was not sent (suppressed, rejected), or what was sent instead (a notice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The stored copy of what was sent (`outbound/…`), kept as long as the raw mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_key: Option<String>,
     /// What SES told us, oldest first (at most [`MAX_OUTBOUND_HISTORY`]).
     #[serde(default)]
     pub history: Vec<OutboundEvent>,
@@ -288,10 +298,30 @@ impl Outbound {
             subject: None,
             sent_at,
             status: OutboundStatus::Sent,
+            error: None,
+            s3_key: None,
             history: Vec::new(),
             events_posted: Vec::new(),
             expires_at: expires_at(sent_at, retention_days),
             version: 0,
+        }
+    }
+
+    /// The record of a forward SES never took, named after its delivery: one per delivery, however often
+    /// it is attempted.
+    pub fn unsent(
+        delivery: &crate::record::DeliveryKey,
+        status: OutboundStatus,
+        at: DateTime<Utc>,
+        retention_days: u32,
+    ) -> Outbound {
+        let id = format!(
+            "{UNSENT_PREFIX}{}-{}",
+            delivery.message_id, delivery.delivery_id
+        );
+        Outbound {
+            status,
+            ..Outbound::sent(&id, at, retention_days)
         }
     }
 

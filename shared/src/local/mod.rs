@@ -2,7 +2,9 @@
 //!
 //! A folder stands in for the S3 bucket ([`files::LocalMailStore`]) and one SQLite file for the DynamoDB
 //! table and the SQS retry queue ([`sqlite::SqliteStore`]). Their semantics follow the AWS adapters, so
-//! the inbound use case behaves the same in both.
+//! the inbound use case behaves the same in both. An outbox folder ([`outbox::Outbox`]) stands in for
+//! SES sending.
 
 pub mod files;
+pub mod outbox;
 pub mod sqlite;

@@ -5,6 +5,8 @@
 //! | `routes` | each [`Route`] as JSON, keyed by its pattern |
 //! | `deliveries` | each [`Delivery`] as JSON, keyed by message and delivery id, with copies of the columns that listings filter on and the claim of the worker attempting it |
 //! | `pending` | the dev server's retry queue: a payload per message, due at a time |
+//! | `suppressions` | each [`Suppression`] as JSON, keyed by the normalised address |
+//! | `outbound` | each [`Outbound`] record of a forward as JSON, keyed by its id, with its `version` |
 //!
 //! The semantics follow the DynamoDB adapter ([`crate::aws::dynamo`]) exactly: a claim-only row stands for
 //! a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take the same
@@ -19,9 +21,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use crate::feedback::{Suppression, normalise_address};
+use crate::feedback::{Outbound, Suppression, normalise_address};
 use crate::ports::{
-    Claim, RecordFilter, RecordQuery, RecordStore, RouteStore, StoreError, SuppressionList,
+    Claim, OutboundStore, RecordFilter, RecordQuery, RecordStore, RouteStore, StoreError,
+    SuppressionList,
 };
 use crate::record::{Delivery, DeliveryKey, Status};
 use crate::route::{Disabled, Pattern, Route};
@@ -66,6 +69,16 @@ const MIGRATIONS: &[&str] = &[
         address TEXT PRIMARY KEY,
         suppression TEXT NOT NULL
     );
+",
+    "
+    CREATE TABLE outbound (
+        id TEXT PRIMARY KEY,
+        message_id TEXT,
+        record TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX outbound_message_id ON outbound (message_id);
 ",
 ];
 
@@ -720,6 +733,64 @@ impl SuppressionList for SqliteStore {
             all.push(serde_json::from_str(&json).map_err(|e| serialisation(what, e))?);
         }
         Ok(all)
+    }
+}
+
+impl OutboundStore for SqliteStore {
+    async fn outbound(&self, ses_message_id: &str) -> Result<Option<Outbound>, StoreError> {
+        let what = "cannot read an outbound record";
+        let json: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT record FROM outbound WHERE id = ?1 AND expires_at > ?2",
+                params![ses_message_id, Utc::now().timestamp()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(what, e))?;
+        json.map(|json| serde_json::from_str(&json).map_err(|e| serialisation(what, e)))
+            .transpose()
+    }
+
+    async fn put_outbound(
+        &self,
+        record: &Outbound,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let what = "cannot store an outbound record";
+        let json = serde_json::to_string(&record).map_err(|e| serialisation(what, e))?;
+        let written = match expected {
+            None => self.conn().execute(
+                // An expired row the clean-up has not removed yet counts as none.
+                "INSERT INTO outbound (id, message_id, record, version, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id,
+                     record = excluded.record, version = excluded.version,
+                     expires_at = excluded.expires_at
+                 WHERE outbound.expires_at <= ?6",
+                params![
+                    record.ses_message_id,
+                    record.message_id,
+                    json,
+                    record.version as i64,
+                    record.expires_at,
+                    Utc::now().timestamp()
+                ],
+            ),
+            Some(version) => self.conn().execute(
+                "UPDATE outbound SET record = ?2, version = ?3, expires_at = ?4
+                 WHERE id = ?1 AND version = ?5",
+                params![
+                    record.ses_message_id,
+                    json,
+                    record.version as i64,
+                    record.expires_at,
+                    version as i64
+                ],
+            ),
+        }
+        .map_err(|e| sql_error(what, e))?;
+        Ok(written > 0)
     }
 }
 
