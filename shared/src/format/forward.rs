@@ -9,6 +9,7 @@
 //! `X-Original-From` and `X-Original-To` are added.
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 
 /// Fields a message carries at most once (RFC 5322 3.6, and `Delivered-To`, whose repeats SES refuses).
 pub const SINGLE_INSTANCE: [&str; 15] = [
@@ -72,14 +73,32 @@ pub fn display_name_of(from: &str) -> String {
 
 /// `name` as a header phrase: a quoted string when it is printable ASCII, RFC 2047 encoded words otherwise.
 fn phrase(name: &str) -> String {
-    if name.chars().all(|c| (' '..='~').contains(&c)) {
+    if is_printable_ascii(name) {
         let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
         return format!("\"{escaped}\"");
     }
-    // Encoded words of at most 45 bytes of text each (60 base64 characters), cut on character boundaries.
+    encoded_words(name)
+}
+
+fn is_printable_ascii(text: &str) -> bool {
+    text.chars().all(|c| (' '..='~').contains(&c))
+}
+
+/// `text` as an unstructured header value (`Subject`): as is when it is printable ASCII, encoded words
+/// otherwise.
+fn unstructured(text: &str) -> String {
+    if is_printable_ascii(text) {
+        return text.to_owned();
+    }
+    encoded_words(text)
+}
+
+/// RFC 2047 encoded words of at most 45 bytes of text each (60 base64 characters), cut on character
+/// boundaries.
+fn encoded_words(text: &str) -> String {
     let mut words = Vec::new();
     let mut chunk = String::new();
-    for c in name.chars() {
+    for c in text.chars() {
         if chunk.len() + c.len_utf8() > 45 {
             words.push(std::mem::take(&mut chunk));
         }
@@ -255,6 +274,143 @@ fn trim_value(value: &[u8]) -> &[u8] {
     value.get(start..end).unwrap_or_default()
 }
 
+/// What the notice sent instead of a forward that is too large says.
+#[derive(Debug, Clone)]
+pub struct OversizeNotice<'a> {
+    /// The verified address it is sent from.
+    pub from_address: &'a str,
+    /// The forward address it goes to.
+    pub to: &'a str,
+    /// The recipient the message was received for.
+    pub original_to: &'a str,
+    /// The original `From`, decoded.
+    pub original_from: Option<&'a str>,
+    /// The original `Subject`, decoded.
+    pub subject: Option<&'a str>,
+    /// The original `Date`.
+    pub date: Option<&'a str>,
+    /// The size of the received message, in bytes.
+    pub size: usize,
+    /// The largest message that is forwarded.
+    pub limit: usize,
+    /// A link that downloads the original, and until when it works; `None` when links are not set up.
+    pub link: Option<(&'a str, DateTime<Utc>)>,
+    /// Where the original is stored, said when there is no link.
+    pub stored_at: &'a str,
+    /// When the notice is written.
+    pub now: DateTime<Utc>,
+}
+
+/// The longest subject the notice repeats, in characters.
+const NOTICE_SUBJECT_CHARS: usize = 200;
+
+/// The short plain-text message sent instead of a forward over the size limit: who sent what, how large,
+/// and where to fetch the original. Replies go to the original sender, as they would for the forward.
+pub fn oversize_notice(notice: &OversizeNotice<'_>) -> Vec<u8> {
+    // Decoded values may hold line breaks; none may start a header field of its own.
+    let original_from = notice.original_from.map(one_line);
+    let original_from = original_from.as_deref();
+    let shown = original_from
+        .map(display_name_of)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "someone".to_owned());
+    let subject: String = one_line(notice.subject.unwrap_or("(no subject)"))
+        .chars()
+        .take(NOTICE_SUBJECT_CHARS)
+        .collect();
+
+    let mut body = format!(
+        "A message for {} was too large to forward: {}, and the limit is {}.\r\n\r\n",
+        notice.original_to,
+        human_size(notice.size),
+        human_size(notice.limit)
+    );
+    body.push_str(&format!(
+        "From:    {}\r\n",
+        original_from.unwrap_or("(unknown)")
+    ));
+    body.push_str(&format!("Subject: {subject}\r\n"));
+    if let Some(date) = notice.date {
+        body.push_str(&format!("Date:    {}\r\n", one_line(date).trim()));
+    }
+    body.push_str(&format!("Size:    {} bytes\r\n\r\n", notice.size));
+    match notice.link {
+        Some((url, until)) => body.push_str(&format!(
+            "Download the original (until {}):\r\n{url}\r\n",
+            until.format("%Y-%m-%d %H:%M UTC")
+        )),
+        None => body.push_str(&format!(
+            "The original is stored at {}; ask the operator of this Mailroom for it.\r\n",
+            notice.stored_at
+        )),
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "From: {} <{}>\r\n",
+        phrase(&format!("{shown} via Mailroom")),
+        notice.from_address
+    ));
+    out.push_str(&format!("To: <{}>\r\n", notice.to));
+    if let Some(from) = original_from.filter(|f| !f.trim().is_empty()) {
+        out.push_str(&format!("Reply-To: {}\r\n", reply_to_value(from)));
+    }
+    out.push_str(&format!(
+        "Subject: {}\r\n",
+        unstructured(&format!("Too large to forward: {subject}"))
+    ));
+    out.push_str(&format!("Date: {}\r\n", notice.now.to_rfc2822()));
+    out.push_str("MIME-Version: 1.0\r\n");
+    out.push_str("Auto-Submitted: auto-generated\r\n");
+    out.push_str(&format!("X-Original-To: {}\r\n", notice.original_to));
+    out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+    if body.is_ascii() {
+        out.push_str("Content-Transfer-Encoding: 7bit\r\n\r\n");
+        out.push_str(&body);
+    } else {
+        out.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
+        for line in encoded.as_bytes().chunks(76) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push_str("\r\n");
+        }
+    }
+    out.into_bytes()
+}
+
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A decoded `From` as a `Reply-To` value: the name as a phrase and the address in angle brackets.
+fn reply_to_value(from: &str) -> String {
+    let from = from.trim();
+    match (from.rfind('<'), from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => {
+            let name = from[..open].trim().trim_matches('"').trim();
+            let address = &from[open + 1..close];
+            if name.is_empty() {
+                format!("<{address}>")
+            } else {
+                format!("{} <{address}>", phrase(name))
+            }
+        }
+        _ => format!("<{from}>"),
+    }
+}
+
+/// `bytes` for people: `41.9 MB`.
+fn human_size(bytes: usize) -> String {
+    let mb = bytes as f64 / 1_000_000.0;
+    if mb >= 1.0 {
+        format!("{mb:.1} MB")
+    } else {
+        format!("{:.0} kB", bytes as f64 / 1000.0)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -335,5 +491,101 @@ Delivered-To: b@x\r\nContent-Type: text/plain\r\n\r\nBody line 1\r\n\r\nFrom: no
         assert_eq!(display_name_of("<ana@x.example>"), "ana@x.example");
         assert_eq!(display_name_of("ana@x.example"), "ana@x.example");
         assert_eq!(phrase("a \"b\" \\c"), "\"a \\\"b\\\" \\\\c\"");
+    }
+
+    fn notice<'a>(link: Option<(&'a str, DateTime<Utc>)>) -> OversizeNotice<'a> {
+        OversizeNotice {
+            from_address: "forward@mail.example.com",
+            to: "ana@example.net",
+            original_to: "docs@mail.example.com",
+            original_from: Some("Bruno Díaz <bruno@sender.example>"),
+            subject: Some("Scans\r\nBcc: everyone@example.net"),
+            date: Some("Fri, 20 Nov 2026 09:59:58 +0000"),
+            size: 41_943_040,
+            limit: 10_000_000,
+            link,
+            stored_at: "mail-bucket/inbound/abc",
+            now: "2026-11-20T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    /// The body of a notice, decoded.
+    fn notice_body(raw: &[u8]) -> (String, String) {
+        let raw = text(raw);
+        let (header, body) = raw.split_once("\r\n\r\n").unwrap();
+        let body = if header.contains("Content-Transfer-Encoding: base64") {
+            let joined: String = body.split("\r\n").collect();
+            text(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(joined)
+                    .unwrap(),
+            )
+        } else {
+            body.to_owned()
+        };
+        (header.to_owned(), body)
+    }
+
+    #[test]
+    fn the_oversize_notice_says_who_what_how_large_and_where() {
+        let until: DateTime<Utc> = "2026-11-27T10:00:00Z".parse().unwrap();
+        let raw = oversize_notice(&notice(Some(("https://links.example/l/tok", until))));
+        let (header, body) = notice_body(&raw);
+        let lines: Vec<&str> = header.split("\r\n").collect();
+        // The name is not ASCII: encoded words, and the subject's line break cannot add a header.
+        assert!(lines[0].starts_with("From: =?UTF-8?B?"), "{header}");
+        assert!(
+            lines[0].ends_with(" <forward@mail.example.com>"),
+            "{header}"
+        );
+        assert!(lines.contains(&"To: <ana@example.net>"), "{header}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("Reply-To: =?UTF-8?B?")
+                    && l.ends_with(" <bruno@sender.example>")),
+            "{header}"
+        );
+        assert!(!lines.iter().any(|l| l.starts_with("Bcc")), "{header}");
+        assert!(
+            lines.contains(&"Subject: Too large to forward: Scans  Bcc: everyone@example.net"),
+            "{header}"
+        );
+        assert!(lines.contains(&"Auto-Submitted: auto-generated"));
+        assert!(lines.contains(&"X-Original-To: docs@mail.example.com"));
+        for fact in [
+            "A message for docs@mail.example.com was too large to forward: 41.9 MB, and the limit is 10.0 MB.",
+            "From:    Bruno Díaz <bruno@sender.example>",
+            "Date:    Fri, 20 Nov 2026 09:59:58 +0000",
+            "Size:    41943040 bytes",
+            "Download the original (until 2026-11-27 10:00 UTC):\r\nhttps://links.example/l/tok\r\n",
+        ] {
+            assert!(body.contains(fact), "{fact:?} in {body}");
+        }
+        // Every line of the message fits SMTP's limit.
+        assert!(text(&raw).split("\r\n").all(|l| l.len() <= 998));
+    }
+
+    #[test]
+    fn without_links_the_notice_says_where_the_original_is_kept() {
+        let mut plain = notice(None);
+        plain.original_from = Some("bruno@sender.example");
+        plain.subject = None;
+        let raw = oversize_notice(&plain);
+        let (header, body) = notice_body(&raw);
+        assert!(
+            header.contains("Content-Transfer-Encoding: 7bit"),
+            "{header}"
+        );
+        assert!(header.starts_with(
+            "From: \"bruno@sender.example via Mailroom\" <forward@mail.example.com>\r\n"
+        ));
+        assert!(
+            header.contains("\r\nReply-To: <bruno@sender.example>\r\n"),
+            "{header}"
+        );
+        assert!(header.contains("Subject: Too large to forward: (no subject)"));
+        assert!(body.contains("stored at mail-bucket/inbound/abc"), "{body}");
+        assert!(!body.contains("http"), "{body}");
     }
 }
