@@ -15,17 +15,21 @@ use url::Url;
 
 use crate::deliver::policy::{self, Judgement};
 use crate::deliver::{WebhookRequest, webhook_id};
+use crate::feedback::{Outbound, OutboundStatus};
 use crate::format::Payload;
+use crate::format::forward::{
+    ForwardHeaders, OversizeNotice, oversize_notice, rewrite_for_forward,
+};
 use crate::mail::envelope::{Envelope, KnownEnvelope, RecipientSource};
 use crate::mail::{self, Email};
 use crate::ports::{
-    Claim, Clock, FetchError, MailLocation, MailStore, ObjectStore, RecordStore, RouteStore,
-    StoreError, Webhooks,
+    Claim, Clock, FetchError, MailLocation, MailSender, MailStore, ObjectStore, OutboundStore,
+    RecordStore, RouteStore, SendMailError, StoreError, SuppressionList, Webhooks,
 };
 use crate::record::{
     Attempt, Delivery, DeliveryKey, HISTORY_EXCERPT_BYTES, Status, masked_address,
 };
-use crate::route::{self, AttachmentMode, Disabled, Pattern, Route, WebhookTarget};
+use crate::route::{self, AttachmentMode, Disabled, Pattern, Redact, Route, WebhookTarget};
 
 /// How long a warm container trusts its copy of the routes.
 pub const ROUTES_TTL: Duration = Duration::from_secs(60);
@@ -49,6 +53,30 @@ pub struct InboundConfig {
     pub links: Option<LinkSettings>,
     /// `MAILROOM_INLINE_MAX_BYTES`: the largest inline payload an `attachments: auto` route gets.
     pub inline_max_bytes: usize,
+    /// How forwards are sent.
+    pub forward: ForwardSettings,
+}
+
+/// How forwards by email are sent.
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// `MAILROOM_FORWARD_FROM`: the verified address forwards are sent from when the route names none.
+    pub from: Option<String>,
+    /// `MAILROOM_FORWARD_MAX_BYTES`: the largest forward SES is given; a larger message is announced by a
+    /// notice with a link to the original.
+    pub max_bytes: usize,
+}
+
+/// Default of [`ForwardSettings::max_bytes`]: SES v2's 40 MB.
+pub const DEFAULT_FORWARD_MAX_BYTES: usize = 40_000_000;
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        ForwardSettings {
+            from: None,
+            max_bytes: DEFAULT_FORWARD_MAX_BYTES,
+        }
+    }
 }
 
 /// Default of [`InboundConfig::inline_max_bytes`]: 5 MB.
@@ -139,10 +167,11 @@ pub type Observer = Box<dyn Fn(&Report<'_>) + Send + Sync>;
 pub struct Retryable(#[from] pub StoreError);
 
 /// The inbound use case over its ports.
-pub struct Inbound<M, S, W, C> {
+pub struct Inbound<M, S, W, X, C> {
     mail: M,
     store: S,
     webhooks: W,
+    sender: X,
     clock: C,
     config: InboundConfig,
     routes: Mutex<Option<(Instant, Vec<Route>)>>,
@@ -157,19 +186,51 @@ struct Message<'a> {
     started: Instant,
 }
 
-impl<M, S, W, C> Inbound<M, S, W, C>
+/// What became of one attempt, before the record says it.
+enum Verdict {
+    /// Nothing more will happen: the record ends in this status.
+    Final {
+        status: Status,
+        error: Option<String>,
+    },
+    /// Try again on the delivery schedule (after `retry_after` if the target asked for a wait).
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Verdict {
+    fn done(status: Status, error: impl Into<Option<String>>) -> Verdict {
+        Verdict::Final {
+            status,
+            error: error.into(),
+        }
+    }
+}
+
+/// A delivery this worker holds the claim on, with its record as far as it is known.
+struct Claimed {
+    key: DeliveryKey,
+    token: String,
+    record: Delivery,
+}
+
+impl<M, S, W, X, C> Inbound<M, S, W, X, C>
 where
     M: MailStore + ObjectStore,
-    S: RecordStore + RouteStore,
+    S: RecordStore + RouteStore + SuppressionList + OutboundStore,
     W: Webhooks,
+    X: MailSender,
     C: Clock,
 {
     /// Builds the use case once, at init.
-    pub fn new(mail: M, store: S, webhooks: W, clock: C, config: InboundConfig) -> Self {
+    pub fn new(mail: M, store: S, webhooks: W, sender: X, clock: C, config: InboundConfig) -> Self {
         Inbound {
             mail,
             store,
             webhooks,
+            sender,
             clock,
             config,
             routes: Mutex::new(None),
@@ -391,14 +452,10 @@ where
             );
         }
         for address in &route.forward {
-            let target = format!("forward {address}");
-            let record = finish(
-                self.base_record(message, recipient, &target),
-                Status::Unsupported,
-                Some("forwarding by email is not available in this version".to_owned()),
+            outcome = outcome.combine(
+                self.deliver_forward(message, recipient, route, address)
+                    .await?,
             );
-            self.save_once(&record).await?;
-            self.report(Some(message), recipient, &record, 0);
         }
         Ok(outcome)
     }
@@ -451,6 +508,146 @@ where
         Ok(Some(urls))
     }
 
+    /// Takes the claim on delivering `message` for `recipient` to `target`, or says why not now: the
+    /// record is final, another worker holds it, or a long wait came back early.
+    async fn claim(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        route: &Route,
+        target: &str,
+    ) -> Result<Result<Claimed, Outcome>, Retryable> {
+        let key = DeliveryKey::new(message.received.location.message_id(), recipient, target);
+        let now = self.clock.now();
+
+        if let Some(existing) = self.store.get(&key).await?
+            && existing.status == Status::Retrying
+            && let Some(due) = existing.next_attempt_at
+            && due > now
+        {
+            // A wait longer than one visibility change came back early: wait out the rest.
+            return Ok(Err(Outcome::RetryAfter(to_std(due - now))));
+        }
+
+        let token = crate::deliver::random_webhook_id();
+        let until = now
+            + chrono::Duration::from_std(self.config.claim_for)
+                .unwrap_or(chrono::Duration::minutes(5));
+        let previous = match self.store.claim(&key, &token, now, until).await? {
+            Claim::Final(_) => return Ok(Err(Outcome::Done)),
+            Claim::Busy(until) => {
+                return Ok(Err(Outcome::RetryAfter(
+                    to_std(until - now).max(Duration::from_secs(1)),
+                )));
+            }
+            Claim::Granted(previous) => previous,
+        };
+        let mut record = match previous {
+            Some(previous) => *previous,
+            None => self.base_record(message, recipient, target),
+        };
+        // Facts may have been redacted or missing when the record was first written; refresh them.
+        let fresh = self.base_record(message, recipient, target);
+        record.recipient = fresh.recipient;
+        record.recipient_source = fresh.recipient_source;
+        record.sender = fresh.sender;
+        record.sender_ip = fresh.sender_ip;
+        record.subject = fresh.subject;
+        record.message_id_header = fresh.message_id_header;
+        record.route = Some(route.pattern.to_string());
+        Ok(Ok(Claimed { key, token, record }))
+    }
+
+    /// Writes what an attempt came to into the record, schedules the next one or gives up, and releases
+    /// the claim.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        route: &Route,
+        claimed: Claimed,
+        attempt_at: DateTime<Utc>,
+        ms: u64,
+        verdict: Verdict,
+    ) -> Result<Outcome, Retryable> {
+        let Claimed {
+            key,
+            token,
+            mut record,
+        } = claimed;
+        record.attempts += 1;
+        record.processing_ms = Some(message.started.elapsed().as_millis() as u64);
+        let excerpt = record.response_body.as_ref().map(|body| {
+            let mut text = body.clone();
+            if text.len() > HISTORY_EXCERPT_BYTES {
+                let mut cut = HISTORY_EXCERPT_BYTES;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            text
+        });
+
+        let (status, error, outcome) = match verdict {
+            Verdict::Final { status, error } => (status, error, Outcome::Done),
+            Verdict::Retry {
+                reason,
+                retry_after,
+            } => {
+                let deadline = message.received.first_seen
+                    + chrono::Duration::from_std(policy::GIVE_UP_AFTER).unwrap_or_default();
+                let left = to_std(deadline - attempt_at);
+                match policy::next_wait(record.attempts, retry_after, left) {
+                    Some(wait) => {
+                        record.next_attempt_at =
+                            Some(attempt_at + chrono::Duration::from_std(wait).unwrap_or_default());
+                        (Status::Retrying, Some(reason), Outcome::RetryAfter(wait))
+                    }
+                    None => (
+                        Status::Failed,
+                        Some(format!(
+                            "gave up after {} attempts over 72 hours; last: {reason}",
+                            record.attempts
+                        )),
+                        Outcome::GaveUp,
+                    ),
+                }
+            }
+        };
+        if status != Status::Retrying {
+            record.next_attempt_at = None;
+        }
+        record.status = status;
+        record.error = error.clone();
+        record.push_attempt(Attempt {
+            at: attempt_at,
+            status_code: record.response_status,
+            outcome: status,
+            error,
+            response_excerpt: excerpt,
+            ms,
+        });
+        record.redact(&route.redact);
+        info!(
+            message_id = %key.message_id,
+            recipient = %masked_address(recipient),
+            route = %crate::record::masked_pattern(&route.pattern.to_string()),
+            target = if record.target.starts_with("forward ") { "forward" } else { "webhook" },
+            status = status.as_str(),
+            http_status = record.response_status,
+            attempt = record.attempts,
+            ms,
+            "delivery attempt"
+        );
+        self.report(Some(message), recipient, &record, ms);
+        if !self.store.save(&record, Some(&token)).await? {
+            warn!(message_id = %key.message_id, "the claim expired before the record was saved");
+        }
+        Ok(outcome)
+    }
+
     async fn deliver_webhook(
         &self,
         message: &Message<'_>,
@@ -460,49 +657,15 @@ where
         is_default: bool,
     ) -> Result<Outcome, Retryable> {
         let target = format!("webhook {}", webhook.display_url());
-        let key = DeliveryKey::new(message.received.location.message_id(), recipient, &target);
-        let now = self.clock.now();
-
-        if let Some(existing) = self.store.get(&key).await?
-            && existing.status == Status::Retrying
-            && let Some(due) = existing.next_attempt_at
-            && due > now
-        {
-            // A wait longer than one visibility change came back early: wait out the rest.
-            return Ok(Outcome::RetryAfter(to_std(due - now)));
-        }
-
-        let token = crate::deliver::random_webhook_id();
-        let until = now
-            + chrono::Duration::from_std(self.config.claim_for)
-                .unwrap_or(chrono::Duration::minutes(5));
-        let previous = match self.store.claim(&key, &token, now, until).await? {
-            Claim::Final(_) => return Ok(Outcome::Done),
-            Claim::Busy(until) => {
-                return Ok(Outcome::RetryAfter(
-                    to_std(until - now).max(Duration::from_secs(1)),
-                ));
-            }
-            Claim::Granted(previous) => previous,
+        let mut claimed = match self.claim(message, recipient, route, &target).await? {
+            Ok(claimed) => claimed,
+            Err(outcome) => return Ok(outcome),
         };
-        let mut record = match previous {
-            Some(previous) => *previous,
-            None => self.base_record(message, recipient, &target),
-        };
-        // Facts may have been redacted or missing when the record was first written; refresh them.
-        let fresh = self.base_record(message, recipient, &target);
-        record.recipient = fresh.recipient;
-        record.recipient_source = fresh.recipient_source;
-        record.sender = fresh.sender;
-        record.sender_ip = fresh.sender_ip;
-        record.subject = fresh.subject;
-        record.message_id_header = fresh.message_id_header;
-        record.route = Some(route.pattern.to_string());
         let id = webhook_id(
-            &key.message_id,
+            &claimed.key.message_id,
             &format!("{}\n{target}", recipient.to_ascii_lowercase()),
         );
-        record.webhook_id = Some(id.clone());
+        claimed.record.webhook_id = Some(id.clone());
 
         let attempt_started = Instant::now();
         let attempt_at = self.clock.now();
@@ -549,93 +712,35 @@ where
         };
         let ms = attempt_started.elapsed().as_millis() as u64;
 
-        record.attempts += 1;
-        record.processing_ms = Some(message.started.elapsed().as_millis() as u64);
         let response = result
             .as_ref()
             .and_then(|r| r.as_ref().ok())
             .map(|a| &a.response);
-        record.response_status = response.map(|r| r.status);
-        record.response_body = response.map(|r| policy::response_excerpt(&r.body));
-        let excerpt = response.map(|r| {
-            let mut text = policy::response_excerpt(&r.body);
-            if text.len() > HISTORY_EXCERPT_BYTES {
-                let mut cut = HISTORY_EXCERPT_BYTES;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.truncate(cut);
-            }
-            text
-        });
+        claimed.record.response_status = response.map(|r| r.status);
+        claimed.record.response_body = response.map(|r| policy::response_excerpt(&r.body));
 
-        let (status, error, outcome) = match &judgement {
-            Judgement::Delivered => (Status::Delivered, None, Outcome::Done),
-            Judgement::Reject { reason, .. } => {
-                (Status::Rejected, Some(reason.clone()), Outcome::Done)
+        let disable_webhook = matches!(
+            judgement,
+            Judgement::Reject {
+                disable_webhook: true,
+                ..
             }
+        );
+        let verdict = match judgement {
+            Judgement::Delivered => Verdict::done(Status::Delivered, None),
+            Judgement::Reject { reason, .. } => Verdict::done(Status::Rejected, reason),
             Judgement::Retry {
                 reason,
                 retry_after,
-            } => {
-                let deadline = message.received.first_seen
-                    + chrono::Duration::from_std(policy::GIVE_UP_AFTER).unwrap_or_default();
-                let left = to_std(deadline - attempt_at);
-                match policy::next_wait(record.attempts, *retry_after, left) {
-                    Some(wait) => {
-                        record.next_attempt_at =
-                            Some(attempt_at + chrono::Duration::from_std(wait).unwrap_or_default());
-                        (
-                            Status::Retrying,
-                            Some(reason.clone()),
-                            Outcome::RetryAfter(wait),
-                        )
-                    }
-                    None => (
-                        Status::Failed,
-                        Some(format!(
-                            "gave up after {} attempts over 72 hours; last: {reason}",
-                            record.attempts
-                        )),
-                        Outcome::GaveUp,
-                    ),
-                }
-            }
+            } => Verdict::Retry {
+                reason,
+                retry_after,
+            },
         };
-        if status != Status::Retrying {
-            record.next_attempt_at = None;
-        }
-        record.status = status;
-        record.error = error.clone();
-        record.push_attempt(Attempt {
-            at: attempt_at,
-            status_code: record.response_status,
-            outcome: status,
-            error,
-            response_excerpt: excerpt,
-            ms,
-        });
-        record.redact(&route.redact);
-        info!(
-            message_id = %key.message_id,
-            recipient = %masked_address(recipient),
-            route = %crate::record::masked_pattern(&route.pattern.to_string()),
-            status = status.as_str(),
-            http_status = record.response_status,
-            attempt = record.attempts,
-            ms,
-            "delivery attempt"
-        );
-        self.report(Some(message), recipient, &record, ms);
-        if !self.store.save(&record, Some(&token)).await? {
-            warn!(message_id = %key.message_id, "the claim expired before the record was saved");
-        }
-        if let Judgement::Reject {
-            disable_webhook: true,
-            ..
-        } = judgement
-            && !is_default
-        {
+        let outcome = self
+            .conclude(message, recipient, route, claimed, attempt_at, ms, verdict)
+            .await?;
+        if disable_webhook && !is_default {
             let disabled = Disabled {
                 at: attempt_at,
                 reason: "the target answered 410 Gone".to_owned(),
@@ -646,6 +751,202 @@ where
             self.forget_routes();
         }
         Ok(outcome)
+    }
+
+    /// Forwards the message to `address` through SES: the rewrite, or a notice when it is too large;
+    /// nothing to a suppressed address. Each forward address is a delivery of its own, claimed and
+    /// recorded like a webhook, with an outbound record the feedback function keeps up to date.
+    async fn deliver_forward(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        route: &Route,
+        address: &str,
+    ) -> Result<Outcome, Retryable> {
+        let target = format!("forward {address}");
+        let mut claimed = match self.claim(message, recipient, route, &target).await? {
+            Ok(claimed) => claimed,
+            Err(outcome) => return Ok(outcome),
+        };
+        let attempt_started = Instant::now();
+        let attempt_at = self.clock.now();
+        let verdict = self
+            .forward_once(message, recipient, route, address, &mut claimed)
+            .await?;
+        let ms = attempt_started.elapsed().as_millis() as u64;
+        self.conclude(message, recipient, route, claimed, attempt_at, ms, verdict)
+            .await
+    }
+
+    async fn forward_once(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        route: &Route,
+        address: &str,
+        claimed: &mut Claimed,
+    ) -> Result<Verdict, Retryable> {
+        let Some(from) = route
+            .forward_from
+            .as_deref()
+            .or(self.config.forward.from.as_deref())
+        else {
+            return Ok(Verdict::done(
+                Status::Rejected,
+                "no address to send forwards from: give the route one (`routes add --forward-from`) \
+                 or set MAILROOM_FORWARD_FROM"
+                    .to_owned(),
+            ));
+        };
+        let now = self.clock.now();
+        let outbound_of = |mut outbound: Outbound| {
+            outbound.message_id = Some(claimed.key.message_id.clone());
+            outbound.route = Some(route.pattern.to_string());
+            outbound.from = Some(from.to_owned());
+            outbound.to = vec![address.to_owned()];
+            if !route.redact.contains(&Redact::Subject) {
+                outbound.subject = message.email.subject().map(str::to_owned);
+            }
+            outbound
+        };
+
+        if let Some(suppression) = self.store.suppression(address).await? {
+            let mut reason = format!(
+                "not sent: the address is on the suppression list since {} ({}",
+                suppression.created_at.to_rfc3339(),
+                suppression.reason.as_str()
+            );
+            if let Some(detail) = &suppression.detail {
+                reason.push_str(&format!(": {detail}"));
+            }
+            reason.push(')');
+            let mut outbound = outbound_of(Outbound::unsent(
+                &claimed.key,
+                OutboundStatus::Suppressed,
+                now,
+                self.config.retention_days,
+            ));
+            outbound.error = Some(reason.clone());
+            self.keep_outbound(&outbound).await?;
+            claimed.record.outbound_id = Some(outbound.ses_message_id);
+            return Ok(Verdict::done(Status::Suppressed, reason));
+        }
+
+        let original = message.email.raw();
+        let forward = rewrite_for_forward(
+            original,
+            &ForwardHeaders {
+                from_address: from,
+                original_from: message.email.header("from"),
+                original_to: recipient,
+            },
+        );
+        let limit = self.config.forward.max_bytes;
+        let too_large = forward.len() > limit;
+        let bytes = if too_large {
+            self.notice(message, recipient, from, address, original.len(), now)
+        } else {
+            forward
+        };
+        let copy = MailLocation {
+            bucket: message.received.location.bucket.clone(),
+            key: format!(
+                "outbound/{}/{}.eml",
+                claimed.key.message_id, claimed.key.delivery_id
+            ),
+        };
+        let bytes = bytes::Bytes::from(bytes);
+        self.mail
+            .put_object(&copy, bytes.clone(), "message/rfc822")
+            .await?;
+
+        match self
+            .sender
+            .send_raw(from, &[address.to_owned()], bytes)
+            .await
+        {
+            Ok(ses_message_id) => {
+                let mut outbound = outbound_of(Outbound::sent(
+                    &ses_message_id,
+                    now,
+                    self.config.retention_days,
+                ));
+                outbound.s3_key = Some(copy.key.clone());
+                let (status, note) = if too_large {
+                    outbound.status = OutboundStatus::NoticeSent;
+                    let note = format!(
+                        "too large to forward ({} bytes, the limit is {limit}): a notice with a link \
+                         to the original was sent instead",
+                        message.email.raw().len()
+                    );
+                    outbound.error = Some(note.clone());
+                    (Status::NoticeSent, Some(note))
+                } else {
+                    (Status::Sent, None)
+                };
+                self.keep_outbound(&outbound).await?;
+                claimed.record.outbound_id = Some(ses_message_id);
+                Ok(Verdict::done(status, note))
+            }
+            Err(SendMailError::Rejected(reason)) => {
+                let mut outbound = outbound_of(Outbound::unsent(
+                    &claimed.key,
+                    OutboundStatus::Rejected,
+                    now,
+                    self.config.retention_days,
+                ));
+                outbound.error = Some(reason.clone());
+                outbound.s3_key = Some(copy.key);
+                self.keep_outbound(&outbound).await?;
+                claimed.record.outbound_id = Some(outbound.ses_message_id);
+                Ok(Verdict::done(Status::Rejected, reason))
+            }
+            Err(SendMailError::Retryable(reason)) => Ok(Verdict::Retry {
+                reason,
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// The notice sent instead of a forward over the size limit, with a link to the stored original.
+    fn notice(
+        &self,
+        message: &Message<'_>,
+        recipient: &str,
+        from: &str,
+        address: &str,
+        size: usize,
+        now: DateTime<Utc>,
+    ) -> Vec<u8> {
+        let location = &message.received.location;
+        let link = self.config.links.as_ref().map(|links| {
+            let until = now + chrono::Duration::days(i64::from(links.days));
+            let token = links.key.token(&location.key, until);
+            (
+                crate::deliver::links::link_url(&links.base_url, &token),
+                until,
+            )
+        });
+        let stored_at = format!("{}/{}", location.bucket, location.key);
+        oversize_notice(&OversizeNotice {
+            from_address: from,
+            to: address,
+            original_to: recipient,
+            original_from: message.email.header("from"),
+            subject: message.email.subject(),
+            date: message.email.header("date"),
+            size,
+            limit: self.config.forward.max_bytes,
+            link: link.as_ref().map(|(url, until)| (url.as_str(), *until)),
+            stored_at: &stored_at,
+            now,
+        })
+    }
+
+    /// Writes a new outbound record; one already there (an earlier attempt got this far) stays.
+    async fn keep_outbound(&self, outbound: &Outbound) -> Result<(), Retryable> {
+        self.store.put_outbound(outbound, None).await?;
+        Ok(())
     }
 
     /// Records a failure that concerns the whole message (missing object, unparseable bytes).

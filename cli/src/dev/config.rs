@@ -14,6 +14,10 @@ use serde::Deserialize;
 pub struct DevConfig {
     /// Days records are kept (the Lambda's `MAILROOM_RETENTION_DAYS`).
     pub retention_days: Option<u32>,
+    /// The address forwards are sent from when a route names none (`MAILROOM_FORWARD_FROM`).
+    pub forward_from: Option<String>,
+    /// The largest forward; a larger message is announced by a notice (`MAILROOM_FORWARD_MAX_BYTES`).
+    pub forward_max_bytes: Option<usize>,
     /// The routes.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,

@@ -19,8 +19,11 @@ use mailroom::deliver::links::LinkKey;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{Inbound, InboundConfig, LinkSettings, Outcome, Received, Report};
+use mailroom::inbound::{
+    ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received, Report,
+};
 use mailroom::local::files::LocalMailStore;
+use mailroom::local::outbox::Outbox;
 use mailroom::local::sqlite::SqliteStore;
 use mailroom::mail::envelope::KnownEnvelope;
 use mailroom::ports::{MailLocation, RouteStore, SystemClock};
@@ -34,6 +37,10 @@ pub use config::DevConfig;
 
 /// The local "bucket" name in records.
 pub const LOCAL_BUCKET: &str = "local";
+
+/// Forwards are sent from this address when neither the route nor `mailroom.toml` names one: nothing
+/// leaves the machine, so no identity has to be verified.
+pub const DEV_FORWARD_FROM: &str = "forward@mailroom.localhost";
 
 /// Arguments of `mailroom dev`.
 #[derive(clap::Args, Debug, Clone)]
@@ -67,7 +74,7 @@ pub struct Dev {
     link_key: LinkKey,
     store: SqliteStore,
     mail: LocalMailStore,
-    inbound: Inbound<LocalMailStore, SqliteStore, HttpClient, SystemClock>,
+    inbound: Inbound<LocalMailStore, SqliteStore, HttpClient, Outbox, SystemClock>,
     routes: RwLock<Vec<Route>>,
     queue: mpsc::UnboundedSender<Received>,
     retention_days: u32,
@@ -215,10 +222,24 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         },
     )
     .context("cannot build the HTTP client")?;
+    let outbox = Outbox::new(args.data.join("outbox"));
+    let outbox_dir = outbox.dir().to_owned();
+    let forward = ForwardSettings {
+        from: Some(
+            config
+                .forward_from
+                .clone()
+                .unwrap_or_else(|| DEV_FORWARD_FROM.to_owned()),
+        ),
+        max_bytes: config
+            .forward_max_bytes
+            .unwrap_or(mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES),
+    };
     let inbound = Inbound::new(
         mail.clone(),
         store.clone(),
         http,
+        outbox.clone(),
         SystemClock,
         InboundConfig {
             retention_days,
@@ -232,6 +253,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
                 days: ATTACHMENT_URL_DAYS,
             }),
             inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
+            forward,
         },
     )
     .with_observer(Box::new(console_line));
@@ -273,7 +295,11 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             smtp::MAX_MESSAGE_MIB
         ),
         format!("inspector: http://{http_addr}/  (JSON: http://{http_addr}/api/messages)"),
-        format!("data: {}", args.data.display()),
+        format!(
+            "data: {}  (forwards: {})",
+            args.data.display(),
+            outbox_dir.display()
+        ),
     ];
     if let Some(path) = &config_path {
         banner.push(format!("routes from {}:", path.display()));

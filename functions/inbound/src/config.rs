@@ -40,6 +40,12 @@ pub struct Config {
     pub attachment_url_days: u32,
     /// `MAILROOM_INLINE_MAX_BYTES` (5,000,000): the largest inline payload of an `auto` route.
     pub inline_max_bytes: usize,
+    /// `MAILROOM_FORWARD_FROM`: the verified address forwards are sent from when the route names none.
+    pub forward_from: Option<String>,
+    /// `MAILROOM_FORWARD_MAX_BYTES` (40,000,000): larger forwards become a notice with a link.
+    pub forward_max_bytes: usize,
+    /// `MAILROOM_CONFIGURATION_SET`: the SES configuration set every forward is sent with.
+    pub configuration_set: Option<String>,
 }
 
 /// A setting that is missing or not understood.
@@ -85,6 +91,13 @@ impl Config {
                 mailroom::inbound::DEFAULT_INLINE_MAX_BYTES as u64,
                 1 << 30,
             )? as usize,
+            forward_from: env.text("MAILROOM_FORWARD_FROM"),
+            forward_max_bytes: env.number(
+                "MAILROOM_FORWARD_MAX_BYTES",
+                mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
+                mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
+            )? as usize,
+            configuration_set: env.text("MAILROOM_CONFIGURATION_SET"),
             domains: env
                 .text("MAILROOM_DOMAINS")
                 .map(|d| {
@@ -138,5 +151,22 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.domains, vec!["mail.example.com", "b.example"]);
+        assert_eq!(c.forward_max_bytes, 40_000_000);
+        let c = config(&[
+            ("MAILROOM_TABLE", "t"),
+            ("MAILROOM_FORWARD_MAX_BYTES", "10000000"),
+            ("MAILROOM_FORWARD_FROM", "forward@mail.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.forward_max_bytes, 10_000_000);
+        assert_eq!(c.forward_from.as_deref(), Some("forward@mail.example.com"));
+        // SES takes no more than 40 MB, whatever the setting says.
+        assert!(
+            config(&[
+                ("MAILROOM_TABLE", "t"),
+                ("MAILROOM_FORWARD_MAX_BYTES", "50000000")
+            ])
+            .is_err()
+        );
     }
 }

@@ -7,12 +7,13 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::s3::S3MailStore;
 use mailroom::aws::secrets::secret_string;
+use mailroom::aws::ses::SesSender;
 use mailroom::aws::sqs::{Queues, first_seen};
 use mailroom::deliver::links::LinkKey;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{Inbound, InboundConfig, LinkSettings, Outcome, Received};
+use mailroom::inbound::{ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received};
 use mailroom::ports::SystemClock;
 use mailroom::route::{AttachmentMode, WebhookTarget};
 use serde_json::Value;
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::events::{self, Work};
 
 /// The inbound use case on AWS.
-pub type AwsInbound = Inbound<S3MailStore, DynamoStore, HttpClient, SystemClock>;
+pub type AwsInbound = Inbound<S3MailStore, DynamoStore, HttpClient, SesSender, SystemClock>;
 
 /// What the function builds once at init.
 pub struct App {
@@ -139,6 +140,10 @@ impl App {
             S3MailStore::new(aws_sdk_s3_client(sdk)),
             DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
             http,
+            SesSender::new(
+                aws_sdk_sesv2::Client::new(sdk),
+                config.configuration_set.clone(),
+            ),
             SystemClock,
             InboundConfig {
                 retention_days: config.retention_days,
@@ -148,6 +153,10 @@ impl App {
                 claim_for: InboundConfig::claim_for_timeout(config.webhook_timeout),
                 links,
                 inline_max_bytes: config.inline_max_bytes,
+                forward: ForwardSettings {
+                    from: config.forward_from.clone(),
+                    max_bytes: config.forward_max_bytes,
+                },
             },
         );
         let queues = Queues::new(
