@@ -362,3 +362,72 @@ fn the_link_endpoint_reads_only_linkable_objects_and_its_key() {
     assert!(inbound.get("MAILROOM_LINK_BASE_URL").is_some());
     assert!(t["Outputs"].get("LinksUrl").is_some());
 }
+
+#[test]
+fn forwards_are_sent_only_from_the_stacks_domains_with_its_configuration_set() {
+    let t = template();
+    let function = &resource(&t, "Inbound")["Properties"];
+    let variables = &function["Environment"]["Variables"];
+    for name in [
+        "MAILROOM_CONFIGURATION_SET",
+        "MAILROOM_FORWARD_FROM",
+        "MAILROOM_FORWARD_MAX_BYTES",
+    ] {
+        assert!(variables.get(name).is_some(), "{name}");
+    }
+    let max = &t["Parameters"]["ForwardMaxBytes"];
+    assert_eq!(max["Default"].as_u64(), Some(40_000_000));
+    assert_eq!(max["MaxValue"].as_u64(), Some(40_000_000));
+
+    let mut statements = Vec::new();
+    collect_statements(&function["Policies"], &mut statements);
+    let sending: Vec<&&Value> = statements
+        .iter()
+        .filter(|s| {
+            as_list(&s["Action"])
+                .iter()
+                .any(|a| a.as_str().unwrap_or("").starts_with("ses:"))
+        })
+        .collect();
+    assert_eq!(sending.len(), 2, "{sending:?}");
+    let mut scoped = (false, false);
+    for statement in sending {
+        assert_eq!(
+            as_list(&statement["Action"]),
+            [&Value::from("ses:SendRawEmail")]
+        );
+        let resource = tagged(&statement["Resource"]).unwrap().1.as_str().unwrap();
+        if resource.ends_with(":identity/*") {
+            // Any identity of the account, but only for From addresses in the stack's domains.
+            let condition = &statement["Condition"]["StringLike"]["ses:FromAddress"];
+            assert_eq!(tagged(condition).unwrap().0, "!Split");
+            scoped.0 = true;
+        } else {
+            assert!(
+                resource.ends_with(":configuration-set/${SendingConfigurationSet}"),
+                "{resource}"
+            );
+            scoped.1 = true;
+        }
+    }
+    assert_eq!(scoped, (true, true));
+
+    // The sent copies go to outbound/, nothing else is written outside attachments/.
+    let written: Vec<String> = statements
+        .iter()
+        .filter(|s| {
+            as_list(&s["Action"])
+                .iter()
+                .any(|a| a.as_str() == Some("s3:PutObject"))
+        })
+        .flat_map(|s| as_list(&s["Resource"]))
+        .map(|r| tagged(r).unwrap().1.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        written,
+        [
+            "${MailBucket.Arn}/attachments/*",
+            "${MailBucket.Arn}/outbound/*"
+        ]
+    );
+}
