@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use integration_tests::{endpoint, repo, resources, sdk, unique};
+use integration_tests::{repo, resources, sdk, ses_raw_sends, unique};
 use mailroom::aws::ses::SesSender;
 use mailroom::format::forward::{ForwardHeaders, rewrite_for_forward};
 use mailroom::ports::{MailSender, SendMailError};
@@ -11,20 +11,83 @@ use serde_json::Value;
 
 /// What moto's SES kept of a raw send.
 async fn sent(id: &str) -> Value {
-    let body = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+    ses_raw_sends()
         .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let data: Value = serde_json::from_slice(&body).unwrap();
-    data["ses"]["RawMessage"]
-        .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
         .find(|m| m["id"] == id)
-        .cloned()
         .unwrap_or_else(|| panic!("moto has no send {id}"))
+}
+
+/// Where the header block ends (the index of the first body byte).
+fn body_start(raw: &[u8]) -> usize {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(c), Some(l)) => c.min(l),
+        (c, l) => c.or(l).unwrap_or(raw.len()),
+    }
+}
+
+/// The header fields of a block, unfolded: (lower-case name, value).
+fn fields(header: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(header);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    fields
+}
+
+/// What the issue asks of every forward SES gets, checked on the sent bytes themselves.
+fn check_forward(original: &[u8], sent: &[u8], from: &str, path: &std::path::Path) {
+    let at = body_start(sent);
+    let original_at = body_start(original);
+    assert_eq!(
+        &sent[at..],
+        &original[original_at..],
+        "{}: body",
+        path.display()
+    );
+    let sent_fields = fields(&sent[..at]);
+    let original_fields = fields(&original[..original_at]);
+    let count = |name: &str| sent_fields.iter().filter(|(n, _)| n == name).count();
+    for single in mailroom::format::forward::SINGLE_INSTANCE {
+        assert!(count(single) <= 1, "{}: {single} repeated", path.display());
+    }
+    assert_eq!(count("dkim-signature"), 0, "{}", path.display());
+    assert!(
+        sent_fields.iter().all(|(n, _)| !n.is_empty()),
+        "{}",
+        path.display()
+    );
+    let value = |fields: &[(String, String)], name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let sent_from = value(&sent_fields, "from").unwrap();
+    assert!(
+        sent_from.ends_with(&format!(" via Mailroom\" <{from}>"))
+            || sent_from.ends_with(&format!("?= <{from}>")),
+        "{}: From {sent_from}",
+        path.display()
+    );
+    let expected_reply_to =
+        value(&original_fields, "reply-to").or_else(|| value(&original_fields, "from"));
+    assert_eq!(
+        value(&sent_fields, "reply-to"),
+        expected_reply_to,
+        "{}: Reply-To",
+        path.display()
+    );
 }
 
 #[tokio::test]
@@ -81,6 +144,12 @@ async fn forwards_reach_ses_as_rewritten_and_unverified_senders_are_rejected() {
             path.display()
         );
         assert_eq!(got["source"], from.as_str());
+        check_forward(
+            &raw,
+            got["raw_data"].as_str().unwrap().as_bytes(),
+            &from,
+            &path,
+        );
         checked += 1;
         if checked == 20 {
             break;

@@ -780,3 +780,106 @@ async fn an_s3_route_posts_links_the_inspector_serves() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test]
+async fn forwards_go_to_the_outbox_rewritten_and_large_ones_as_a_notice() {
+    let dir = workdir("forward");
+    let config = dir.join("mailroom.toml");
+    std::fs::write(
+        &config,
+        r#"forward_max_bytes = 2000
+
+[[routes]]
+pattern = "support@example.test"
+[routes.forward]
+to = ["ana@elsewhere.test"]
+from = "fwd@example.test"
+"#,
+    )
+    .unwrap();
+    let dev = Dev::start(&dir, &config);
+    let outbox = dir.join("data/outbox");
+
+    let small = message("Invoice 4821", "The address is wrong.");
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        small.clone(),
+    )
+    .await
+    .unwrap();
+    let sent = record_with_status(&dir, "sent").await;
+    assert_eq!(sent["target"], "forward ana@elsewhere.test");
+    let id = sent["outbound_id"].as_str().unwrap();
+    let forward = std::fs::read(outbox.join(format!("{id}.eml"))).unwrap();
+    let text = String::from_utf8_lossy(&forward);
+    assert!(
+        text.starts_with("From: \"Ana via Mailroom\" <fwd@example.test>\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nReply-To: Ana <ana@client.test>\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nX-Original-To: support@example.test\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Message-ID"), "{text}");
+    // The body is the stored original's, byte for byte.
+    let stored_raw = |id: &str| {
+        let out = mailroom()
+            .args(["messages", "show", id, "--raw", "--data"])
+            .arg(dir.join("data"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let body_of = |raw: &[u8]| {
+        let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        raw[at..].to_vec()
+    };
+    assert_eq!(
+        body_of(&forward),
+        body_of(&stored_raw(sent["message_id"].as_str().unwrap()))
+    );
+    assert!(
+        body_of(&forward).starts_with(b"\r\n\r\nThe address is wrong.\r\n"),
+        "{text}"
+    );
+
+    let large = message(
+        "Scans",
+        &"A long line of the report, again and again.\r\n".repeat(100),
+    );
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        large.clone(),
+    )
+    .await
+    .unwrap();
+    let noticed = record_with_status(&dir, "notice_sent").await;
+    let id = noticed["outbound_id"].as_str().unwrap();
+    let notice =
+        String::from_utf8(std::fs::read(outbox.join(format!("{id}.eml"))).unwrap()).unwrap();
+    assert!(
+        notice.contains("\r\nSubject: Too large to forward: Scans\r\n"),
+        "{notice}"
+    );
+    let link = notice
+        .lines()
+        .find(|l| l.starts_with(&format!("http://{}/l/", dev.http)))
+        .unwrap_or_else(|| panic!("a link in {notice}"));
+    let original = reqwest::get(link).await.unwrap();
+    assert_eq!(original.status().as_u16(), 200);
+    let fetched = original.bytes().await.unwrap();
+    assert!(
+        fetched == stored_raw(noticed["message_id"].as_str().unwrap()),
+        "the link fetches the original"
+    );
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
+}

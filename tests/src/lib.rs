@@ -272,3 +272,27 @@ pub fn failures(response: &serde_json::Value) -> Vec<String> {
         .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Every raw message moto's SES was given (`id`, `source`, `destinations`, `raw_data`), read through moto's
+/// own API. That API dumps every service's state, and a write by a test running beside this one can make a
+/// dump fail half-way (moto answers 500): a failed dump is asked for again.
+pub async fn ses_raw_sends() -> Vec<serde_json::Value> {
+    let url = format!("{}/moto-api/data.json", endpoint());
+    let mut last = String::new();
+    for _ in 0..20 {
+        let response = reqwest::get(&url).await.expect("moto's API answers");
+        let status = response.status();
+        let body = response.bytes().await.expect("moto's API answers");
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(data) if status.is_success() => {
+                return data["ses"]["RawMessage"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+            }
+            _ => last = format!("{status}: {}", String::from_utf8_lossy(&body)),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("moto's data.json failed 20 times; last: {last}");
+}
