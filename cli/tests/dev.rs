@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::{Receiver, Reply, unique};
+use integration_tests::{Receiver, Reply, printed_array, unique};
 use mailroom::deliver::signing::WebhookSecret;
 use serde_json::Value;
 
@@ -196,16 +196,7 @@ fn records(dir: &Path) -> Vec<Value> {
         .arg(dir.join("data"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    printed_array(&out)
 }
 
 async fn record_with_status(dir: &Path, status: &str) -> Value {

@@ -3,16 +3,11 @@
 
 use std::process::{Command, Output};
 
-use integration_tests::{REGION, endpoint, sdk, unique};
+use integration_tests::{REGION, on_emulator, sdk, unique};
 
 fn mailroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailroom"))
+    on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("MAILROOM_TABLE")
         .output()
         .unwrap()
 }

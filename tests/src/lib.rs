@@ -296,3 +296,28 @@ pub async fn ses_raw_sends() -> Vec<serde_json::Value> {
     }
     panic!("moto's data.json failed 20 times; last: {last}");
 }
+
+/// Points a command (the `mailroom` binary) at the emulator, with test credentials and no table of the
+/// caller's environment.
+pub fn on_emulator(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("MAILROOM_TABLE")
+}
+
+/// The JSON array a successful command printed (`mailroom … --json`).
+pub fn printed_array(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .expect("JSON on stdout")
+        .as_array()
+        .expect("a JSON array")
+        .clone()
+}
