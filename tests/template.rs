@@ -150,11 +150,12 @@ fn the_table_keeps_records_by_ttl_with_recovery_and_encryption() {
     assert_eq!(table["SSESpecification"]["SSEType"], "KMS");
 }
 
-#[test]
-fn the_table_schema_matches_setup_emulator() {
-    let t = template();
-    let table = &resource(&t, "Table")["Properties"];
-    let key_schema: Vec<(String, String)> = table["KeySchema"]
+/// An index as (name, key schema, projection type).
+type IndexShape = (String, Vec<(String, String)>, String);
+
+/// A `KeySchema` of the template as (attribute, key type) pairs.
+fn yaml_key_schema(schema: &Value) -> Vec<(String, String)> {
+    schema
         .as_sequence()
         .unwrap()
         .iter()
@@ -164,21 +165,67 @@ fn the_table_schema_matches_setup_emulator() {
                 k["KeyType"].as_str().unwrap().to_owned(),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_table_schema_matches_setup_emulator() {
+    let t = template();
+    let table = &resource(&t, "Table")["Properties"];
+    let key_schema = yaml_key_schema(&table["KeySchema"]);
     let emulator: Vec<(String, String)> = mailroom::aws::setup::table_key_schema()
         .into_iter()
         .map(|(name, kind)| (name, kind.as_str().to_owned()))
         .collect();
     assert_eq!(key_schema, emulator);
-    let indexes = table["GlobalSecondaryIndexes"]
+    // The same indexes: names, keys and projection.
+    let indexes: Vec<IndexShape> = table["GlobalSecondaryIndexes"]
         .as_sequence()
-        .map(|s| s.len())
-        .unwrap_or(0);
-    assert_eq!(
-        indexes,
-        mailroom::aws::setup::global_secondary_indexes().len(),
-        "the same indexes"
-    );
+        .unwrap()
+        .iter()
+        .map(|index| {
+            (
+                index["IndexName"].as_str().unwrap().to_owned(),
+                yaml_key_schema(&index["KeySchema"]),
+                index["Projection"]["ProjectionType"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let emulator: Vec<IndexShape> = mailroom::aws::setup::global_secondary_indexes()
+        .iter()
+        .map(|index| {
+            (
+                index.index_name().to_owned(),
+                index
+                    .key_schema()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.attribute_name().to_owned(),
+                            k.key_type().as_str().to_owned(),
+                        )
+                    })
+                    .collect(),
+                index
+                    .projection()
+                    .and_then(|p| p.projection_type())
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(indexes.len(), 3);
+    assert_eq!(indexes, emulator);
+    let defined: Vec<&str> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| d["AttributeName"].as_str().unwrap())
+        .collect();
+    assert_eq!(defined, mailroom::aws::setup::key_attributes());
 }
 
 #[test]

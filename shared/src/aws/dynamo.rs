@@ -5,6 +5,11 @@
 //! | route | `ROUTE` | `ROUTE#<pattern>` |
 //! | delivery record | `MSG#<SES message id>` | `DLV#<digest of recipient and target>` |
 //!
+//! Delivery records (and the outbound records of [`super::feedback`]) also carry the keys of three global
+//! secondary indexes ([`INDEXES`]), so records are found by address or by day without a scan: `gsi_recipient`
+//! and `gsi_sender` (the addresses, lowercased; absent when the route redacts them), `gsi_day` (`YYYY-MM-DD`
+//! of receipt) and `gsi_at` (the time of receipt, RFC 3339 with milliseconds, which sorts).
+//!
 //! Records carry `expires_at` (Unix seconds) for the table's TTL; reads treat an expired item as gone,
 //! since DynamoDB deletes expired items only eventually. A delivery is claimed with a conditional write
 //! (`claim_token`, `claim_until`) before it is attempted, so duplicate events never post twice at once.
@@ -29,6 +34,72 @@ pub const SK: &str = "sk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Partition of the routes.
 pub const ROUTES_PK: &str = "ROUTE";
+
+/// A global secondary index of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Index {
+    /// Its name.
+    pub name: &'static str,
+    /// Its partition key attribute.
+    pub partition: &'static str,
+    /// Its sort key attribute.
+    pub sort: &'static str,
+}
+
+/// Records by recipient (inbound) or forward address (outbound), newest first.
+pub const BY_RECIPIENT: Index = Index {
+    name: "by_recipient",
+    partition: "gsi_recipient",
+    sort: "gsi_at",
+};
+
+/// Records by envelope sender (inbound) or sending address (outbound), newest first.
+pub const BY_SENDER: Index = Index {
+    name: "by_sender",
+    partition: "gsi_sender",
+    sort: "gsi_at",
+};
+
+/// Records by day of receipt, newest first: listings without an address.
+pub const BY_DAY: Index = Index {
+    name: "by_day",
+    partition: "gsi_day",
+    sort: "gsi_at",
+};
+
+/// Every index, as `template.yaml` and `mailroom setup emulator` create them.
+pub const INDEXES: [Index; 3] = [BY_RECIPIENT, BY_SENDER, BY_DAY];
+
+/// The index keys of a record received (or sent) `at`, for `recipient` and `sender`.
+pub fn index_attributes(recipient: Option<&str>, sender: Option<&str>, at: DateTime<Utc>) -> Item {
+    let mut item = Item::from([
+        (BY_DAY.partition.to_owned(), s(day_of(at))),
+        (BY_DAY.sort.to_owned(), s(sort_time(at))),
+    ]);
+    if let Some(recipient) = recipient.filter(|r| !r.is_empty()) {
+        item.insert(
+            BY_RECIPIENT.partition.to_owned(),
+            s(crate::feedback::normalise_address(recipient)),
+        );
+    }
+    if let Some(sender) = sender.filter(|r| !r.is_empty()) {
+        item.insert(
+            BY_SENDER.partition.to_owned(),
+            s(crate::feedback::normalise_address(sender)),
+        );
+    }
+    item
+}
+
+/// The `gsi_day` value of a time.
+pub fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// The `gsi_at` value of a time: fixed width, so text order is time order.
+pub fn sort_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
 
 const CLAIM_TOKEN: &str = "claim_token";
 const CLAIM_UNTIL: &str = "claim_until";
@@ -76,6 +147,11 @@ fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
 pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
     let mut item = to_item(record).map_err(|e| serialisation("cannot store a record", e))?;
     item.extend(delivery_key(&record.key()));
+    item.extend(index_attributes(
+        record.recipient.as_deref(),
+        record.sender.as_deref(),
+        record.received_at,
+    ));
     item.insert("type".to_owned(), s("delivery"));
     Ok(item)
 }

@@ -132,6 +132,11 @@ impl OutboundStore for DynamoStore {
         let mut item =
             to_item(record).map_err(|e| unreadable("cannot store an outbound record", e))?;
         item.insert("type".to_owned(), s("outbound"));
+        item.extend(super::dynamo::index_attributes(
+            record.to.first().map(String::as_str),
+            record.from.as_deref(),
+            record.sent_at,
+        ));
         self.put_versioned(item, outbound_key(&record.ses_message_id), expected)
             .await
     }

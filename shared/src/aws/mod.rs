@@ -5,6 +5,7 @@ pub mod dynamo;
 pub mod feedback;
 pub mod item;
 pub mod links;
+pub mod query;
 pub mod s3;
 pub mod secrets;
 pub mod ses;

@@ -84,10 +84,50 @@ pub fn table_key_schema() -> Vec<(String, KeyType)> {
     ]
 }
 
-/// The table's global secondary indexes, as `template.yaml` declares them (none yet: the operator issue adds
-/// the lookups by address).
+/// The table's global secondary indexes, as `template.yaml` declares them: every attribute projected.
 pub fn global_secondary_indexes() -> Vec<aws_sdk_dynamodb::types::GlobalSecondaryIndex> {
-    Vec::new()
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+    super::dynamo::INDEXES
+        .iter()
+        .filter_map(|index| {
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(index.partition)
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .ok()?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(index.sort)
+                        .key_type(KeyType::Range)
+                        .build()
+                        .ok()?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+/// Every attribute a key of the table or of an index names (all strings).
+pub fn key_attributes() -> Vec<String> {
+    let mut names: Vec<String> = table_key_schema().into_iter().map(|(n, _)| n).collect();
+    for index in super::dynamo::INDEXES {
+        for name in [index.partition, index.sort] {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// Creates (or finds) every resource, named `<prefix>-…`. Safe to run twice.
@@ -227,10 +267,12 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest);
     for (name, kind) in table_key_schema() {
-        request = request
-            .key_schema(key(&name, kind)?)
-            .attribute_definitions(attribute(&name)?);
+        request = request.key_schema(key(&name, kind)?);
     }
+    for name in key_attributes() {
+        request = request.attribute_definitions(attribute(&name)?);
+    }
+    request = request.set_global_secondary_indexes(Some(global_secondary_indexes()));
     match request.send().await {
         Ok(_) => {}
         Err(error)
