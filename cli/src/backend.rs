@@ -32,3 +32,13 @@ pub async fn table_store(table: String) -> mailroom::aws::dynamo::DynamoStore {
     let sdk = sdk_config().await;
     mailroom::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
 }
+
+/// An S3 client for the stack's bucket; path-style addressing, which emulators reached by name need and AWS
+/// accepts.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}

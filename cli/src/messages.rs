@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use clap::Subcommand;
+use mailroom::aws::dynamo::DynamoStore;
+use mailroom::aws::s3::S3MailStore;
 use mailroom::local::files::LocalMailStore;
 use mailroom::local::sqlite::SqliteStore;
 use mailroom::ports::{MailLocation, MailStore, RecordFilter, RecordQuery};
@@ -17,7 +19,8 @@ use crate::exit::{self, CliError};
 /// `mailroom messages …`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The dev store to read (used when MAILROOM_TABLE is not set).
+    /// The dev store to read (used when MAILROOM_TABLE is not set; with it, the stack's table and
+    /// MAILROOM_BUCKET are read).
     #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
     data: PathBuf,
     #[command(subcommand)]
@@ -88,13 +91,40 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if std::env::var("MAILROOM_TABLE").is_ok_and(|t| !t.is_empty()) {
-        return Err(CliError::new(
-            exit::BAD_ARGUMENTS,
-            "MAILROOM_TABLE is set, but this version of `mailroom messages` reads only the dev store: unset it \
-             and give --data DIR",
-        )
-        .into());
+    let runtime = crate::backend::runtime()?;
+    if let Some(table) = std::env::var("MAILROOM_TABLE")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        return runtime.block_on(async {
+            let sdk = crate::backend::sdk_config().await;
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+            let mail = S3MailStore::new(crate::backend::s3_client(&sdk));
+            let bucket = std::env::var("MAILROOM_BUCKET")
+                .ok()
+                .filter(|b| !b.is_empty());
+            match args.command {
+                Command::List(list) => list_records(&store, list).await,
+                Command::Show { id, raw, json } => {
+                    if raw && bucket.is_none() {
+                        return Err(CliError::new(
+                            exit::BAD_ARGUMENTS,
+                            "--raw reads the stack's bucket: set MAILROOM_BUCKET",
+                        )
+                        .into());
+                    }
+                    show(
+                        &store,
+                        &mail,
+                        bucket.as_deref().unwrap_or(""),
+                        &id,
+                        raw,
+                        json,
+                    )
+                    .await
+                }
+            }
+        });
     }
     let db = args.data.join(crate::backend::DEV_DATABASE);
     if !db.exists() {
@@ -109,11 +139,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = SqliteStore::open(&db).map_err(exit::from_store)?;
     let mail = LocalMailStore::new(args.data.join("mail"));
-    let runtime = crate::backend::runtime()?;
     runtime.block_on(async {
         match args.command {
             Command::List(list) => list_records(&store, list).await,
-            Command::Show { id, raw, json } => show(&store, &mail, &id, raw, json).await,
+            Command::Show { id, raw, json } => {
+                show(&store, &mail, crate::dev::LOCAL_BUCKET, &id, raw, json).await
+            }
         }
     })
 }
@@ -179,9 +210,10 @@ fn row(record: &Delivery) -> [String; 8] {
     ]
 }
 
-async fn show<Q: RecordQuery>(
+async fn show<Q: RecordQuery, M: MailStore>(
     store: &Q,
-    mail: &LocalMailStore,
+    mail: &M,
+    bucket: &str,
     id: &str,
     raw: bool,
     json: bool,
@@ -193,7 +225,7 @@ async fn show<Q: RecordQuery>(
     let mut out = std::io::stdout().lock();
     if raw {
         let location = MailLocation {
-            bucket: crate::dev::LOCAL_BUCKET.to_owned(),
+            bucket: bucket.to_owned(),
             key: first.s3_key.clone(),
         };
         let bytes = mail.fetch(&location).await.map_err(|e| {
@@ -245,6 +277,9 @@ async fn show<Q: RecordQuery>(
         }
         if let Some(id) = &record.webhook_id {
             writeln!(out, "    webhook-id {id}")?;
+        }
+        if let Some(id) = &record.outbound_id {
+            writeln!(out, "    outbound  {id}")?;
         }
         for attempt in &record.history {
             writeln!(
