@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine;
-use integration_tests::{Receiver, resources, s3, sdk, unique};
+use integration_tests::{Receiver, resources, s3, sdk, store_inbound, unique};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -103,22 +103,7 @@ impl World {
 
     /// Stores `raw` as SES would; its id and the S3 event announcing it.
     async fn store_mail(&self, raw: Vec<u8>) -> (String, Value) {
-        let id = unique("msg");
-        let key = format!("inbound/{id}");
-        s3(&self.sdk)
-            .put_object()
-            .bucket(&self.res.bucket)
-            .key(&key)
-            .body(raw.into())
-            .send()
-            .await
-            .unwrap();
-        let event = json!({"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
-            "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": self.res.bucket}, "object": {"key": key, "size": 1}}
-        }]});
-        (id, event)
+        store_inbound(&self.sdk, &self.res.bucket, raw).await
     }
 
     /// Follows a link through the links handler and then the presigned URL it answers with.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{failures, repo, resources, s3, sdk, ses_raw_sends, unique};
+use integration_tests::{failures, repo, resources, s3, sdk, ses_raw_sends, store_inbound, unique};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -129,21 +129,7 @@ impl World {
 
     /// Stores `raw` as SES would and hands the inbound handler the S3 event; the message's id.
     async fn receive(&self, raw: &[u8]) -> String {
-        let id = unique("msg");
-        let key = format!("inbound/{id}");
-        s3(&self.sdk)
-            .put_object()
-            .bucket(&self.res.bucket)
-            .key(&key)
-            .body(raw.to_vec().into())
-            .send()
-            .await
-            .unwrap();
-        let event = json!({"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
-            "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": self.res.bucket}, "object": {"key": key, "size": raw.len()}}
-        }]});
+        let (id, event) = store_inbound(&self.sdk, &self.res.bucket, raw.to_vec()).await;
         inbound::handle(&self.inbound, LambdaEvent::new(event, Context::default()))
             .await
             .unwrap();

@@ -4,14 +4,14 @@
 
 use std::process::{Command, Output};
 
-use integration_tests::{REGION, Receiver, on_emulator, printed_array, resources, s3, sdk, unique};
+use integration_tests::{Receiver, on_emulator, printed_array, resources, sdk, store_inbound};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn mailroom(res: &Resources, args: &[&str]) -> Output {
     on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
@@ -79,24 +79,10 @@ async fn messages_are_listed_by_recipient_sender_status_and_time_and_shown() {
         ("ana@sender.example", "billing@mail.example.com"),
         ("Bruno@Sender.Example", "Support@Mail.Example.com"),
     ] {
-        let id = unique("msg");
-        let key = format!("inbound/{id}");
         let raw = format!(
             "Return-Path: <{sender}>\r\nFrom: {sender}\r\nTo: {recipient}\r\nSubject: for {recipient}\r\n\r\nhello\r\n"
         );
-        s3(&sdk)
-            .put_object()
-            .bucket(&res.bucket)
-            .key(&key)
-            .body(raw.into_bytes().into())
-            .send()
-            .await
-            .unwrap();
-        let event = json!({"Records": [{
-            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
-            "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": res.bucket}, "object": {"key": key, "size": 1}}
-        }]});
+        let (id, event) = store_inbound(&sdk, &res.bucket, raw.into_bytes()).await;
         inbound::handle(&app, LambdaEvent::new(event, Context::default()))
             .await
             .unwrap();

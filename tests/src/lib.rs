@@ -321,3 +321,29 @@ pub fn printed_array(out: &std::process::Output) -> Vec<serde_json::Value> {
         .expect("a JSON array")
         .clone()
 }
+
+/// Stores `raw` in `bucket` under `inbound/<a new id>`, as SES's receipt rule does; the id, and the S3
+/// `ObjectCreated` event that announces it.
+pub async fn store_inbound(
+    sdk: &SdkConfig,
+    bucket: &str,
+    raw: Vec<u8>,
+) -> (String, serde_json::Value) {
+    let id = unique("msg");
+    let key = format!("inbound/{id}");
+    let size = raw.len();
+    s3(sdk)
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(raw.into())
+        .send()
+        .await
+        .expect("the emulator stores the mail");
+    let event = serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": size}}
+    }]});
+    (id, event)
+}
