@@ -1,10 +1,12 @@
 //! `mailroom`: render and post messages as Mailroom delivers them, and operate a stack.
 
 mod backend;
+mod data;
 mod dev;
 mod exit;
 mod messages;
 mod post;
+mod redrive;
 mod render;
 mod routes;
 mod setup;
@@ -37,6 +39,10 @@ enum Command {
     Routes(routes::Args),
     /// The addresses Mailroom sends nothing to: list, add, remove.
     Suppressions(suppressions::Args),
+    /// Everything held about an address: export it as JSON, or erase it.
+    Data(data::Args),
+    /// Move dead-lettered messages back to the inbound queue (AWS), or re-queue failed deliveries (dev store).
+    Redrive(redrive::Args),
     /// Create what the functions need in an emulator (moto, LocalStack).
     Setup(setup::Args),
 }
@@ -50,8 +56,10 @@ fn main() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         Command::Messages(args) => messages::run(args),
         Command::Routes(args) => routes::run(args),
+        Command::Redrive(args) => redrive::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Suppressions(args) => suppressions::run(args),
+        Command::Data(args) => data::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod deliver;
+pub mod erasure;
 pub mod feedback;
 pub mod format;
 pub mod http;

@@ -322,6 +322,54 @@ pub trait ObjectStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Lists and removes stored objects, for erasure on request.
+pub trait ObjectEraser: Send + Sync {
+    /// The keys under `prefix` in `bucket`.
+    fn object_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Removes one object; removing one that is not there is no error.
+    fn delete_object(
+        &self,
+        location: &MailLocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The records that name an address, found through indexes, and their removal: what `mailroom data`
+/// works on.
+pub trait AddressRecords: Send + Sync {
+    /// Delivery records whose recipient, envelope sender or forward address is `address`, expired ones
+    /// included (they are still stored until the TTL removes them).
+    fn deliveries_naming(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// Outbound records sent from or to `address`, expired ones included.
+    fn outbound_naming(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Vec<Outbound>, StoreError>> + Send;
+
+    /// Removes a delivery record.
+    fn delete_delivery(
+        &self,
+        key: &DeliveryKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes `record` whatever is stored under its key (a tombstone over a pending delivery).
+    fn overwrite_delivery(
+        &self,
+        record: &Delivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes an outbound record.
+    fn delete_outbound(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Why a message could not be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SendMailError {
@@ -342,4 +390,16 @@ pub trait MailSender: Send + Sync {
         to: &[String],
         raw: Bytes,
     ) -> impl Future<Output = Result<String, SendMailError>> + Send;
+}
+
+/// Gives failed deliveries another chance, for `mailroom redrive`: a failed record is final, so the use
+/// case would skip it when its message comes back.
+pub trait Reopen: Send + Sync {
+    /// Turns every `failed` record of `message_id` into `retrying`, due at once, with a conditional write
+    /// (only while it is still failed); attempts, history and `webhook_id` are kept, so the next attempt
+    /// carries the same `webhook-id`. Returns how many were reopened.
+    fn reopen_failed(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }

@@ -256,6 +256,14 @@ impl Delivery {
         }
     }
 
+    /// The address a forward delivery sends to (its target is `forward <address>`).
+    pub fn forward_address(&self) -> Option<&str> {
+        self.target
+            .strip_prefix("forward ")
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+    }
+
     /// The key of this record.
     pub fn key(&self) -> DeliveryKey {
         DeliveryKey {

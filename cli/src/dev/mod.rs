@@ -82,7 +82,7 @@ pub struct Dev {
 
 /// A message waiting for its next attempt, as the store keeps it across restarts.
 #[derive(Debug, Serialize, Deserialize)]
-struct Pending {
+pub(crate) struct Pending {
     key: String,
     received_at: DateTime<Utc>,
     first_seen: DateTime<Utc>,
@@ -95,7 +95,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn of(received: &Received) -> Pending {
+    pub(crate) fn of(received: &Received) -> Pending {
         Pending {
             key: received.location.key.clone(),
             received_at: received.received_at,

@@ -2,7 +2,7 @@
 //! and hands each stored message to Mailroom's inbound use case.
 
 pub mod config;
-pub mod events;
+pub use mailroom::aws::events;
 pub mod handler;
 
 pub use config::Config;

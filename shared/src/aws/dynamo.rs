@@ -7,8 +7,9 @@
 //!
 //! Delivery records (and the outbound records of [`super::feedback`]) also carry the keys of three global
 //! secondary indexes ([`INDEXES`]), so records are found by address or by day without a scan: `gsi_recipient`
-//! and `gsi_sender` (the addresses, lowercased; absent when the route redacts them), `gsi_day` (`YYYY-MM-DD`
-//! of receipt) and `gsi_at` (the time of receipt, RFC 3339 with milliseconds, which sorts).
+//! and `gsi_sender` (the addresses, lowercased; absent when the route redacts them), `gsi_target` (the
+//! address a forward goes to), `gsi_day` (`YYYY-MM-DD` of receipt) and `gsi_at` (the time of receipt, RFC
+//! 3339 with milliseconds, which sorts).
 //!
 //! Records carry `expires_at` (Unix seconds) for the table's TTL; reads treat an expired item as gone,
 //! since DynamoDB deletes expired items only eventually. A delivery is claimed with a conditional write
@@ -67,8 +68,15 @@ pub const BY_DAY: Index = Index {
     sort: "gsi_at",
 };
 
+/// Forward deliveries by the address they forward to.
+pub const BY_TARGET: Index = Index {
+    name: "by_target",
+    partition: "gsi_target",
+    sort: "gsi_at",
+};
+
 /// Every index, as `template.yaml` and `mailroom setup emulator` create them.
-pub const INDEXES: [Index; 3] = [BY_RECIPIENT, BY_SENDER, BY_DAY];
+pub const INDEXES: [Index; 4] = [BY_RECIPIENT, BY_SENDER, BY_DAY, BY_TARGET];
 
 /// The index keys of a record received (or sent) `at`, for `recipient` and `sender`.
 pub fn index_attributes(recipient: Option<&str>, sender: Option<&str>, at: DateTime<Utc>) -> Item {
@@ -152,6 +160,12 @@ pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
         record.sender.as_deref(),
         record.received_at,
     ));
+    if let Some(address) = record.forward_address() {
+        item.insert(
+            BY_TARGET.partition.to_owned(),
+            s(crate::feedback::normalise_address(address)),
+        );
+    }
     item.insert("type".to_owned(), s("delivery"));
     Ok(item)
 }

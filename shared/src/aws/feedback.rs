@@ -32,7 +32,7 @@ fn key(pk: String, sk: String) -> Item {
     Item::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
 
-fn outbound_key(ses_message_id: &str) -> Item {
+pub(crate) fn outbound_key(ses_message_id: &str) -> Item {
     key(format!("OUT#{ses_message_id}"), "OUT".to_owned())
 }
 

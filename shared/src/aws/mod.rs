@@ -2,10 +2,13 @@
 //! letters, Secrets Manager for the default webhook secret. Clients are built once, from one SDK config.
 
 pub mod dynamo;
+pub mod erasure;
+pub mod events;
 pub mod feedback;
 pub mod item;
 pub mod links;
 pub mod query;
+pub mod reopen;
 pub mod s3;
 pub mod secrets;
 pub mod ses;

@@ -158,6 +158,63 @@ impl crate::ports::ObjectStore for LocalMailStore {
     }
 }
 
+impl crate::ports::ObjectEraser for LocalMailStore {
+    async fn object_keys(&self, _bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // Keys are paths under the root: walk the folder the prefix points into and keep what matches.
+        let folder_key = match prefix.rfind('/') {
+            Some(slash) => &prefix[..slash],
+            None => "",
+        };
+        let folder = if folder_key.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(folder_key)
+                .map_err(|e| StoreError::permanent(format!("cannot list {prefix}: {e}")))?
+        };
+        let mut keys = Vec::new();
+        let mut folders = vec![(folder, folder_key.to_owned())];
+        while let Some((folder, key)) = folders.pop() {
+            let entries = match std::fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => {
+                    return Err(StoreError::retryable(
+                        format!("cannot list {prefix}"),
+                        error,
+                    ));
+                }
+            };
+            for entry in entries {
+                let entry =
+                    entry.map_err(|e| StoreError::retryable(format!("cannot list {prefix}"), e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    // Half-written files (see `put`).
+                    continue;
+                }
+                let child = if key.is_empty() {
+                    name
+                } else {
+                    format!("{key}/{name}")
+                };
+                if entry.path().is_dir() {
+                    folders.push((entry.path(), child));
+                } else if child.starts_with(prefix) {
+                    keys.push(child);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete_object(&self, location: &MailLocation) -> Result<(), StoreError> {
+        self.delete(&location.key)
+            .map(|_| ())
+            .map_err(|e| StoreError::retryable(format!("cannot delete {}", location.key), e))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

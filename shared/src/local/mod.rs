@@ -7,4 +7,5 @@
 
 pub mod files;
 pub mod outbox;
+pub mod reopen;
 pub mod sqlite;

@@ -6,7 +6,8 @@
 //! | `deliveries` | each [`Delivery`] as JSON, keyed by message and delivery id, with copies of the columns that listings filter on and the claim of the worker attempting it |
 //! | `pending` | the dev server's retry queue: a payload per message, due at a time |
 //! | `suppressions` | each [`Suppression`] as JSON, keyed by the normalised address |
-//! | `outbound` | each [`Outbound`] record of a forward as JSON, keyed by its id, with its `version` |
+//! | `outbound` | each [`Outbound`] record of a forward as JSON, keyed by its id, with its `version` and the addresses it was sent from and to |
+//! | `soft_bounces` | each address's [`SoftBounces`] as JSON, with its `version` |
 //!
 //! The semantics follow the DynamoDB adapter ([`crate::aws::dynamo`]) exactly: a claim-only row stands for
 //! a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take the same
@@ -21,10 +22,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use crate::feedback::{Outbound, Suppression, normalise_address};
+use crate::feedback::{Outbound, SoftBounces, Suppression, normalise_address};
 use crate::ports::{
-    Claim, OutboundStore, RecordFilter, RecordQuery, RecordStore, RouteStore, StoreError,
-    SuppressionList,
+    AddressRecords, Claim, OutboundStore, RecordFilter, RecordQuery, RecordStore, RouteStore,
+    SoftBounceStore, StoreError, SuppressionList,
 };
 use crate::record::{Delivery, DeliveryKey, Status};
 use crate::route::{Disabled, Pattern, Route};
@@ -76,9 +77,22 @@ const MIGRATIONS: &[&str] = &[
         message_id TEXT,
         record TEXT NOT NULL,
         version INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        recipient TEXT,
+        sender TEXT
     );
     CREATE INDEX outbound_message_id ON outbound (message_id);
+    CREATE INDEX outbound_recipient ON outbound (recipient);
+    CREATE INDEX outbound_sender ON outbound (sender);
+    CREATE TABLE soft_bounces (
+        address TEXT PRIMARY KEY,
+        counts TEXT NOT NULL,
+        version INTEGER NOT NULL
+    );
+",
+    "
+    ALTER TABLE deliveries ADD COLUMN forward_to TEXT;
+    CREATE INDEX deliveries_forward_to ON deliveries (forward_to);
 ",
 ];
 
@@ -102,7 +116,7 @@ pub struct SqliteStore {
 
 /// A store error from a SQLite one, keeping it as the source: busy and locked databases may free up, the
 /// rest will fail again.
-fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
+pub(crate) fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
     let retryable = matches!(
         error.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
@@ -114,7 +128,7 @@ fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
     }
 }
 
-fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
+pub(crate) fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
     StoreError {
         what: format!("{what}: {error}"),
         retryable: false,
@@ -133,7 +147,7 @@ fn from_millis(millis: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::permanent(format!("a stored time is out of range: {millis}")))
 }
 
-fn parse_record(json: &str) -> Result<Delivery, StoreError> {
+pub(crate) fn parse_record(json: &str) -> Result<Delivery, StoreError> {
     serde_json::from_str(json).map_err(|e| serialisation("cannot read a record", e))
 }
 
@@ -179,8 +193,44 @@ impl SqliteStore {
 
     /// The connection; a panic elsewhere while it was held leaves SQLite consistent, so poisoning is
     /// ignored.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The one JSON column of the row `sql` selects, read as `T`.
+    fn json_row<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>, StoreError> {
+        let json: Option<String> = self
+            .conn()
+            .query_row(sql, params, |row| row.get(0))
+            .optional()
+            .map_err(|e| sql_error(what, e))?;
+        json.map(|json| serde_json::from_str(&json).map_err(|e| serialisation(what, e)))
+            .transpose()
+    }
+
+    /// The one JSON column of every row `sql` selects, read as `T`.
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(sql).map_err(|e| sql_error(what, e))?;
+        let rows = statement
+            .query_map(params, |row| row.get::<_, String>(0))
+            .map_err(|e| sql_error(what, e))?;
+        let mut all = Vec::new();
+        for json in rows {
+            let json = json.map_err(|e| sql_error(what, e))?;
+            all.push(serde_json::from_str(&json).map_err(|e| serialisation(what, e))?);
+        }
+        Ok(all)
     }
 
     /// Deletes the delivery records that have expired by `now`, as DynamoDB's TTL would; returns how many.
@@ -369,13 +419,15 @@ impl SqliteStore {
         let json = serde_json::to_string(record).map_err(|e| serialisation(what, e))?;
         let recipient = lookup(record.recipient.as_deref());
         let sender = lookup(record.sender.as_deref());
+        let forward_to = lookup(record.forward_address());
         let received_at = time_text(record.received_at);
         let conn = self.conn();
         // Like DynamoDB's PutItem, a write replaces the whole row, so any claim on it is released.
         let written = match token {
             Some(token) => conn.execute(
                 "UPDATE deliveries SET record = ?3, status = ?4, recipient = ?5, sender = ?6,
-                     received_at = ?7, expires_at = ?8, claim_token = NULL, claim_until = NULL
+                     received_at = ?7, expires_at = ?8, claim_token = NULL, claim_until = NULL,
+                     forward_to = ?10
                  WHERE message_id = ?1 AND delivery_id = ?2 AND claim_token = ?9",
                 params![
                     record.message_id,
@@ -386,18 +438,19 @@ impl SqliteStore {
                     sender,
                     received_at,
                     record.expires_at,
-                    token
+                    token,
+                    forward_to
                 ],
             ),
             None => conn.execute(
                 "INSERT INTO deliveries (message_id, delivery_id, record, status, recipient, sender,
-                     received_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     received_at, expires_at, forward_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?11)
                  ON CONFLICT (message_id, delivery_id) DO UPDATE SET
                      record = excluded.record, status = excluded.status,
                      recipient = excluded.recipient, sender = excluded.sender,
                      received_at = excluded.received_at, expires_at = excluded.expires_at,
-                     claim_token = NULL, claim_until = NULL
+                     forward_to = excluded.forward_to, claim_token = NULL, claim_until = NULL
                  WHERE deliveries.record IS NULL OR deliveries.status IS NULL
                      OR deliveries.status IN (?9, ?10)",
                 params![
@@ -410,7 +463,8 @@ impl SqliteStore {
                     received_at,
                     record.expires_at,
                     Status::Pending.as_str(),
-                    Status::Retrying.as_str()
+                    Status::Retrying.as_str(),
+                    forward_to
                 ],
             ),
         }
@@ -678,18 +732,11 @@ impl RecordQuery for SqliteStore {
 
 impl SuppressionList for SqliteStore {
     async fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
-        let what = "cannot read a suppression";
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT suppression FROM suppressions WHERE address = ?1",
-                params![normalise_address(address)],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| sql_error(what, e))?;
-        json.map(|json| serde_json::from_str(&json).map_err(|e| serialisation(what, e)))
-            .transpose()
+        self.json_row(
+            "cannot read a suppression",
+            "SELECT suppression FROM suppressions WHERE address = ?1",
+            params![normalise_address(address)],
+        )
     }
 
     async fn suppress(&self, suppression: &Suppression) -> Result<bool, StoreError> {
@@ -719,37 +766,21 @@ impl SuppressionList for SqliteStore {
     }
 
     async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
-        let what = "cannot read suppressions";
-        let conn = self.conn();
-        let mut statement = conn
-            .prepare("SELECT suppression FROM suppressions ORDER BY address")
-            .map_err(|e| sql_error(what, e))?;
-        let rows = statement
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(|e| sql_error(what, e))?;
-        let mut all = Vec::new();
-        for json in rows {
-            let json = json.map_err(|e| sql_error(what, e))?;
-            all.push(serde_json::from_str(&json).map_err(|e| serialisation(what, e))?);
-        }
-        Ok(all)
+        self.json_rows(
+            "cannot read suppressions",
+            "SELECT suppression FROM suppressions ORDER BY address",
+            [],
+        )
     }
 }
 
 impl OutboundStore for SqliteStore {
     async fn outbound(&self, ses_message_id: &str) -> Result<Option<Outbound>, StoreError> {
-        let what = "cannot read an outbound record";
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT record FROM outbound WHERE id = ?1 AND expires_at > ?2",
-                params![ses_message_id, Utc::now().timestamp()],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| sql_error(what, e))?;
-        json.map(|json| serde_json::from_str(&json).map_err(|e| serialisation(what, e)))
-            .transpose()
+        self.json_row(
+            "cannot read an outbound record",
+            "SELECT record FROM outbound WHERE id = ?1 AND expires_at > ?2",
+            params![ses_message_id, Utc::now().timestamp()],
+        )
     }
 
     async fn put_outbound(
@@ -762,11 +793,12 @@ impl OutboundStore for SqliteStore {
         let written = match expected {
             None => self.conn().execute(
                 // An expired row the clean-up has not removed yet counts as none.
-                "INSERT INTO outbound (id, message_id, record, version, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO outbound (id, message_id, record, version, expires_at, recipient, sender)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8)
                  ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id,
                      record = excluded.record, version = excluded.version,
-                     expires_at = excluded.expires_at
+                     expires_at = excluded.expires_at, recipient = excluded.recipient,
+                     sender = excluded.sender
                  WHERE outbound.expires_at <= ?6",
                 params![
                     record.ses_message_id,
@@ -774,7 +806,9 @@ impl OutboundStore for SqliteStore {
                     json,
                     record.version as i64,
                     record.expires_at,
-                    Utc::now().timestamp()
+                    Utc::now().timestamp(),
+                    lookup(record.to.first().map(String::as_str)),
+                    lookup(record.from.as_deref())
                 ],
             ),
             Some(version) => self.conn().execute(
@@ -791,6 +825,115 @@ impl OutboundStore for SqliteStore {
         }
         .map_err(|e| sql_error(what, e))?;
         Ok(written > 0)
+    }
+}
+
+impl AddressRecords for SqliteStore {
+    async fn deliveries_naming(&self, address: &str) -> Result<Vec<Delivery>, StoreError> {
+        // Three indexed lookups; the columns hold the addresses lowercased.
+        self.json_rows(
+            "cannot read records",
+            "SELECT record FROM deliveries WHERE recipient = ?1 AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE sender = ?1 AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE forward_to = ?1 AND record IS NOT NULL",
+            params![normalise_address(address)],
+        )
+    }
+
+    async fn outbound_naming(&self, address: &str) -> Result<Vec<Outbound>, StoreError> {
+        self.json_rows(
+            "cannot read outbound records",
+            "SELECT record FROM outbound WHERE recipient = ?1
+             UNION
+             SELECT record FROM outbound WHERE sender = ?1",
+            params![normalise_address(address)],
+        )
+    }
+
+    async fn delete_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
+                params![key.message_id, key.delivery_id],
+            )
+            .map_err(|e| sql_error("cannot delete a record", e))?;
+        Ok(())
+    }
+
+    async fn overwrite_delivery(&self, record: &Delivery) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
+                params![record.message_id, record.delivery_id],
+            )
+            .map_err(|e| sql_error("cannot replace a record", e))?;
+        self.save_now(record, None)?;
+        Ok(())
+    }
+
+    async fn delete_outbound(&self, id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM outbound WHERE id = ?1", params![id])
+            .map_err(|e| sql_error("cannot delete an outbound record", e))?;
+        Ok(())
+    }
+}
+
+impl SoftBounceStore for SqliteStore {
+    async fn soft_bounces(&self, address: &str) -> Result<Option<SoftBounces>, StoreError> {
+        self.json_row(
+            "cannot read soft-bounce counts",
+            "SELECT counts FROM soft_bounces WHERE address = ?1",
+            params![normalise_address(address)],
+        )
+    }
+
+    async fn put_soft_bounces(
+        &self,
+        counts: &SoftBounces,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let what = "cannot store soft-bounce counts";
+        let json = serde_json::to_string(counts).map_err(|e| serialisation(what, e))?;
+        let address = normalise_address(&counts.address);
+        let written = match expected {
+            None => self.conn().execute(
+                "INSERT OR IGNORE INTO soft_bounces (address, counts, version) VALUES (?1, ?2, ?3)",
+                params![address, json, counts.version as i64],
+            ),
+            Some(version) => self.conn().execute(
+                "UPDATE soft_bounces SET counts = ?2, version = ?3 WHERE address = ?1 AND version = ?4",
+                params![address, json, counts.version as i64, version as i64],
+            ),
+        }
+        .map_err(|e| sql_error(what, e))?;
+        Ok(written > 0)
+    }
+
+    async fn clear_soft_bounces(&self, address: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM soft_bounces WHERE address = ?1",
+                params![normalise_address(address)],
+            )
+            .map_err(|e| sql_error("cannot clear soft-bounce counts", e))?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Forgets the retry-queue entry of a stored message (its mail was erased).
+    pub fn forget_pending(&self, message_key: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM pending WHERE message_key = ?1",
+                params![message_key],
+            )
+            .map_err(|e| sql_error("cannot remove a queued retry", e))?;
+        Ok(removed > 0)
     }
 }
 

@@ -1,10 +1,10 @@
 //! The events the inbound function accepts, read with only the fields it needs so events from AWS, from
 //! `sam local` and from emulators (moto, LocalStack) all work.
 
+use crate::inbound::Received;
+use crate::mail::envelope::{KnownEnvelope, SesVerdicts, Verdict};
+use crate::ports::MailLocation;
 use chrono::{DateTime, Utc};
-use mailroom::inbound::Received;
-use mailroom::mail::envelope::{KnownEnvelope, SesVerdicts, Verdict};
-use mailroom::ports::MailLocation;
 use serde::Deserialize;
 use serde_json::Value;
 
