@@ -42,3 +42,50 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
             .build(),
     )
 }
+
+/// The physical names of a stack's resources, as the operator commands use them. All `None`: the dev
+/// store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackNames {
+    /// The table of routes and records (output `Table`, or `MAILROOM_TABLE`).
+    pub table: Option<String>,
+    /// The bucket of stored mail (output `Bucket`, or `MAILROOM_BUCKET`).
+    pub bucket: Option<String>,
+    /// The inbound queue (output `QueueUrl`, or `MAILROOM_QUEUE_URL`).
+    pub queue_url: Option<String>,
+    /// Its dead-letter queue (output `DeadLetterQueueUrl`, or `MAILROOM_DLQ_URL`).
+    pub dlq_url: Option<String>,
+}
+
+impl StackNames {
+    /// `--stack NAME`: the names from the stack's outputs; without it, from the environment.
+    pub fn resolve(stack: Option<&str>) -> anyhow::Result<StackNames> {
+        let Some(stack) = stack.map(str::trim).filter(|s| !s.is_empty()) else {
+            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            return Ok(StackNames {
+                table: env("MAILROOM_TABLE"),
+                bucket: env("MAILROOM_BUCKET"),
+                queue_url: env("MAILROOM_QUEUE_URL"),
+                dlq_url: env("MAILROOM_DLQ_URL"),
+            });
+        };
+        runtime()?.block_on(async {
+            let sdk = sdk_config().await;
+            let mut outputs = crate::setup::stack_outputs(&sdk, stack).await?;
+            let names = StackNames {
+                table: outputs.remove("Table"),
+                bucket: outputs.remove("Bucket"),
+                queue_url: outputs.remove("QueueUrl"),
+                dlq_url: outputs.remove("DeadLetterQueueUrl"),
+            };
+            if names.table.is_none() {
+                return Err(crate::exit::CliError::new(
+                    crate::exit::NOT_FOUND,
+                    format!("stack {stack} has no Table output: is it a Mailroom stack?"),
+                )
+                .into());
+            }
+            Ok(names)
+        })
+    }
+}

@@ -24,6 +24,10 @@ pub struct Args {
     /// The dev store (used when MAILROOM_TABLE is not set; with it, the stack's table and MAILROOM_BUCKET).
     #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
     data: PathBuf,
+    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
+    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,15 +63,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
+    let names = crate::backend::StackNames::resolve(args.stack.as_deref())?;
     let runtime = crate::backend::runtime()?;
-    if let Some(table) = std::env::var("MAILROOM_TABLE")
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
-        let Some(bucket) = std::env::var("MAILROOM_BUCKET")
-            .ok()
-            .filter(|b| !b.is_empty())
-        else {
+    if let Some(table) = names.table {
+        let Some(bucket) = names.bucket else {
             return Err(CliError::new(
                 exit::BAD_ARGUMENTS,
                 "the stored mail is in the stack's bucket: set MAILROOM_BUCKET as well as MAILROOM_TABLE",

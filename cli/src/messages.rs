@@ -23,6 +23,10 @@ pub struct Args {
     /// MAILROOM_BUCKET are read).
     #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
     data: PathBuf,
+    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
+    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,18 +95,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let names = crate::backend::StackNames::resolve(args.stack.as_deref())?;
     let runtime = crate::backend::runtime()?;
-    if let Some(table) = std::env::var("MAILROOM_TABLE")
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
+    if let Some(table) = names.table {
         return runtime.block_on(async {
             let sdk = crate::backend::sdk_config().await;
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
             let mail = S3MailStore::new(crate::backend::s3_client(&sdk));
-            let bucket = std::env::var("MAILROOM_BUCKET")
-                .ok()
-                .filter(|b| !b.is_empty());
+            let bucket = names.bucket;
             match args.command {
                 Command::List(list) => list_records(&store, list).await,
                 Command::Show { id, raw, json } => {

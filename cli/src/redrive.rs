@@ -29,6 +29,10 @@ pub struct Args {
     /// The dev store to re-queue from (used when MAILROOM_TABLE is not set).
     #[arg(long, value_name = "DIR", default_value = ".mailroom")]
     data: PathBuf,
+    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
+    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     /// At most this many messages.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
@@ -45,11 +49,12 @@ const HOLD: Duration = Duration::from_secs(60);
 const EMPTY_ANSWERS_TO_STOP: u32 = 2;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let names = crate::backend::StackNames::resolve(args.stack.as_deref())?;
     let runtime = crate::backend::runtime()?;
     let limit = args.limit.map_or(usize::MAX, |n| n as usize);
-    if let Some(table) = non_empty_env("MAILROOM_TABLE") {
-        let queue_url = required_env("MAILROOM_QUEUE_URL")?;
-        let dlq_url = required_env("MAILROOM_DLQ_URL")?;
+    if let Some(table) = names.table {
+        let queue_url = required(names.queue_url, "MAILROOM_QUEUE_URL")?;
+        let dlq_url = required(names.dlq_url, "MAILROOM_DLQ_URL")?;
         return runtime.block_on(async {
             let sdk = crate::backend::sdk_config().await;
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
@@ -75,15 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(redrive_dev(&store, limit, args.dry_run))
 }
 
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn required_env(name: &str) -> anyhow::Result<String> {
-    non_empty_env(name).ok_or_else(|| {
+fn required(value: Option<String>, name: &str) -> anyhow::Result<String> {
+    value.ok_or_else(|| {
         CliError::new(
             exit::BAD_ARGUMENTS,
-            format!("redrive on a stack needs {name} (the stack's outputs name it)"),
+            format!("redrive on a stack needs {name} (or --stack NAME, whose outputs name it)"),
         )
         .into()
     })

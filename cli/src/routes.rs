@@ -23,6 +23,10 @@ pub struct Args {
     /// The dev store, when no table is given.
     #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
     data: std::path::PathBuf,
+    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
+    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,7 +107,12 @@ struct AddArgs {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = backend::runtime()?;
-    match args.table.filter(|t| !t.trim().is_empty()) {
+    // --stack wins over a MAILROOM_TABLE left in the environment.
+    let table = match &args.stack {
+        Some(_) => crate::backend::StackNames::resolve(args.stack.as_deref())?.table,
+        None => args.table.filter(|t| !t.trim().is_empty()),
+    };
+    match table {
         Some(table) => runtime
             .block_on(async { run_on(&backend::table_store(table).await, args.command).await }),
         None => runtime.block_on(run_on(&backend::dev_store(&args.data)?, args.command)),

@@ -272,6 +272,20 @@ pub async fn stack_output(
     stack: &str,
     key: &str,
 ) -> anyhow::Result<String> {
+    stack_outputs(sdk, stack).await?.remove(key).ok_or_else(|| {
+        exit::CliError::new(
+            exit::NOT_FOUND,
+            format!("stack {stack} has no {key} output: is it a Mailroom stack?"),
+        )
+        .into()
+    })
+}
+
+/// Every output of a CloudFormation stack, by key.
+pub async fn stack_outputs(
+    sdk: &aws_config::SdkConfig,
+    stack: &str,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
     let cloudformation = aws_sdk_cloudformation::Client::new(sdk);
     let output = cloudformation
         .describe_stacks()
@@ -296,16 +310,14 @@ pub async fn stack_output(
                 ))
             }
         })?;
-    output
+    Ok(output
         .stacks()
         .first()
-        .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(key)))
-        .and_then(|o| o.output_value().map(str::to_owned))
-        .ok_or_else(|| {
-            exit::CliError::new(
-                exit::NOT_FOUND,
-                format!("stack {stack} has no {key} output: is it a Mailroom stack?"),
-            )
-            .into()
+        .map(|s| {
+            s.outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect()
         })
+        .unwrap_or_default())
 }

@@ -1,5 +1,6 @@
 //! `mailroom messages` on a stack's table (moto's server): records the real inbound handler wrote, listed
 //! through the table's indexes with every filter, shown, and the stored original fetched from the bucket.
+//! And `--stack NAME`: every operator command finds the table, bucket and queues in the stack's outputs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
@@ -52,14 +53,7 @@ async fn messages_are_listed_by_recipient_sender_status_and_time_and_shown() {
     let sdk = sdk().await;
     let res = resources(&sdk, "msgs").await;
     let receiver = Receiver::start().await;
-    let lookup = |name: &str| match name {
-        "MAILROOM_TABLE" => Some(res.table.clone()),
-        "MAILROOM_ALLOW_PRIVATE_TARGETS" => Some("true".to_owned()),
-        _ => None,
-    };
-    let app = inbound::App::new(inbound::Config::from_lookup(lookup).unwrap(), &sdk)
-        .await
-        .unwrap();
+    let app = inbound_app(&sdk, &res).await;
     let mut route = Route::new("*@mail.example.com".parse().unwrap());
     route.webhook = Some(WebhookTarget {
         url: receiver.url("/mail"),
@@ -144,4 +138,91 @@ async fn messages_are_listed_by_recipient_sender_status_and_time_and_shown() {
     );
     let unknown = mailroom(&res, &["messages", "show", "no-such-message"]);
     assert_eq!(unknown.status.code(), Some(5));
+}
+
+/// A stack in moto whose outputs name `res`, as a deployed Mailroom stack's do.
+async fn stack_naming(sdk: &aws_config::SdkConfig, res: &Resources) -> String {
+    let stack = integration_tests::unique("stack");
+    let outputs = [
+        ("Table", res.table.as_str()),
+        ("Bucket", res.bucket.as_str()),
+        ("QueueUrl", res.queue_url.as_str()),
+        ("DeadLetterQueueUrl", res.dlq_url.as_str()),
+    ];
+    integration_tests::stack_with_outputs(sdk, &stack, &outputs).await;
+    stack
+}
+
+/// The inbound function on the resources' table, allowed to post to the test's receiver.
+async fn inbound_app(sdk: &aws_config::SdkConfig, res: &Resources) -> inbound::App {
+    let lookup = |name: &str| match name {
+        "MAILROOM_TABLE" => Some(res.table.clone()),
+        "MAILROOM_ALLOW_PRIVATE_TARGETS" => Some("true".to_owned()),
+        _ => None,
+    };
+    inbound::App::new(inbound::Config::from_lookup(lookup).unwrap(), sdk)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn stack_names_its_resources_for_every_command() {
+    let sdk = sdk().await;
+    let res = resources(&sdk, "stack").await;
+    let stack = stack_naming(&sdk, &res).await;
+    let receiver = Receiver::start().await;
+    // MAILROOM_TABLE stays unset: the stack's outputs name the table and the bucket.
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+        on_emulator(&mut command)
+            .args(args)
+            .args(["--stack", &stack])
+            .env_remove("MAILROOM_BUCKET")
+            .output()
+            .unwrap()
+    };
+    let url = receiver.url("/stack");
+    let added = run(&["routes", "add", "help@mail.example.com", "--webhook", &url]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    // The route the CLI added is the one the inbound handler uses.
+    let app = inbound_app(&sdk, &res).await;
+    let raw = b"Return-Path: <ana@sender.example>\r\nFrom: ana@sender.example\r\nTo: help@mail.example.com\r\nSubject: hi\r\n\r\nhello\r\n";
+    let (id, event) = store_inbound(&sdk, &res.bucket, raw.to_vec()).await;
+    inbound::handle(&app, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(receiver.requests().len(), 1);
+
+    let listed = printed_array(&run(&["messages", "list", "--json"]));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["message_id"], id.as_str());
+    let raw_out = run(&["messages", "show", &id, "--raw"]);
+    assert_eq!(
+        raw_out.stdout,
+        raw.to_vec(),
+        "the bucket came from the outputs"
+    );
+    assert!(run(&["suppressions", "list", "--json"]).status.success());
+    let exported = run(&["data", "export", "--address", "ana@sender.example"]);
+    let held: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    assert_eq!(held["deliveries"].as_array().unwrap().len(), 1);
+    let redrive = run(&["redrive", "--dry-run"]);
+    assert_eq!(redrive.status.code(), Some(5), "an empty dead-letter queue");
+
+    let mut missing = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    let missing = on_emulator(&mut missing)
+        .args(["messages", "list", "--stack", "no-such-stack"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        missing.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }

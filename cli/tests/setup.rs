@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use integration_tests::{REGION, on_emulator, sdk, unique};
+use integration_tests::{REGION, on_emulator, sdk, stack_with_outputs, unique};
 
 fn mailroom(args: &[&str]) -> Output {
     on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
@@ -114,17 +114,7 @@ async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
     let sdk = sdk().await;
     let stack = unique("stack");
     let ours = format!("{stack}-rules");
-    let template = serde_json::json!({
-        "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {"ReceiptRuleSet": {"Value": ours}}
-    });
-    aws_sdk_cloudformation::Client::new(&sdk)
-        .create_stack()
-        .stack_name(&stack)
-        .template_body(template.to_string())
-        .send()
-        .await
-        .unwrap();
+    stack_with_outputs(&sdk, &stack, &[("ReceiptRuleSet", &ours)]).await;
     let ses = aws_sdk_ses::Client::new(&sdk);
     ses.create_receipt_rule_set()
         .rule_set_name(&ours)

@@ -347,3 +347,23 @@ pub async fn store_inbound(
     }]});
     (id, event)
 }
+
+/// A CloudFormation stack in the emulator whose only content is `outputs`, as a deployed stack's outputs
+/// name its resources.
+pub async fn stack_with_outputs(sdk: &SdkConfig, name: &str, outputs: &[(&str, &str)]) {
+    let outputs: serde_json::Map<String, serde_json::Value> = outputs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), serde_json::json!({ "Value": value })))
+        .collect();
+    let template = serde_json::json!({
+        "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": outputs
+    });
+    aws_sdk_cloudformation::Client::new(sdk)
+        .create_stack()
+        .stack_name(name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("the emulator creates the stack");
+}
