@@ -9,9 +9,15 @@ use chrono::{Duration, Utc};
 use clap::Subcommand;
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::s3::S3MailStore;
+use mailroom::aws::ses::SesSender;
+use mailroom::http::{HttpClient, TargetPolicy};
+use mailroom::inbound::{ForwardSettings, Inbound, InboundConfig};
 use mailroom::local::files::LocalMailStore;
+use mailroom::local::outbox::Outbox;
 use mailroom::local::sqlite::SqliteStore;
-use mailroom::ports::{MailLocation, MailStore, RecordFilter, RecordQuery};
+use mailroom::ports::{
+    MailLocation, MailStore, ObjectStore, RecordFilter, RecordQuery, Reopen, SystemClock,
+};
 use mailroom::record::{Delivery, Status};
 
 use crate::exit::{self, CliError};
@@ -45,6 +51,15 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Deliver a rejected or failed message again, from this machine, while its raw mail is kept: a new
+    /// attempt of each such delivery, with the same webhook-id.
+    Resend {
+        /// The message id, as listed.
+        id: String,
+        /// Only this target, as `messages show` prints it (`webhook https://…`, `forward a@b`).
+        #[arg(long, value_name = "T")]
+        target: Option<String>,
     },
 }
 
@@ -105,6 +120,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let bucket = names.bucket;
             match args.command {
                 Command::List(list) => list_records(&store, list).await,
+                Command::Resend { id, target } => {
+                    let Some(bucket) = bucket else {
+                        return Err(CliError::new(
+                            exit::BAD_ARGUMENTS,
+                            "resend reads the stored mail: set MAILROOM_BUCKET (or give --stack)",
+                        )
+                        .into());
+                    };
+                    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                    let allow_private = env("MAILROOM_ALLOW_PRIVATE_TARGETS").is_some_and(|v| {
+                        matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes")
+                    });
+                    let inbound = Inbound::new(
+                        S3MailStore::new(crate::backend::s3_client(&sdk)),
+                        store.clone(),
+                        http_client(allow_private)?,
+                        SesSender::new(
+                            aws_sdk_sesv2::Client::new(&sdk),
+                            env("MAILROOM_CONFIGURATION_SET"),
+                        ),
+                        SystemClock,
+                        resend_config(env("MAILROOM_FORWARD_FROM")),
+                    );
+                    resend(&store, &inbound, &mail, &bucket, &id, target.as_deref()).await
+                }
                 Command::Show { id, raw, json } => {
                     if raw && bucket.is_none() {
                         return Err(CliError::new(
@@ -142,11 +182,145 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match args.command {
             Command::List(list) => list_records(&store, list).await,
+            Command::Resend { id, target } => {
+                let inbound = Inbound::new(
+                    mail.clone(),
+                    store.clone(),
+                    http_client(true)?,
+                    Outbox::new(args.data.join("outbox")),
+                    SystemClock,
+                    resend_config(Some(crate::dev::DEV_FORWARD_FROM.to_owned())),
+                );
+                resend(
+                    &store,
+                    &inbound,
+                    &mail,
+                    crate::dev::LOCAL_BUCKET,
+                    &id,
+                    target.as_deref(),
+                )
+                .await
+            }
             Command::Show { id, raw, json } => {
                 show(&store, &mail, crate::dev::LOCAL_BUCKET, &id, raw, json).await
             }
         }
     })
+}
+
+fn http_client(allow_private: bool) -> anyhow::Result<HttpClient> {
+    HttpClient::new(
+        std::time::Duration::from_secs(30),
+        TargetPolicy { allow_private },
+    )
+    .context("cannot build the HTTP client")
+}
+
+/// The use case's settings for a resend: attachments travel inline (links need the stack's key).
+fn resend_config(forward_from: Option<String>) -> InboundConfig {
+    InboundConfig {
+        retention_days: std::env::var("MAILROOM_RETENTION_DAYS")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(mailroom::record::DEFAULT_RETENTION_DAYS),
+        default_webhook: None,
+        tls_required: false,
+        domains: Vec::new(),
+        claim_for: InboundConfig::claim_for_timeout(std::time::Duration::from_secs(30)),
+        links: None,
+        inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
+        forward: ForwardSettings {
+            from: forward_from,
+            max_bytes: mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES,
+        },
+    }
+}
+
+/// Reopens the rejected and failed deliveries of a message (of one target, if given) and attempts them
+/// again now, through the same use case as the function; prints what each became.
+async fn resend<S, M, W, X>(
+    store: &S,
+    inbound: &Inbound<M, S, W, X, SystemClock>,
+    mail: &M,
+    bucket: &str,
+    id: &str,
+    target: Option<&str>,
+) -> anyhow::Result<ExitCode>
+where
+    S: RecordQuery
+        + Reopen
+        + mailroom::ports::RecordStore
+        + mailroom::ports::RouteStore
+        + mailroom::ports::SuppressionList
+        + mailroom::ports::OutboundStore
+        + Clone,
+    M: MailStore + ObjectStore,
+    W: mailroom::ports::Webhooks,
+    X: mailroom::ports::MailSender,
+{
+    let records = store.message(id).await.map_err(exit::from_store)?;
+    let wanted = |r: &&Delivery| {
+        matches!(r.status, Status::Rejected | Status::Failed)
+            && target.is_none_or(|t| r.target == t)
+    };
+    let targets: Vec<String> = records
+        .iter()
+        .filter(wanted)
+        .map(|r| r.target.clone())
+        .collect();
+    if targets.is_empty() {
+        let about = target.map(|t| format!(" to {t}")).unwrap_or_default();
+        return Err(CliError::new(
+            exit::NOTHING_MATCHED,
+            format!("no rejected or failed delivery of message {id}{about}"),
+        )
+        .into());
+    }
+    let Some(received) = crate::redrive::received_again(&records, bucket) else {
+        return Err(CliError::new(exit::NOTHING_MATCHED, format!("no message {id}")).into());
+    };
+    if mail
+        .object_size(&received.location)
+        .await
+        .map_err(exit::from_store)?
+        .is_none()
+    {
+        return Err(CliError::new(
+            exit::NOTHING_MATCHED,
+            format!(
+                "the original of {id} is no longer kept ({}), so it cannot be sent again",
+                received.location.key
+            ),
+        )
+        .into());
+    }
+    store
+        .reopen(id, &[Status::Rejected, Status::Failed], target)
+        .await
+        .map_err(exit::from_store)?;
+    inbound
+        .process(&received)
+        .await
+        .map_err(|e| exit::from_store(e.0))?;
+    let mut out = std::io::stdout().lock();
+    for record in store.message(id).await.map_err(exit::from_store)? {
+        if targets.contains(&record.target) {
+            writeln!(
+                out,
+                "{}  {}  {} after {} attempt(s){}",
+                record.recipient.as_deref().unwrap_or("-"),
+                record.target,
+                record.status,
+                record.attempts,
+                record
+                    .error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn list_records<Q: RecordQuery>(store: &Q, args: ListArgs) -> anyhow::Result<ExitCode> {

@@ -191,7 +191,10 @@ async fn move_dead_letters<S: Reopen + RecordQuery>(
             } else {
                 let mut count = 0;
                 for id in ids.iter().flatten() {
-                    count += store.reopen_failed(id).await.map_err(exit::from_store)?;
+                    count += store
+                        .reopen(id, &[Status::Failed], None)
+                        .await
+                        .map_err(exit::from_store)?;
                 }
                 queues
                     .inbound
@@ -271,12 +274,15 @@ async fn redrive_dev(store: &SqliteStore, limit: usize, dry_run: bool) -> anyhow
             reopened += failed;
             continue;
         }
-        let Some(received) = received_again(&records) else {
+        let Some(received) = received_again(&records, crate::dev::LOCAL_BUCKET) else {
             continue;
         };
         // Reopened before it is queued: a running server may take the queued message at once, and would
         // find the records still final.
-        let count = store.reopen_failed(id).await.map_err(exit::from_store)?;
+        let count = store
+            .reopen(id, &[Status::Failed], None)
+            .await
+            .map_err(exit::from_store)?;
         let payload = serde_json::to_string(&crate::dev::Pending::of(&received))?;
         store
             .schedule(&received.location.key, Utc::now(), &payload)
@@ -306,7 +312,7 @@ async fn redrive_dev(store: &SqliteStore, limit: usize, dry_run: bool) -> anyhow
 /// The message of `records` as the dev server queues it, seen for the first time now so it gets a fresh
 /// 72 hours. The recipients are the records' (every delivery that is not failed is final and skipped); when
 /// a route redacted one, none are given and they are recovered from the stored message, as on arrival.
-fn received_again(records: &[Delivery]) -> Option<Received> {
+pub(crate) fn received_again(records: &[Delivery], bucket: &str) -> Option<Received> {
     let first = records.first()?;
     let mut recipients: Vec<String> = Vec::new();
     if records.iter().all(|record| record.recipient.is_some()) {
@@ -321,7 +327,7 @@ fn received_again(records: &[Delivery]) -> Option<Received> {
     }
     Some(Received {
         location: MailLocation {
-            bucket: crate::dev::LOCAL_BUCKET.to_owned(),
+            bucket: bucket.to_owned(),
             key: first.s3_key.clone(),
         },
         received_at: first.received_at,

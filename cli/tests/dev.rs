@@ -363,8 +363,9 @@ async fn a_503_is_retried_with_the_same_webhook_id() {
     assert_eq!(history[1]["status_code"], 200);
 }
 
-#[tokio::test]
-async fn a_400_is_rejected_and_not_retried() {
+// The receiver answers the `mailroom messages resend` process while this test waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_is_rejected_and_not_retried_until_resent() {
     let dir = workdir("rejected");
     let receiver = Receiver::start().await;
     receiver.reply([Reply::new(400, "no such ticket")]);
@@ -385,6 +386,33 @@ async fn a_400_is_rejected_and_not_retried() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(receiver.requests().len(), 1, "a 400 is final");
     assert_eq!(records(&dir)[0]["attempts"], 1);
+
+    // Fixed on the app's side: the operator sends it again, as the same delivery.
+    receiver.reply([Reply::new(200, "ok")]);
+    let id = record["message_id"].as_str().unwrap();
+    let resent = mailroom()
+        .args(["messages", "resend", id, "--data"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&resent.stdout);
+    assert!(
+        resent.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&resent.stderr)
+    );
+    assert!(said.contains("delivered after 2 attempt(s)"), "{said}");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id")
+    );
+    assert!(
+        requests[1].verifies(&[secret()]),
+        "signed like every delivery"
+    );
+    assert_eq!(records(&dir)[0]["status"], "delivered");
     drop(dev);
 }
 

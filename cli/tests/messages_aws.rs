@@ -29,6 +29,22 @@ fn listed(res: &Resources, filters: &[&str]) -> Vec<Value> {
     printed_array(&mailroom(res, &args))
 }
 
+/// A JSON route of `pattern` to `url`, in the resources' table.
+async fn webhook_route(sdk: &aws_config::SdkConfig, res: &Resources, pattern: &str, url: &str) {
+    let mut route = Route::new(pattern.parse().unwrap());
+    route.webhook = Some(WebhookTarget {
+        url: url.to_owned(),
+        format: Format::Json,
+        secrets: Vec::new(),
+        attachments: AttachmentMode::Inline,
+        disabled: None,
+    });
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), res.table.clone())
+        .put_route(&route)
+        .await
+        .unwrap();
+}
+
 /// (sender, recipient) of each listed record, sorted.
 fn pairs(records: &[Value]) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = records
@@ -54,18 +70,7 @@ async fn messages_are_listed_by_recipient_sender_status_and_time_and_shown() {
     let res = resources(&sdk, "msgs").await;
     let receiver = Receiver::start().await;
     let app = inbound_app(&sdk, &res).await;
-    let mut route = Route::new("*@mail.example.com".parse().unwrap());
-    route.webhook = Some(WebhookTarget {
-        url: receiver.url("/mail"),
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone())
-        .put_route(&route)
-        .await
-        .unwrap();
+    webhook_route(&sdk, &res, "*@mail.example.com", &receiver.url("/mail")).await;
 
     let mut ids = Vec::new();
     for (sender, recipient) in [
@@ -224,5 +229,70 @@ async fn stack_names_its_resources_for_every_command() {
         Some(4),
         "{}",
         String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
+// The receiver answers the `mailroom` process while this test waits for it: a second worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_delivers_a_rejected_message_again_with_the_same_webhook_id() {
+    let sdk = sdk().await;
+    let res = resources(&sdk, "resend").await;
+    let receiver = Receiver::start().await;
+    webhook_route(&sdk, &res, "help@mail.example.com", &receiver.url("/help")).await;
+    let app = inbound_app(&sdk, &res).await;
+    receiver.reply([integration_tests::Reply::new(400, "no such ticket")]);
+    let raw = b"Return-Path: <ana@sender.example>\r\nFrom: ana@sender.example\r\nTo: help@mail.example.com\r\nSubject: hi\r\n\r\nhello\r\n";
+    let (id, event) = store_inbound(&sdk, &res.bucket, raw.to_vec()).await;
+    inbound::handle(&app, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    let shown = |res: &Resources| {
+        let out = mailroom(res, &["messages", "show", &id, "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone()
+    };
+    assert_eq!(shown(&res)["status"], "rejected");
+
+    let elsewhere = mailroom(
+        &res,
+        &[
+            "messages",
+            "resend",
+            &id,
+            "--target",
+            "webhook https://elsewhere.example/",
+        ],
+    );
+    assert_eq!(elsewhere.status.code(), Some(5), "no such target");
+
+    receiver.reply([integration_tests::Reply::new(200, "ok")]);
+    let resent = on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
+        .args(["messages", "resend", &id])
+        .env("MAILROOM_TABLE", &res.table)
+        .env("MAILROOM_BUCKET", &res.bucket)
+        .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&resent.stdout);
+    assert!(
+        resent.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&resent.stderr)
+    );
+    assert!(said.contains("delivered after 2 attempt(s)"), "{said}");
+    let record = shown(&res);
+    assert_eq!(record["status"], "delivered");
+    assert_eq!(record["history"].as_array().unwrap().len(), 2);
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id"),
+        "the same webhook-id on the new attempt"
+    );
+    let again = mailroom(&res, &["messages", "resend", &id]);
+    assert_eq!(
+        again.status.code(),
+        Some(5),
+        "nothing rejected or failed any more"
     );
 }

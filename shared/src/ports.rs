@@ -395,11 +395,14 @@ pub trait MailSender: Send + Sync {
 /// Gives failed deliveries another chance, for `mailroom redrive`: a failed record is final, so the use
 /// case would skip it when its message comes back.
 pub trait Reopen: Send + Sync {
-    /// Turns every `failed` record of `message_id` into `retrying`, due at once, with a conditional write
-    /// (only while it is still failed); attempts, history and `webhook_id` are kept, so the next attempt
-    /// carries the same `webhook-id`. Returns how many were reopened.
-    fn reopen_failed(
+    /// Turns every record of `message_id` in one of `statuses` (and of `target`, when given) into
+    /// `retrying`, due at once, with a conditional write (only while it is still in the status it was read
+    /// in); attempts, history and `webhook_id` are kept, so the next attempt carries the same `webhook-id`.
+    /// Returns how many were reopened.
+    fn reopen(
         &self,
         message_id: &str,
+        statuses: &[crate::record::Status],
+        target: Option<&str>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }

@@ -1,4 +1,4 @@
-//! What `mailroom redrive` needs of the table: failed records reopened ([`Reopen`] for [`DynamoStore`]).
+//! What `mailroom redrive` and `messages resend` need of the table: failed or rejected records reopened ([`Reopen`] for [`DynamoStore`]).
 //! Moving the messages themselves is [`super::sqs::Queue`]'s.
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -10,11 +10,16 @@ use crate::ports::{RecordQuery, Reopen, StoreError};
 use crate::record::Status;
 
 impl Reopen for DynamoStore {
-    async fn reopen_failed(&self, message_id: &str) -> Result<usize, StoreError> {
+    async fn reopen(
+        &self,
+        message_id: &str,
+        statuses: &[Status],
+        target: Option<&str>,
+    ) -> Result<usize, StoreError> {
         let now = Utc::now();
         let mut reopened = 0;
         for record in self.message(message_id).await? {
-            if record.status != Status::Failed {
+            if !statuses.contains(&record.status) || target.is_some_and(|t| record.target != t) {
                 continue;
             }
             let result = self
@@ -27,7 +32,7 @@ impl Reopen for DynamoStore {
                 .update_expression(
                     "SET #status = :retrying REMOVE #next_attempt_at, #claim_token, #claim_until",
                 )
-                .condition_expression("#status = :failed AND #expires > :now")
+                .condition_expression("#status = :was AND #expires > :now")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#next_attempt_at", "next_attempt_at")
                 .expression_attribute_names("#claim_token", "claim_token")
@@ -38,8 +43,8 @@ impl Reopen for DynamoStore {
                     AttributeValue::S(Status::Retrying.as_str().to_owned()),
                 )
                 .expression_attribute_values(
-                    ":failed",
-                    AttributeValue::S(Status::Failed.as_str().to_owned()),
+                    ":was",
+                    AttributeValue::S(record.status.as_str().to_owned()),
                 )
                 .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
                 .send()

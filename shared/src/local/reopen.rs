@@ -9,32 +9,40 @@ use crate::ports::{Reopen, StoreError};
 use crate::record::Status;
 
 impl Reopen for SqliteStore {
-    async fn reopen_failed(&self, message_id: &str) -> Result<usize, StoreError> {
+    async fn reopen(
+        &self,
+        message_id: &str,
+        statuses: &[Status],
+        target: Option<&str>,
+    ) -> Result<usize, StoreError> {
         let what = "cannot reopen a delivery";
         let now = Utc::now();
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql_error(what, e))?;
-        let failed: Vec<(String, String)> = {
+        let candidates: Vec<(String, String)> = {
             let mut statement = tx
                 .prepare(
                     "SELECT delivery_id, record FROM deliveries
-                     WHERE message_id = ?1 AND status = ?2 AND record IS NOT NULL AND expires_at > ?3",
+                     WHERE message_id = ?1 AND record IS NOT NULL AND expires_at > ?2",
                 )
                 .map_err(|e| sql_error(what, e))?;
             let rows = statement
-                .query_map(
-                    params![message_id, Status::Failed.as_str(), now.timestamp()],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-                )
+                .query_map(params![message_id, now.timestamp()], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
                 .map_err(|e| sql_error(what, e))?;
             rows.collect::<Result<_, _>>()
                 .map_err(|e| sql_error(what, e))?
         };
         let mut reopened = 0;
-        for (delivery_id, json) in failed {
+        for (delivery_id, json) in candidates {
             let mut record = parse_record(&json)?;
+            if !statuses.contains(&record.status) || target.is_some_and(|t| record.target != t) {
+                continue;
+            }
+            let was = record.status;
             record.status = Status::Retrying;
             record.next_attempt_at = None;
             let json = serde_json::to_string(&record).map_err(|e| serialisation(what, e))?;
@@ -47,7 +55,7 @@ impl Reopen for SqliteStore {
                         delivery_id,
                         json,
                         Status::Retrying.as_str(),
-                        Status::Failed.as_str()
+                        was.as_str()
                     ],
                 )
                 .map_err(|e| sql_error(what, e))?;
@@ -85,7 +93,10 @@ mod tests {
             assert!(store.save(record, None).await.unwrap());
         }
 
-        assert_eq!(store.reopen_failed("m1").await.unwrap(), 1);
+        assert_eq!(
+            store.reopen("m1", &[Status::Failed], None).await.unwrap(),
+            1
+        );
         let reopened = store.get(&first.key()).await.unwrap().unwrap();
         assert_eq!(reopened.status, Status::Retrying);
         assert_eq!(reopened.next_attempt_at, None);
@@ -100,7 +111,7 @@ mod tests {
             Status::Failed
         );
         assert_eq!(
-            store.reopen_failed("m1").await.unwrap(),
+            store.reopen("m1", &[Status::Failed], None).await.unwrap(),
             0,
             "a reopened record is not failed any more"
         );
