@@ -218,21 +218,16 @@ fn http_client(allow_private: bool) -> anyhow::Result<HttpClient> {
 
 /// The use case's settings for a resend: attachments travel inline (links need the stack's key).
 fn resend_config(forward_from: Option<String>) -> InboundConfig {
+    let retention_days = std::env::var("MAILROOM_RETENTION_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(mailroom::record::DEFAULT_RETENTION_DAYS);
     InboundConfig {
-        retention_days: std::env::var("MAILROOM_RETENTION_DAYS")
-            .ok()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(mailroom::record::DEFAULT_RETENTION_DAYS),
-        default_webhook: None,
-        tls_required: false,
-        domains: Vec::new(),
-        claim_for: InboundConfig::claim_for_timeout(std::time::Duration::from_secs(30)),
-        links: None,
-        inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
         forward: ForwardSettings {
             from: forward_from,
-            max_bytes: mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES,
+            ..ForwardSettings::default()
         },
+        ..InboundConfig::with_defaults(retention_days)
     }
 }
 

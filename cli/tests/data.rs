@@ -423,17 +423,11 @@ async fn export_and_delete_on_the_dev_store_leave_no_trace_in_its_files() {
             Outbox::new(data.join("outbox")),
             SystemClock,
             InboundConfig {
-                retention_days: 60,
-                default_webhook: None,
-                tls_required: false,
-                domains: Vec::new(),
-                claim_for: Duration::from_secs(60),
-                links: None,
-                inline_max_bytes: 5_000_000,
                 forward: ForwardSettings {
                     from: Some("forward@example.test".to_owned()),
                     max_bytes: 40_000_000,
                 },
+                ..InboundConfig::with_defaults(60)
             },
         );
         for from in [ADDRESS, "dora@other.example"] {

@@ -14,7 +14,7 @@ use mailroom::aws::setup::Resources;
 use mailroom::aws::sqs::{Queue, QueuedMessage};
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{ForwardSettings, Inbound, InboundConfig, Outcome, Received};
+use mailroom::inbound::{Inbound, InboundConfig, Outcome, Received};
 use mailroom::local::files::LocalMailStore;
 use mailroom::local::outbox::Outbox;
 use mailroom::local::sqlite::SqliteStore;
@@ -274,16 +274,7 @@ async fn redrive_requeues_failed_deliveries_of_the_dev_store_and_they_are_then_d
         .unwrap(),
         Outbox::new(data.join("outbox")),
         SystemClock,
-        InboundConfig {
-            retention_days: 7,
-            default_webhook: None,
-            tls_required: false,
-            domains: Vec::new(),
-            claim_for: Duration::from_secs(60),
-            links: None,
-            inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
-            forward: ForwardSettings::default(),
-        },
+        InboundConfig::with_defaults(7),
     );
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(73);
     let outcome = inbound

@@ -129,13 +129,71 @@ async fn routes_on_the_stack() {
     });
 }
 
-#[test]
-fn routes_on_the_dev_store() {
+#[tokio::test]
+async fn routes_on_the_dev_store() {
+    use std::time::Duration;
+
+    use mailroom::http::{HttpClient, TargetPolicy};
+    use mailroom::inbound::{Inbound, InboundConfig, Received};
+    use mailroom::local::files::LocalMailStore;
+    use mailroom::local::outbox::Outbox;
+    use mailroom::local::sqlite::SqliteStore;
+    use mailroom::mail::envelope::KnownEnvelope;
+    use mailroom::ports::{MailLocation, SystemClock};
+
     let dir = std::env::temp_dir().join(unique("mailroom-routes"));
-    every_command(&Backend {
+    let backend = Backend {
         env: Vec::new(),
         args: vec!["--data".to_owned(), dir.display().to_string()],
-    });
+    };
+    every_command(&backend);
+
+    // A route added by the CLI is the one the use case delivers by, as `mailroom dev` runs it.
+    let receiver = integration_tests::Receiver::start().await;
+    let url = receiver.url("/dev");
+    assert!(
+        backend
+            .run(&["add", "help@example.test", "--webhook", &url])
+            .status
+            .success()
+    );
+    let mail = LocalMailStore::new(dir.join("mail"));
+    mail.put(
+        "inbound/m1",
+        b"From: ana@client.test\r\nTo: help@example.test\r\nSubject: hi\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    let inbound = Inbound::new(
+        mail,
+        SqliteStore::open(&dir.join("mailroom.db")).unwrap(),
+        HttpClient::new(
+            Duration::from_secs(5),
+            TargetPolicy {
+                allow_private: true,
+            },
+        )
+        .unwrap(),
+        Outbox::new(dir.join("outbox")),
+        SystemClock,
+        InboundConfig::with_defaults(60),
+    );
+    let now = chrono::Utc::now();
+    inbound
+        .process(&Received {
+            location: MailLocation {
+                bucket: "local".to_owned(),
+                key: "inbound/m1".to_owned(),
+            },
+            received_at: now,
+            first_seen: now,
+            known: KnownEnvelope {
+                recipients: Some(vec!["help@example.test".to_owned()]),
+                ..KnownEnvelope::default()
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(receiver.requests().len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

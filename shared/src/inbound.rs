@@ -94,6 +94,22 @@ pub struct LinkSettings {
 }
 
 impl InboundConfig {
+    /// Every default: records kept `retention_days`, no catch-all webhook, TLS not known, any domain,
+    /// claims long enough for a 30-second attempt, attachments inline, forwards from the route's address
+    /// only and up to [`DEFAULT_FORWARD_MAX_BYTES`].
+    pub fn with_defaults(retention_days: u32) -> InboundConfig {
+        InboundConfig {
+            retention_days,
+            default_webhook: None,
+            tls_required: false,
+            domains: Vec::new(),
+            claim_for: InboundConfig::claim_for_timeout(Duration::from_secs(30)),
+            links: None,
+            inline_max_bytes: DEFAULT_INLINE_MAX_BYTES,
+            forward: ForwardSettings::default(),
+        }
+    }
+
     /// A claim long enough for an attempt that follows every redirect at the given timeout.
     pub fn claim_for_timeout(timeout: Duration) -> Duration {
         timeout * (1 + crate::http::MAX_REDIRECTS as u32) + Duration::from_secs(30)
@@ -1115,17 +1131,11 @@ mod tests {
             sender.clone(),
             SystemClock,
             InboundConfig {
-                retention_days: 60,
-                default_webhook: None,
-                tls_required: false,
-                domains: Vec::new(),
-                claim_for: Duration::from_secs(60),
-                links: None,
-                inline_max_bytes: DEFAULT_INLINE_MAX_BYTES,
                 forward: ForwardSettings {
                     from: Some("forward@mail.example.com".to_owned()),
                     max_bytes: DEFAULT_FORWARD_MAX_BYTES,
                 },
+                ..InboundConfig::with_defaults(60)
             },
         );
         World {

@@ -242,18 +242,13 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         outbox.clone(),
         SystemClock,
         InboundConfig {
-            retention_days,
-            default_webhook: None,
-            tls_required: false,
-            domains: Vec::new(),
-            claim_for: InboundConfig::claim_for_timeout(Duration::from_secs(30)),
             links: Some(LinkSettings {
                 base_url: format!("http://{http_addr}"),
                 key: link_key.clone(),
                 days: ATTACHMENT_URL_DAYS,
             }),
-            inline_max_bytes: mailroom::inbound::DEFAULT_INLINE_MAX_BYTES,
             forward,
+            ..InboundConfig::with_defaults(retention_days)
         },
     )
     .with_observer(Box::new(console_line));
