@@ -162,6 +162,17 @@ where
     /// Erases what [`export`](Self::export) finds, routes aside.
     pub async fn delete(&self, held: &Held, now: DateTime<Utc>) -> Result<Erased, StoreError> {
         let mut erased = Erased::default();
+        for record in &held.deliveries {
+            if record.status.is_final() {
+                self.store.delete_delivery(&record.key()).await?;
+                erased.deliveries += 1;
+            } else {
+                let tombstone = tombstone(&record.key(), Some(record.expires_at), now);
+                self.store.overwrite_delivery(&tombstone).await?;
+                erased.cancelled += 1;
+            }
+        }
+        // After the records: a failure recorded for the message as a whole shares the tombstone's key.
         for message_id in &held.messages {
             let tombstone = tombstone(
                 &DeliveryKey::new(message_id, "", ""),
@@ -172,16 +183,6 @@ where
                 now,
             );
             self.store.overwrite_delivery(&tombstone).await?;
-        }
-        for record in &held.deliveries {
-            if record.status.is_final() {
-                self.store.delete_delivery(&record.key()).await?;
-                erased.deliveries += 1;
-            } else {
-                let tombstone = tombstone(&record.key(), Some(record.expires_at), now);
-                self.store.overwrite_delivery(&tombstone).await?;
-                erased.cancelled += 1;
-            }
         }
         for record in &held.outbound {
             self.store.delete_outbound(&record.ses_message_id).await?;
@@ -259,5 +260,43 @@ mod tests {
         assert!(names(&route, "ana@example.net"));
         let exact = Route::new("ana@example.net".parse().unwrap());
         assert!(names(&exact, "ana@example.net"));
+    }
+
+    #[tokio::test]
+    async fn a_failure_of_the_whole_message_becomes_its_tombstone() {
+        use crate::local::files::LocalMailStore;
+        use crate::local::sqlite::SqliteStore;
+        use crate::ports::RecordStore;
+
+        let store = SqliteStore::in_memory().unwrap();
+        let root = std::env::temp_dir().join(format!("mailroom-erasure-{}", std::process::id()));
+        let mail = LocalMailStore::new(&root);
+        mail.put("inbound/m1", b"Subject: x\r\n\r\nnot parseable enough")
+            .unwrap();
+        // What the use case writes when a message cannot be read: no target, the message's key.
+        let key = DeliveryKey::new("m1", "", "");
+        let mut failure = Delivery::new(&key, "inbound/m1", Utc::now(), 60);
+        failure.status = Status::Failed;
+        failure.recipient = Some("ana@example.net".to_owned());
+        failure.error = Some("cannot parse the message".to_owned());
+        store.save(&failure, None).await.unwrap();
+
+        let data = AddressData::new(store.clone(), mail, "local");
+        let held = data.export("Ana@Example.net").await.unwrap();
+        assert_eq!(held.deliveries.len(), 1);
+        assert_eq!(held.objects, ["inbound/m1"]);
+        let erased = data.delete(&held, Utc::now()).await.unwrap();
+        assert_eq!(erased.deliveries, 1);
+        assert_eq!(erased.objects, 1);
+
+        let left = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(
+            left.status,
+            Status::Erased,
+            "a late event cannot record it again"
+        );
+        assert!(left.recipient.is_none());
+        assert!(data.export("ana@example.net").await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
