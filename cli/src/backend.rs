@@ -43,6 +43,35 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     )
 }
 
+/// Which store an operator command works on: the same three options on every such command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
+    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The stack's DynamoDB table, instead of MAILROOM_TABLE.
+    #[arg(long, global = true, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// The dev store, used when neither a stack nor a table is given.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
+    pub data: std::path::PathBuf,
+}
+
+impl Target {
+    /// The stack's names (`--stack` wins over `--table`, which wins over the environment); all `None`
+    /// for the dev store.
+    pub fn names(&self) -> anyhow::Result<StackNames> {
+        let mut names = StackNames::resolve(self.stack.as_deref())?;
+        if self.stack.is_none()
+            && let Some(table) = self.table.as_ref().filter(|t| !t.trim().is_empty())
+        {
+            names.table = Some(table.clone());
+        }
+        Ok(names)
+    }
+}
+
 /// The physical names of a stack's resources, as the operator commands use them. All `None`: the dev
 /// store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! `mailroom data`: everything held about an address, and its erasure, for data-protection requests.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::Utc;
@@ -21,13 +20,8 @@ use crate::exit::{self, CliError};
 /// `mailroom data …`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The dev store (used when MAILROOM_TABLE is not set; with it, the stack's table and MAILROOM_BUCKET).
-    #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
-    data: PathBuf,
-    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
-    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
-    #[arg(long, global = true, value_name = "NAME")]
-    stack: Option<String>,
+    #[command(flatten)]
+    target: crate::backend::Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let names = crate::backend::StackNames::resolve(args.stack.as_deref())?;
+    let names = args.target.names()?;
     let runtime = crate::backend::runtime()?;
     if let Some(table) = names.table {
         let Some(bucket) = names.bucket else {
@@ -83,13 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             run_on(&data, args.command, &address, |_| Ok(())).await
         });
     }
-    let store = crate::backend::dev_store(&args.data)?;
+    let store = crate::backend::dev_store(&args.target.data)?;
     let data = AddressData::new(
         store.clone(),
-        LocalMailStore::new(args.data.join("mail")),
+        LocalMailStore::new(args.target.data.join("mail")),
         crate::dev::LOCAL_BUCKET,
     );
-    let outbox = Outbox::new(args.data.join("outbox"));
+    let outbox = Outbox::new(args.target.data.join("outbox"));
     runtime.block_on(run_on(&data, args.command, &address, |held| {
         forget_dev_traces(&store, &outbox, held)
     }))

@@ -1,7 +1,6 @@
 //! `mailroom messages`: what happened to mail, from the records.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -19,20 +18,15 @@ use mailroom::ports::{
     MailLocation, MailStore, ObjectStore, RecordFilter, RecordQuery, Reopen, SystemClock,
 };
 use mailroom::record::{Delivery, Status};
+use mailroom::settings::{SettingError, Settings};
 
 use crate::exit::{self, CliError};
 
 /// `mailroom messages …`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The dev store to read (used when MAILROOM_TABLE is not set; with it, the stack's table and
-    /// MAILROOM_BUCKET are read).
-    #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
-    data: PathBuf,
-    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
-    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
-    #[arg(long, global = true, value_name = "NAME")]
-    stack: Option<String>,
+    #[command(flatten)]
+    target: crate::backend::Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,7 +104,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let names = crate::backend::StackNames::resolve(args.stack.as_deref())?;
+    let names = args.target.names()?;
     let runtime = crate::backend::runtime()?;
     if let Some(table) = names.table {
         return runtime.block_on(async {
@@ -128,20 +122,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         )
                         .into());
                     };
-                    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-                    let allow_private = env("MAILROOM_ALLOW_PRIVATE_TARGETS").is_some_and(|v| {
-                        matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes")
-                    });
+                    // The function's own settings, read the way it reads them.
+                    let env = Settings::new(|name| std::env::var(name).ok());
+                    let allow_private = env
+                        .flag("MAILROOM_ALLOW_PRIVATE_TARGETS")
+                        .map_err(bad_setting)?;
                     let inbound = Inbound::new(
-                        S3MailStore::new(crate::backend::s3_client(&sdk)),
+                        mail.clone(),
                         store.clone(),
                         http_client(allow_private)?,
                         SesSender::new(
                             aws_sdk_sesv2::Client::new(&sdk),
-                            env("MAILROOM_CONFIGURATION_SET"),
+                            env.text("MAILROOM_CONFIGURATION_SET"),
                         ),
                         SystemClock,
-                        resend_config(env("MAILROOM_FORWARD_FROM")),
+                        resend_config(&env, env.text("MAILROOM_FORWARD_FROM"))?,
                     );
                     resend(&store, &inbound, &mail, &bucket, &id, target.as_deref()).await
                 }
@@ -166,19 +161,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let db = args.data.join(crate::backend::DEV_DATABASE);
+    let db = args.target.data.join(crate::backend::DEV_DATABASE);
     if !db.exists() {
         return Err(CliError::new(
             exit::NOT_FOUND,
             format!(
                 "no dev store at {} (run `mailroom dev`, or give --data DIR)",
-                args.data.display()
+                args.target.data.display()
             ),
         )
         .into());
     }
     let store = SqliteStore::open(&db).map_err(exit::from_store)?;
-    let mail = LocalMailStore::new(args.data.join("mail"));
+    let mail = LocalMailStore::new(args.target.data.join("mail"));
     runtime.block_on(async {
         match args.command {
             Command::List(list) => list_records(&store, list).await,
@@ -187,9 +182,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     mail.clone(),
                     store.clone(),
                     http_client(true)?,
-                    Outbox::new(args.data.join("outbox")),
+                    Outbox::new(args.target.data.join("outbox")),
                     SystemClock,
-                    resend_config(Some(crate::dev::DEV_FORWARD_FROM.to_owned())),
+                    resend_config(
+                        &Settings::new(|name| std::env::var(name).ok()),
+                        Some(crate::dev::DEV_FORWARD_FROM.to_owned()),
+                    )?,
                 );
                 resend(
                     &store,
@@ -217,18 +215,28 @@ fn http_client(allow_private: bool) -> anyhow::Result<HttpClient> {
 }
 
 /// The use case's settings for a resend: attachments travel inline (links need the stack's key).
-fn resend_config(forward_from: Option<String>) -> InboundConfig {
-    let retention_days = std::env::var("MAILROOM_RETENTION_DAYS")
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(mailroom::record::DEFAULT_RETENTION_DAYS);
-    InboundConfig {
+fn resend_config(
+    env: &Settings<impl Fn(&str) -> Option<String>>,
+    forward_from: Option<String>,
+) -> anyhow::Result<InboundConfig> {
+    let retention_days = env
+        .number(
+            "MAILROOM_RETENTION_DAYS",
+            u64::from(mailroom::record::DEFAULT_RETENTION_DAYS),
+            3650,
+        )
+        .map_err(bad_setting)? as u32;
+    Ok(InboundConfig {
         forward: ForwardSettings {
             from: forward_from,
             ..ForwardSettings::default()
         },
         ..InboundConfig::with_defaults(retention_days)
-    }
+    })
+}
+
+fn bad_setting(error: SettingError) -> anyhow::Error {
+    CliError::new(exit::BAD_ARGUMENTS, error.to_string()).into()
 }
 
 /// Reopens the rejected and failed deliveries of a message (of one target, if given) and attempts them

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -26,13 +25,8 @@ use crate::exit::{self, CliError};
     after_help = "On a stack (MAILROOM_TABLE set) it needs MAILROOM_QUEUE_URL and MAILROOM_DLQ_URL too.\n\nExamples:\n  mailroom redrive --dry-run          # what would move\n  mailroom redrive --limit 10         # move ten messages"
 )]
 pub struct Args {
-    /// The dev store to re-queue from (used when MAILROOM_TABLE is not set).
-    #[arg(long, value_name = "DIR", default_value = ".mailroom")]
-    data: PathBuf,
-    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
-    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
-    #[arg(long, global = true, value_name = "NAME")]
-    stack: Option<String>,
+    #[command(flatten)]
+    target: crate::backend::Target,
     /// At most this many messages.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
@@ -49,7 +43,7 @@ const HOLD: Duration = Duration::from_secs(60);
 const EMPTY_ANSWERS_TO_STOP: u32 = 2;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let names = crate::backend::StackNames::resolve(args.stack.as_deref())?;
+    let names = args.target.names()?;
     let runtime = crate::backend::runtime()?;
     let limit = args.limit.map_or(usize::MAX, |n| n as usize);
     if let Some(table) = names.table {
@@ -65,13 +59,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             redrive_queue(&store, &queues, limit, args.dry_run).await
         });
     }
-    let db = args.data.join(crate::backend::DEV_DATABASE);
+    let db = args.target.data.join(crate::backend::DEV_DATABASE);
     if !db.exists() {
         return Err(CliError::new(
             exit::NOT_FOUND,
             format!(
                 "no dev store at {} (run `mailroom dev`, or give --data DIR; for a stack set MAILROOM_TABLE)",
-                args.data.display()
+                args.target.data.display()
             ),
         )
         .into());

@@ -17,16 +17,8 @@ use crate::exit::{self, CliError};
 /// `mailroom routes …`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The DynamoDB table of routes and records (AWS backend).
-    #[arg(long, env = "MAILROOM_TABLE", global = true)]
-    table: Option<String>,
-    /// The dev store, when no table is given.
-    #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
-    data: std::path::PathBuf,
-    /// A deployed stack: its table, bucket and queues are read from its outputs (otherwise from
-    /// MAILROOM_TABLE, MAILROOM_BUCKET, MAILROOM_QUEUE_URL, MAILROOM_DLQ_URL).
-    #[arg(long, global = true, value_name = "NAME")]
-    stack: Option<String>,
+    #[command(flatten)]
+    target: crate::backend::Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,15 +99,13 @@ struct AddArgs {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = backend::runtime()?;
-    // --stack wins over a MAILROOM_TABLE left in the environment.
-    let table = match &args.stack {
-        Some(_) => crate::backend::StackNames::resolve(args.stack.as_deref())?.table,
-        None => args.table.filter(|t| !t.trim().is_empty()),
-    };
-    match table {
+    match args.target.names()?.table {
         Some(table) => runtime
             .block_on(async { run_on(&backend::table_store(table).await, args.command).await }),
-        None => runtime.block_on(run_on(&backend::dev_store(&args.data)?, args.command)),
+        None => runtime.block_on(run_on(
+            &backend::dev_store(&args.target.data)?,
+            args.command,
+        )),
     }
 }
 
