@@ -3,16 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine;
-use integration_tests::{Receiver, resources, s3, sdk, store_inbound, unique};
+use integration_tests::{
+    LINK_BASE, Receiver, follow_link, resources, s3, sdk, store_inbound, unique,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
-use serde_json::{Value, json};
-
-const LINK_BASE: &str = "https://links.mailroom.test";
+use serde_json::Value;
 
 struct World {
     sdk: aws_config::SdkConfig,
@@ -108,18 +108,7 @@ impl World {
 
     /// Follows a link through the links handler and then the presigned URL it answers with.
     async fn follow(&self, url: &str) -> Vec<u8> {
-        let path = url
-            .strip_prefix(LINK_BASE)
-            .expect("a link to the link endpoint");
-        let event = json!({"rawPath": path, "requestContext": {"http": {"method": "GET"}}});
-        let answer = links::handle(&self.links, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
-        assert_eq!(answer["statusCode"], 302, "{answer}");
-        let location = answer["headers"]["location"].as_str().unwrap();
-        let response = reqwest::get(location).await.unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.bytes().await.unwrap().to_vec()
+        follow_link(&self.links, url).await
     }
 }
 

@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{failures, repo, resources, s3, sdk, ses_raw_sends, store_inbound, unique};
+use integration_tests::{
+    LINK_BASE, failures, follow_link, repo, resources, s3, sdk, ses_raw_sends, store_inbound,
+    unique, verified_domain,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -17,7 +20,6 @@ use mailroom::record::Delivery;
 use mailroom::route::Route;
 use serde_json::{Value, json};
 
-const LINK_BASE: &str = "https://links.mailroom.test";
 const RECIPIENT: &str = "support@mail.example.com";
 const FORWARD_TO: &str = "ana@example.net";
 
@@ -35,13 +37,7 @@ struct World {
 async fn world(test: &str, settings: &[(&str, &str)]) -> World {
     let sdk = sdk().await;
     let res = resources(&sdk, test).await;
-    let domain = format!("{}.example.com", unique("fwd"));
-    aws_sdk_sesv2::Client::new(&sdk)
-        .create_email_identity()
-        .email_identity(&domain)
-        .send()
-        .await
-        .unwrap();
+    let domain = verified_domain(&sdk, "fwd").await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("MAILROOM_TABLE".to_owned(), res.table.clone()),
         ("MAILROOM_BUCKET".to_owned(), res.bucket.clone()),
@@ -170,18 +166,7 @@ impl World {
 
     /// Follows a link through the links handler and then the presigned URL it answers with.
     async fn follow(&self, url: &str) -> Vec<u8> {
-        let path = url
-            .strip_prefix(LINK_BASE)
-            .expect("a link to the link endpoint");
-        let event = json!({"rawPath": path, "requestContext": {"http": {"method": "GET"}}});
-        let answer = links::handle(&self.links, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap();
-        assert_eq!(answer["statusCode"], 302, "{answer}");
-        let location = answer["headers"]["location"].as_str().unwrap();
-        let response = reqwest::get(location).await.unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.bytes().await.unwrap().to_vec()
+        follow_link(&self.links, url).await
     }
 
     /// SES's permanent bounce of `ses_message_id` for `address`, as the feedback function gets it from the

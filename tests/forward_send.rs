@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use integration_tests::{repo, resources, sdk, ses_raw_sends, unique};
+use integration_tests::{repo, resources, sdk, ses_raw_sends, verified_domain};
 use mailroom::aws::ses::SesSender;
 use mailroom::format::forward::{ForwardHeaders, rewrite_for_forward};
 use mailroom::ports::{MailSender, SendMailError};
@@ -94,13 +94,8 @@ fn check_forward(original: &[u8], sent: &[u8], from: &str, path: &std::path::Pat
 async fn forwards_reach_ses_as_rewritten_and_unverified_senders_are_rejected() {
     let sdk = sdk().await;
     let res = resources(&sdk, "fwd-send").await;
-    let domain = format!("{}.example.com", unique("fwd"));
+    let domain = verified_domain(&sdk, "fwd").await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
-    ses.create_email_identity()
-        .email_identity(&domain)
-        .send()
-        .await
-        .unwrap();
     let sender = SesSender::new(ses, Some(res.configuration_set.clone()));
     let from = format!("forward@{domain}");
 

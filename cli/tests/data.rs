@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use integration_tests::{Receiver, Reply, on_emulator, resources, s3, sdk, store_inbound, unique};
+use integration_tests::{
+    LINK_BASE, Receiver, Reply, on_emulator, resources, s3, sdk, store_inbound, unique,
+    verified_domain,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -174,21 +177,12 @@ impl Stack {
 async fn export_and_delete_on_the_stack() {
     let sdk = sdk().await;
     let res = resources(&sdk, "data").await;
-    let domain = format!("{}.example.com", unique("data"));
-    aws_sdk_sesv2::Client::new(&sdk)
-        .create_email_identity()
-        .email_identity(&domain)
-        .send()
-        .await
-        .unwrap();
+    let domain = verified_domain(&sdk, "data").await;
     let env: HashMap<&str, String> = HashMap::from([
         ("MAILROOM_TABLE", res.table.clone()),
         ("MAILROOM_BUCKET", res.bucket.clone()),
         ("MAILROOM_CONFIGURATION_SET", res.configuration_set.clone()),
-        (
-            "MAILROOM_LINK_BASE_URL",
-            "https://links.mailroom.test".to_owned(),
-        ),
+        ("MAILROOM_LINK_BASE_URL", LINK_BASE.to_owned()),
         ("MAILROOM_LINK_KEY_ARN", res.link_key_arn.clone()),
         ("MAILROOM_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
         ("MAILROOM_WEBHOOK_TIMEOUT_SECS", "5".to_owned()),

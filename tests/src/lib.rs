@@ -367,3 +367,40 @@ pub async fn stack_with_outputs(sdk: &SdkConfig, name: &str, outputs: &[(&str, &
         .await
         .expect("the emulator creates the stack");
 }
+
+/// The link endpoint the tests configure (`MAILROOM_LINK_BASE_URL`).
+pub const LINK_BASE: &str = "https://links.mailroom.test";
+
+/// Follows a link to [`LINK_BASE`] through the real links handler, then the presigned URL it redirects
+/// to: the bytes served.
+pub async fn follow_link(app: &links::App, url: &str) -> Vec<u8> {
+    let path = url
+        .strip_prefix(LINK_BASE)
+        .expect("a link to the link endpoint");
+    let event = serde_json::json!({"rawPath": path, "requestContext": {"http": {"method": "GET"}}});
+    let answer = links::handle(
+        app,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .expect("the links handler answers");
+    assert_eq!(answer["statusCode"], 302, "{answer}");
+    let location = answer["headers"]["location"].as_str().expect("a redirect");
+    let response = reqwest::get(location)
+        .await
+        .expect("the presigned URL answers");
+    assert_eq!(response.status().as_u16(), 200);
+    response.bytes().await.expect("a body").to_vec()
+}
+
+/// A new domain, verified in the emulator's SES, that mail may be sent from.
+pub async fn verified_domain(sdk: &SdkConfig, prefix: &str) -> String {
+    let domain = format!("{}.example.com", unique(prefix));
+    aws_sdk_sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("the emulator verifies the identity");
+    domain
+}
