@@ -126,7 +126,9 @@ where
             .collect();
         let mut objects = BTreeSet::new();
         // The raw mail, by the exact key the records name (its folder holds every other message too).
-        for key in own.iter().map(|d| d.s3_key.as_str()) {
+        // Each message once: its deliveries all name the same raw mail.
+        let raw_keys: BTreeSet<&str> = own.iter().map(|d| d.s3_key.as_str()).collect();
+        for key in raw_keys {
             let found = self.objects.object_keys(&self.bucket, key).await?;
             objects.extend(found.into_iter().filter(|k| k == key));
         }
