@@ -126,7 +126,7 @@ fn one_ten_megabyte_header_line() {
             "max_header_name_bytes",
         ),
         (
-            format!("From: a@example.com\r\n{long}\r\n\r\nbody\r\n"),
+            format!("From: a@example.com\r\n{long}\r\nX-After: v\r\n\r\nbody\r\n"),
             "malformed_header_line",
         ),
     ];
@@ -136,6 +136,11 @@ fn one_ten_megabyte_header_line() {
         assert_eq!(json["headers"]["from"], "a@example.com");
         assert_eq!(json["plain"], "body\r\n");
     }
+    // With no field after it, the long line is the sender's text: the body starts there.
+    let json = render_all(format!("From: a@example.com\r\n{long}\r\n\r\nbody\r\n").into_bytes());
+    assert_eq!(codes(&json), ["missing_header_separator"]);
+    assert_eq!(json["headers"]["from"], "a@example.com");
+    assert_eq!(json["plain"], format!("{long}\r\n\r\nbody\r\n"));
 }
 
 #[test]

@@ -111,9 +111,6 @@ pub enum ParseError {
         /// The limit.
         max: usize,
     },
-    /// Nothing that looks like a header was found.
-    #[error("no header fields found: this is not an RFC 5322 message")]
-    NotAMessage,
     /// The MIME parser gave up on the message's structure.
     #[error("the MIME parser could not read the message's structure")]
     ParserFailed,
@@ -177,7 +174,8 @@ fn parser() -> MessageParser {
         .default_header_ignore()
 }
 
-/// Parses a raw message. Fails only when the input is over the size limit or holds no header at all.
+/// Parses a raw message. Fails only when the input is over the size limit (or the MIME parser itself gives
+/// up); a message without header fields is read as a body alone, with a warning.
 pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     let raw: Bytes = raw.into();
     if raw.len() > MAX_MESSAGE_BYTES {
@@ -198,13 +196,66 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     // An mbox file's `From sender date` separator line is not a header field.
     let mbox_line = mbox_from_line(raw.get(blank..).unwrap_or_default());
     let skipped = blank + mbox_line;
-    let original = raw.slice(skipped..);
+    let mut original = raw.slice(skipped..);
+    // Where the header block runs into lines that are not header fields, and no field follows them, the
+    // sender's text starts there (as Python's `email` reads it): a blank line is put in front of it for the
+    // parsers, and the original stays untouched in `raw`.
+    let body_at = body_without_separator(&original);
+    if let Some(at) = body_at {
+        let line_break: &[u8] = if at == 0 {
+            if first_line(&original).ends_with(b"\r\n") { b"\r\n" } else { b"\n" }
+        } else if original.get(..at).is_some_and(|h| h.ends_with(b"\r\n")) {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
+        let mut separated = Vec::with_capacity(original.len() + line_break.len());
+        separated.extend_from_slice(original.get(..at).unwrap_or_default());
+        separated.extend_from_slice(line_break);
+        separated.extend_from_slice(original.get(at..).unwrap_or_default());
+        original = Bytes::from(separated);
+        warnings.push(if at == 0 {
+            Warning {
+                code: "no_headers",
+                message: "the message has no header fields; all of it is read as the body".to_owned(),
+            }
+        } else {
+            Warning {
+                code: "missing_header_separator",
+                message: "the header fields run into the text without a blank line; the body starts at the first line that is not a header field".to_owned(),
+            }
+        });
+    }
+    if body_at == Some(0)
+        && !is_text(original.get(first_line(&original).len()..).unwrap_or_default())
+    {
+        // Without headers nothing says what binary content is: it is passed on as one file.
+        let content = original.slice(first_line(&original).len()..);
+        return Ok(Email {
+            raw,
+            headers: Vec::new(),
+            plain: None,
+            html: None,
+            attachments: vec![Attachment {
+                file_name: None,
+                content_type: "application/octet-stream".to_owned(),
+                disposition: Disposition::Attachment,
+                content_id: None,
+                content,
+            }],
+            warnings,
+        });
+    }
     let bounded = limits::bound(original.clone());
     warnings.extend(bounded.warnings.iter().cloned());
     let source = bounded.source.clone();
     let (headers, bad_names) = top_level_headers(&original, &bounded.top_fields, &mut warnings);
-    if headers.is_empty() {
-        return Err(ParseError::NotAMessage);
+    if headers.is_empty() && body_at.is_none() {
+        // Empty, or only fields the limits left out: still delivered, with nothing to show.
+        warnings.push(Warning {
+            code: "no_headers",
+            message: "the message has no header fields".to_owned(),
+        });
     }
     let malformed = bounded.malformed_lines + bad_names;
     if malformed > 0 {
@@ -351,6 +402,56 @@ fn mbox_from_line(raw: &[u8]) -> usize {
         return 0;
     }
     end
+}
+
+/// Where the body starts when the header block has no blank line after it: the first line that is neither a
+/// header field nor the continuation of one, provided no header field follows it before the first blank
+/// line; the very first line when it is not a field. `None` when the block ends properly, or when a field
+/// follows (a lone malformed line among real fields is left out by the parser instead, with its warning).
+fn body_without_separator(raw: &[u8]) -> Option<usize> {
+    let mut at = 0usize;
+    let mut first_text = None;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            break;
+        }
+        let continuation = matches!(content.first(), Some(b' ' | b'\t'));
+        if continuation {
+            // Folded onto the field above; with none above, a malformed line the parser leaves out (as
+            // Python's `email` ignores it), not the start of the text.
+        } else if is_field_line(content) {
+            if first_text.is_some() {
+                return None;
+            }
+        } else if at == 0 {
+            // No field above it: whatever follows, this is text (Python's `email` reads it so too).
+            return Some(0);
+        } else {
+            first_text.get_or_insert(at);
+        }
+        at += line.len();
+    }
+    first_text
+}
+
+/// Whether a line starts a header field: a valid field name, then a colon.
+fn is_field_line(line: &[u8]) -> bool {
+    memchr::memchr(b':', line)
+        .and_then(|colon| line.get(..=colon))
+        .is_some_and(valid_field_name)
+}
+
+/// The first line, with its line break.
+fn first_line(raw: &[u8]) -> &[u8] {
+    let end = memchr::memchr(b'\n', raw).map_or(raw.len(), |i| i + 1);
+    raw.get(..end).unwrap_or_default()
+}
+
+/// Whether bytes without any header can be read as text: UTF-8 with no NUL.
+fn is_text(bytes: &[u8]) -> bool {
+    memchr::memchr(0, bytes).is_none() && std::str::from_utf8(bytes).is_ok()
 }
 
 /// Bytes of whitespace-only lines at the very start.
