@@ -332,6 +332,7 @@ pub(crate) fn received_again(records: &[Delivery], bucket: &str) -> Option<Recei
             remote_ip: records.iter().find_map(|r| r.sender_ip.clone()),
             ..KnownEnvelope::default()
         },
+        size: None,
     })
 }
 

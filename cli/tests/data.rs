@@ -439,6 +439,7 @@ async fn export_and_delete_on_the_dev_store_leave_no_trace_in_its_files() {
                     recipients: Some(vec!["support@example.test".to_owned()]),
                     from: Some(from.to_owned()),
                     ..KnownEnvelope::default()
+                size: None,
                 },
             };
             inbound.process(&received).await.unwrap();

@@ -289,6 +289,7 @@ async fn redrive_requeues_failed_deliveries_of_the_dev_store_and_they_are_then_d
                 recipients: Some(vec!["support@example.test".to_owned()]),
                 from: Some("ana@sender.example".to_owned()),
                 ..KnownEnvelope::default()
+            size: None,
             },
         })
         .await

@@ -188,6 +188,7 @@ async fn routes_on_the_dev_store() {
             first_seen: now,
             known: KnownEnvelope {
                 recipients: Some(vec!["help@example.test".to_owned()]),
+            size: None,
                 ..KnownEnvelope::default()
             },
         })

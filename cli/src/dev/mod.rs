@@ -127,6 +127,7 @@ impl Pending {
         }
     }
 }
+            size: None,
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -536,7 +537,12 @@ async fn process(dev: Arc<Dev>, mut incoming: mpsc::UnboundedReceiver<Received>)
 async fn deliver(dev: &Dev, received: Received) {
     let key = received.location.key.clone();
     match dev.inbound.process(&received).await {
-        Ok(Outcome::RetryAfter(wait)) => {
+        Ok(outcome @ (Outcome::RetryAfter(_) | Outcome::HandBack)) => {
+            // Without a deadline nothing is handed back; should it be, it comes back in a few seconds.
+            let wait = match outcome {
+                Outcome::RetryAfter(wait) => wait,
+                _ => std::time::Duration::from_secs(5),
+            };
             let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
             let payload = serde_json::to_string(&Pending::of(&received)).unwrap_or_default();
             if let Err(error) = dev.store.schedule(&key, due, &payload) {
@@ -545,6 +551,7 @@ async fn deliver(dev: &Dev, received: Received) {
         }
         Ok(Outcome::Done | Outcome::GaveUp) => {
             let _ = dev.store.unschedule(&key);
+            size: None,
         }
         Err(error) => {
             // A store failure: try again shortly.

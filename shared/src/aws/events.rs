@@ -19,6 +19,12 @@ pub enum Work {
     Ignore(&'static str),
 }
 
+/// The object SES writes under the rule's prefix when the receipt rule is created (and the message id of
+/// the notification announcing it): a check that SES may write to the bucket, not mail.
+pub const SES_SETUP_NOTIFICATION: &str = "AMAZON_SES_SETUP_NOTIFICATION";
+
+const SETUP_IGNORED: &str = "SES's setup notification (written when the receipt rule was created), not mail";
+
 /// Why a message could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -51,14 +57,20 @@ pub fn read_value(value: &Value, first_seen: DateTime<Utc>) -> Result<Work, Malf
         _ => {}
     }
     if value.get("notificationType").is_some() || value.get("receipt").is_some() {
+        if value.pointer("/mail/messageId").and_then(Value::as_str) == Some(SES_SETUP_NOTIFICATION) {
+            return Ok(Work::Ignore(SETUP_IGNORED));
+        }
         return ses_notification(value, first_seen).map(|r| Work::Mail(Box::new(r)));
     }
     if let Some(records) = value.get("Records").and_then(Value::as_array) {
-        let received = records
+        let mut received = records
             .iter()
             .map(|record| s3_record(record, first_seen))
             .collect::<Result<Vec<_>, _>>()?;
+        let announced = received.len();
+        received.retain(|r| r.location.message_id() != SES_SETUP_NOTIFICATION);
         return Ok(match received.len() {
+            0 if announced > 0 => Work::Ignore(SETUP_IGNORED),
             1 => Work::Mail(Box::new(
                 received
                     .into_iter()
@@ -185,6 +197,7 @@ fn ses_notification(value: &Value, first_seen: DateTime<Utc>) -> Result<Received
             ses_message_id: notification.mail.message_id.clone(),
             ..KnownEnvelope::default()
         },
+        size: None,
     })
 }
 
@@ -220,6 +233,7 @@ fn s3_record(record: &Value, first_seen: DateTime<Utc>) -> Result<Received, Malf
         received_at,
         first_seen,
         known: KnownEnvelope::default(),
+        size: s3.pointer("/object/size").and_then(Value::as_u64),
     })
 }
 
@@ -264,6 +278,20 @@ mod tests {
             Work::Ignore(_)
         ));
         assert!(read_body("not json", now).is_err());
+        // What SES writes and announces when the receipt rule is created.
+        let setup_object = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "inbound/AMAZON_SES_SETUP_NOTIFICATION", "size": 559}}}]});
+        assert!(matches!(read_value(&setup_object, now).unwrap(), Work::Ignore(_)));
+        let setup_notification = serde_json::json!({"notificationType": "Received",
+            "mail": {"messageId": "AMAZON_SES_SETUP_NOTIFICATION", "source": "no-reply@amazonaws.com"},
+            "receipt": {"recipients": [], "action": {"type": "S3", "bucketName": "b",
+                "objectKey": "inbound/AMAZON_SES_SETUP_NOTIFICATION"}}});
+        let wrapped = serde_json::json!({"Type": "Notification", "Message": setup_notification.to_string()});
+        assert!(matches!(read_body(&wrapped.to_string(), now).unwrap(), Work::Ignore(_)));
+        let sized = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "inbound/abc", "size": 1234}}}]});
+        let Work::Mail(received) = read_value(&sized, now).unwrap() else { panic!("one message") };
+        assert_eq!(received.size, Some(1234));
         assert!(read_body("{}", now).is_err());
     }
 }
