@@ -4,10 +4,72 @@ pub mod links;
 pub mod policy;
 pub mod signing;
 
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
 use signing::WebhookSecret;
 
 /// The `User-Agent` of every request Mailroom sends, from the Lambda, `mailroom dev` and `mailroom post`.
 pub const USER_AGENT: &str = concat!("Mailroom/", env!("CARGO_PKG_VERSION"));
+
+/// Writes a request body, as often as asked: once to sign and measure it, then once for every send. A
+/// payload of 40 MB is then never held whole in memory.
+pub trait BodyWriter: Send + Sync {
+    /// Writes the whole body to `out`, the same bytes every time.
+    fn write_body(&self, out: &mut dyn io::Write) -> io::Result<()>;
+}
+
+/// What a request carries.
+#[derive(Clone)]
+pub enum RequestBody {
+    /// Bytes in memory (small bodies, and callers that have them anyway).
+    Bytes(Bytes),
+    /// Written afresh for each send by `writer`; `len` bytes long.
+    Streamed {
+        /// Writes the body.
+        writer: Arc<dyn BodyWriter>,
+        /// Its length, for `Content-Length`.
+        len: u64,
+    },
+}
+
+impl RequestBody {
+    /// The body's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            RequestBody::Bytes(bytes) => bytes.len() as u64,
+            RequestBody::Streamed { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole body in memory (for tests and tools; the sender streams it).
+    pub fn to_bytes(&self) -> io::Result<Bytes> {
+        match self {
+            RequestBody::Bytes(bytes) => Ok(bytes.clone()),
+            RequestBody::Streamed { writer, len } => {
+                let mut out = Vec::with_capacity(usize::try_from(*len).unwrap_or(0));
+                writer.write_body(&mut out)?;
+                Ok(Bytes::from(out))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestBody::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            RequestBody::Streamed { len, .. } => write!(f, "Streamed({len} bytes)"),
+        }
+    }
+}
 
 /// A signed webhook POST, ready for any HTTP client.
 #[derive(Debug, Clone)]
@@ -21,7 +83,7 @@ pub struct WebhookRequest {
     /// The `webhook-signature`, absent when the target has no secret.
     pub signature: Option<String>,
     /// The body.
-    pub body: Vec<u8>,
+    pub body: RequestBody,
 }
 
 impl WebhookRequest {
@@ -30,10 +92,11 @@ impl WebhookRequest {
         id: impl Into<String>,
         timestamp: i64,
         content_type: impl Into<String>,
-        body: Vec<u8>,
+        body: impl Into<Bytes>,
         secrets: &[WebhookSecret],
     ) -> WebhookRequest {
         let id = id.into();
+        let body = body.into();
         let signature =
             (!secrets.is_empty()).then(|| signing::sign(secrets, &id, timestamp, &body));
         WebhookRequest {
@@ -41,8 +104,31 @@ impl WebhookRequest {
             timestamp,
             content_type: content_type.into(),
             signature,
-            body,
+            body: RequestBody::Bytes(body),
         }
+    }
+
+    /// A request whose body `writer` writes on demand: one pass now signs and measures it, each send
+    /// writes it again.
+    pub fn streamed(
+        id: impl Into<String>,
+        timestamp: i64,
+        content_type: impl Into<String>,
+        writer: Arc<dyn BodyWriter>,
+        secrets: &[WebhookSecret],
+    ) -> io::Result<WebhookRequest> {
+        let id = id.into();
+        let mut signer = signing::Signer::new(secrets, &id, timestamp);
+        writer.write_body(&mut signer)?;
+        let len = signer.len();
+        let signature = (!secrets.is_empty()).then(|| signer.finish());
+        Ok(WebhookRequest {
+            id,
+            timestamp,
+            content_type: content_type.into(),
+            signature,
+            body: RequestBody::Streamed { writer, len },
+        })
     }
 
     /// The request headers, `User-Agent` included.

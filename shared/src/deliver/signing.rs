@@ -228,17 +228,72 @@ pub enum VerifyError {
 /// accept the message.
 #[must_use]
 pub fn sign(secrets: &[WebhookSecret], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut header = String::with_capacity(secrets.len() * 48);
-    for secret in secrets {
-        if !header.is_empty() {
-            header.push(' ');
+    let mut signer = Signer::new(secrets, id, timestamp);
+    signer.update(body);
+    signer.finish()
+}
+
+/// Signs a body that is written piece by piece (`io::Write`), so a large one is never held whole; counts
+/// its bytes on the way.
+pub struct Signer {
+    macs: Vec<HmacSha256>,
+    len: u64,
+}
+
+impl Signer {
+    /// Starts the signatures of `{id}.{timestamp}.` + the body to come, one per secret.
+    pub fn new(secrets: &[WebhookSecret], id: &str, timestamp: i64) -> Signer {
+        Signer {
+            macs: secrets
+                .iter()
+                .map(|secret| secret.mac_over(id, timestamp, b""))
+                .collect(),
+            len: 0,
         }
-        let tag = secret.mac_over(id, timestamp, body).finalize().into_bytes();
-        header.push_str(V1);
-        header.push(',');
-        STANDARD.encode_string(tag, &mut header);
     }
-    header
+
+    /// Adds the next bytes of the body.
+    pub fn update(&mut self, bytes: &[u8]) {
+        for mac in &mut self.macs {
+            mac.update(bytes);
+        }
+        self.len += bytes.len() as u64;
+    }
+
+    /// Bytes of body signed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no body byte was signed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `webhook-signature` header value.
+    pub fn finish(self) -> String {
+        let mut header = String::with_capacity(self.macs.len() * 48);
+        for mac in self.macs {
+            if !header.is_empty() {
+                header.push(' ');
+            }
+            header.push_str(V1);
+            header.push(',');
+            STANDARD.encode_string(mac.finalize().into_bytes(), &mut header);
+        }
+        header
+    }
+}
+
+impl std::io::Write for Signer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks a received webhook against one secret.

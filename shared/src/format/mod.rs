@@ -94,6 +94,11 @@ impl<'a> Payload<'a> {
         self.boundary.as_deref().unwrap_or("mailroom-boundary")
     }
 
+    /// The multipart boundary of a form payload; `None` for JSON.
+    pub fn multipart_boundary(&self) -> Option<&str> {
+        self.boundary.as_deref()
+    }
+
     /// Sends each attachment as a link instead of its content: `urls[i]` belongs to attachment `i`.
     pub fn with_attachment_urls(mut self, urls: &'a [String]) -> Payload<'a> {
         self.attachment_urls = Some(urls);
