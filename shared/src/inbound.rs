@@ -6,17 +6,19 @@
 //! carries the same `webhook-id`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 use url::Url;
 
+use crate::budget::{Deadline, MemoryBudget};
 use crate::deliver::policy::{self, Judgement};
-use crate::deliver::{WebhookRequest, webhook_id};
+use crate::deliver::{BodyWriter, WebhookRequest, webhook_id};
 use crate::feedback::{Outbound, OutboundStatus};
-use crate::format::Payload;
+use crate::format::{Format, Payload};
+use crate::http::SendError;
 use crate::format::forward::{
     ForwardHeaders, OversizeNotice, oversize_notice, rewrite_for_forward,
 };
@@ -48,6 +50,9 @@ pub struct InboundConfig {
     pub domains: Vec<String>,
     /// How long a claim on a delivery lasts: longer than one attempt with its redirects can take.
     pub claim_for: Duration,
+    /// The longest one attempt may take, every redirect and the sending of the body included
+    /// (`MAILROOM_WEBHOOK_TIMEOUT_SECS`); also the time an invocation must have left to start one.
+    pub attempt_limit: Duration,
     /// Where links to stored attachments point and how they are signed; without it, `attachments: s3`
     /// and `auto` routes get their attachments inline.
     pub links: Option<LinkSettings>,
@@ -104,15 +109,16 @@ impl InboundConfig {
             tls_required: false,
             domains: Vec::new(),
             claim_for: InboundConfig::claim_for_timeout(Duration::from_secs(30)),
+            attempt_limit: Duration::from_secs(30),
             links: None,
             inline_max_bytes: DEFAULT_INLINE_MAX_BYTES,
             forward: ForwardSettings::default(),
         }
     }
 
-    /// A claim long enough for an attempt that follows every redirect at the given timeout.
-    pub fn claim_for_timeout(timeout: Duration) -> Duration {
-        timeout * (1 + crate::http::MAX_REDIRECTS as u32) + Duration::from_secs(30)
+    /// A claim long enough for an attempt limited to `attempt_limit` in all, and its record.
+    pub fn claim_for_timeout(attempt_limit: Duration) -> Duration {
+        attempt_limit + Duration::from_secs(30)
     }
 }
 
@@ -127,6 +133,9 @@ pub struct Received {
     pub first_seen: DateTime<Utc>,
     /// What SES's notification said about the envelope (exact recipients, Bcc included, and verdicts).
     pub known: KnownEnvelope,
+    /// The stored object's size when the event said it (S3 events do); otherwise it is looked up before
+    /// the message is read.
+    pub size: Option<u64>,
 }
 
 /// What should happen to the event that carried the message.
@@ -138,11 +147,16 @@ pub enum Outcome {
     RetryAfter(Duration),
     /// A delivery ran out of time and was recorded failed: dead-letter the event.
     GaveUp,
+    /// Not (wholly) attempted, for want of time in this invocation: give it back to come again shortly.
+    /// No attempt was counted.
+    HandBack,
 }
 
 impl Outcome {
-    fn combine(self, other: Outcome) -> Outcome {
+    /// What an event carrying two messages (or two deliveries of one) should do: the sooner return wins.
+    pub fn combine(self, other: Outcome) -> Outcome {
         match (self, other) {
+            (Outcome::HandBack, _) | (_, Outcome::HandBack) => Outcome::HandBack,
             (Outcome::RetryAfter(a), Outcome::RetryAfter(b)) => Outcome::RetryAfter(a.min(b)),
             (Outcome::RetryAfter(a), _) | (_, Outcome::RetryAfter(a)) => Outcome::RetryAfter(a),
             (Outcome::GaveUp, _) | (_, Outcome::GaveUp) => Outcome::GaveUp,
@@ -197,9 +211,10 @@ pub struct Inbound<M, S, W, X, C> {
 /// Facts about one message shared by its deliveries.
 struct Message<'a> {
     received: &'a Received,
-    email: &'a Email,
+    email: Arc<Email>,
     envelope: &'a Envelope,
     started: Instant,
+    deadline: Deadline,
 }
 
 /// What became of one attempt, before the record says it.
@@ -286,10 +301,103 @@ where
         &self.store
     }
 
-    /// Processes one stored message: every recipient, every target, every record.
+    /// Processes one stored message: every recipient, every target, every record; no deadline.
     pub async fn process(&self, received: &Received) -> Result<Outcome, Retryable> {
+        self.process_within(received, Deadline::none()).await
+    }
+
+    /// Processes the messages of one batch within the invocation's memory and time: messages that fit
+    /// the memory budget together run at once, the next wave after them; whatever the deadline leaves no
+    /// time for is handed back unattempted. One result per message, in order.
+    pub async fn process_batch(
+        &self,
+        batch: &[Received],
+        deadline: Deadline,
+        memory: MemoryBudget,
+    ) -> Vec<Result<Outcome, Retryable>> {
+        let sized: Vec<Received> = futures_util::future::join_all(batch.iter().map(|received| async move {
+            let mut received = received.clone();
+            if received.size.is_none()
+                && let Ok(size) = self.mail.object_size(&received.location).await
+            {
+                // A failed look-up leaves the size unknown; reading the message finds out what is wrong.
+                received.size = size;
+            }
+            received
+        }))
+        .await;
+        let sizes: Vec<Option<u64>> = sized.iter().map(|r| r.size).collect();
+        let mut results: Vec<Option<Result<Outcome, Retryable>>> = sized.iter().map(|_| None).collect();
+        for wave in memory.waves(&sizes) {
+            if !deadline.allows(self.config.attempt_limit) {
+                break;
+            }
+            let done = futures_util::future::join_all(
+                wave.iter()
+                    .filter_map(|&i| sized.get(i).map(|r| (i, r)))
+                    .map(|(i, received)| async move { (i, self.process_within(received, deadline).await) }),
+            )
+            .await;
+            for (i, result) in done {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(result);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or(Ok(Outcome::HandBack)))
+            .collect()
+    }
+
+    /// Processes one stored message, attempting deliveries only while `deadline` leaves time for them.
+    pub async fn process_within(
+        &self,
+        received: &Received,
+        deadline: Deadline,
+    ) -> Result<Outcome, Retryable> {
         let started = Instant::now();
         let message_id = received.location.message_id().to_owned();
+        if !deadline.allows(self.config.attempt_limit) {
+            return Ok(Outcome::HandBack);
+        }
+        // The size is known before a byte is read, so an object over the limit is never downloaded.
+        let size = match received.size {
+            Some(size) => Some(size),
+            None => match self.mail.object_size(&received.location).await {
+                Ok(size) => size,
+                Err(error) if error.retryable => return Err(error.into()),
+                // Reading it will say what is wrong.
+                Err(_) => Some(0),
+            },
+        };
+        let Some(size) = size else {
+            warn!(message_id, "stored message not found");
+            self.record_failure(
+                received,
+                None,
+                format!(
+                    "no stored message at s3://{}/{}",
+                    received.location.bucket, received.location.key
+                ),
+            )
+            .await?;
+            return Ok(Outcome::Done);
+        };
+        if size > mail::MAX_MESSAGE_BYTES as u64 {
+            warn!(message_id, size, "stored message over the size limit; not read");
+            self.record_failure(
+                received,
+                None,
+                format!(
+                    "the stored message is {size} bytes, over the {}-byte limit (SES accepts 40 MB); \
+                     it was not read, and stays stored",
+                    mail::MAX_MESSAGE_BYTES
+                ),
+            )
+            .await?;
+            return Ok(Outcome::Done);
+        }
         let raw = match self.mail.fetch(&received.location).await {
             Ok(raw) => raw,
             Err(FetchError::NotFound(what)) => {
@@ -312,7 +420,7 @@ where
         };
         let size = raw.len();
         let email = match mail::parse(raw) {
-            Ok(email) => email,
+            Ok(email) => Arc::new(email),
             Err(error) => {
                 warn!(message_id, size, error = %error, "message could not be parsed; it stays stored");
                 self.record_failure(received, None, format!("cannot parse the message: {error}"))
@@ -336,9 +444,10 @@ where
         );
         let message = Message {
             received,
-            email: &email,
+            email: email.clone(),
             envelope: &envelope,
             started,
+            deadline,
         };
         if recipients.is_empty() {
             let mut record = self.base_record(&message, "", "");
@@ -544,6 +653,10 @@ where
             // A wait longer than one visibility change came back early: wait out the rest.
             return Ok(Err(Outcome::RetryAfter(to_std(due - now))));
         }
+        if !message.deadline.allows(self.config.attempt_limit) {
+            // Too little of this invocation is left for an attempt: no claim, no attempt counted.
+            return Ok(Err(Outcome::HandBack));
+        }
 
         let token = crate::deliver::random_webhook_id();
         let until = now
@@ -706,24 +819,41 @@ where
             ),
             (None, Ok(url)) => {
                 let envelope = message.envelope.for_recipient(recipient);
-                let inline = Payload::new(webhook.format, message.email, &envelope);
+                let inline_size = Payload::new(webhook.format, &message.email, &envelope).size_hint();
                 let urls = self
-                    .attachment_links(message, webhook.attachments, inline.size_hint())
+                    .attachment_links(message, webhook.attachments, inline_size)
                     .await?;
-                let payload = match &urls {
-                    Some(urls) => inline.with_attachment_urls(urls),
-                    None => inline,
-                };
-                let request = WebhookRequest::new(
+                let body = PayloadBody::new(webhook.format, message.email.clone(), envelope, urls);
+                let content_type = body.content_type();
+                match WebhookRequest::streamed(
                     id.clone(),
                     attempt_at.timestamp(),
-                    payload.content_type(),
-                    payload.to_vec(),
+                    content_type,
+                    Arc::new(body),
                     &webhook.secrets,
-                );
-                let result = self.webhooks.post(&url, &request).await;
-                let judgement = policy::judge(&result);
-                (Some(result), judgement)
+                ) {
+                    Ok(request) => {
+                        // The whole attempt, redirects and the upload of the body included, is bounded.
+                        let limit = message.deadline.bound(self.config.attempt_limit);
+                        let result =
+                            match tokio::time::timeout(limit, self.webhooks.post(&url, &request))
+                                .await
+                            {
+                                Ok(result) => result,
+                                Err(_) => Err(SendError::Timeout(limit)),
+                            };
+                        let judgement = policy::judge(&result);
+                        (Some(result), judgement)
+                    }
+                    // Writing into a signer cannot fail; should a format ever fail, it fails every time.
+                    Err(error) => (
+                        None,
+                        Judgement::Reject {
+                            reason: format!("the payload could not be written: {error}"),
+                            disable_webhook: false,
+                        },
+                    ),
+                }
             }
         };
         let ms = attempt_started.elapsed().as_millis() as u64;
@@ -814,6 +944,10 @@ where
                     .to_owned(),
             ));
         };
+        // The stack lets the function send only from its `Domains`, compared case-sensitively and written
+        // lower-case: `Forward@Example.com` would be refused where `forward@example.com` is allowed.
+        let from = from.to_ascii_lowercase();
+        let from = from.as_str();
         let now = self.clock.now();
         let outbound_of = |mut outbound: Outbound| {
             outbound.message_id = Some(claimed.key.message_id.clone());
@@ -876,11 +1010,20 @@ where
             .put_object(&copy, bytes.clone(), "message/rfc822")
             .await?;
 
-        match self
-            .sender
-            .send_raw(from, &[address.to_owned()], bytes)
-            .await
+        let time_limit = message.deadline.bound(self.config.attempt_limit);
+        let sent = match tokio::time::timeout(
+            time_limit,
+            self.sender.send_raw(from, &[address.to_owned()], bytes),
+        )
+        .await
         {
+            Ok(sent) => sent,
+            Err(_) => Err(SendMailError::Retryable(format!(
+                "no answer from the mail service within {} s",
+                time_limit.as_secs()
+            ))),
+        };
+        match sent {
             Ok(ses_message_id) => {
                 let mut outbound = outbound_of(Outbound::sent(
                     &ses_message_id,
@@ -1021,6 +1164,7 @@ where
         record.sender_ip = Some(envelope.remote_ip.clone()).filter(|s| !s.is_empty());
         record.subject = message.email.subject().map(str::to_owned);
         record.message_id_header = message.email.message_id().map(str::to_owned);
+        record.set_header_parties(message.email.header("from"), message.email.header("reply-to"));
         record
     }
 
@@ -1042,6 +1186,52 @@ where
         if let Ok(mut guard) = self.routes.lock() {
             *guard = None;
         }
+    }
+}
+
+/// A POST body written on demand from the parsed message, so a large payload streams instead of being
+/// built in memory (twice: once to sign it, once to send it).
+struct PayloadBody {
+    format: Format,
+    email: Arc<Email>,
+    envelope: Envelope,
+    boundary: Option<String>,
+    urls: Option<Vec<String>>,
+}
+
+impl PayloadBody {
+    fn new(format: Format, email: Arc<Email>, envelope: Envelope, urls: Option<Vec<String>>) -> Self {
+        let boundary = Payload::new(format, &email, &envelope)
+            .multipart_boundary()
+            .map(str::to_owned);
+        PayloadBody {
+            format,
+            email,
+            envelope,
+            boundary,
+            urls,
+        }
+    }
+
+    fn payload(&self) -> Payload<'_> {
+        let mut payload = Payload::new(self.format, &self.email, &self.envelope);
+        if let Some(boundary) = &self.boundary {
+            payload = payload.with_boundary(boundary.clone());
+        }
+        if let Some(urls) = &self.urls {
+            payload = payload.with_attachment_urls(urls);
+        }
+        payload
+    }
+
+    fn content_type(&self) -> String {
+        self.payload().content_type()
+    }
+}
+
+impl BodyWriter for PayloadBody {
+    fn write_body(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.payload().write_to(out)
     }
 }
 
@@ -1123,9 +1313,7 @@ mod tests {
             store.clone(),
             HttpClient::new(
                 Duration::from_secs(5),
-                TargetPolicy {
-                    allow_private: false,
-                },
+                TargetPolicy::STRICT,
             )
             .unwrap(),
             sender.clone(),
@@ -1171,6 +1359,7 @@ mod tests {
                     from: Some("bruno@sender.example".to_owned()),
                     ..KnownEnvelope::default()
                 },
+                size: None,
             };
             self.inbound.process(&received).await.unwrap()
         }

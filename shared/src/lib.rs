@@ -5,6 +5,7 @@
 //! local stores).
 
 pub mod aws;
+pub mod budget;
 pub mod deliver;
 pub mod erasure;
 pub mod feedback;

@@ -9,14 +9,17 @@ use bytes::Bytes;
 
 use crate::ports::{MailSender, SendMailError};
 
-/// SES error codes that will not change on a retry.
-const REJECTIONS: [&str; 6] = [
+/// SES error codes that will not change on a retry. `AccessDenied…` is IAM refusing the From address
+/// (outside the stack's `Domains`) or the configuration set: only a change of the stack or the route helps.
+const REJECTIONS: [&str; 8] = [
     "MessageRejected",
     "MailFromDomainNotVerifiedException",
     "AccountSuspendedException",
     "SendingPausedException",
     "NotFoundException",
     "BadRequestException",
+    "AccessDeniedException",
+    "AccessDenied",
 ];
 
 /// SES v2 with an optional configuration set (`MAILROOM_CONFIGURATION_SET`).
@@ -46,17 +49,21 @@ impl MailSender for SesSender {
         let content = EmailContent::builder()
             .raw(
                 RawMessage::builder()
-                    .data(Blob::new(raw.to_vec()))
+                    // Without a copy when nothing else holds the bytes any more (the stored copy was written).
+            .data(Blob::new(Vec::from(raw)))
                     .build()
                     .map_err(|e| {
                         SendMailError::Rejected(format!("cannot build the message: {e}"))
                     })?,
             )
             .build();
+        // IAM's `ses:FromAddress` condition compares case-sensitively, against the stack's lower-case
+        // `Domains`: the address goes out lower-case.
+        let from = from.to_ascii_lowercase();
         let result = self
             .client
             .send_email()
-            .from_email_address(from)
+            .from_email_address(&from)
             .destination(
                 Destination::builder()
                     .set_to_addresses(Some(to.to_vec()))
