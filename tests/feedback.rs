@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use integration_tests::{Receiver, Reply, failures, repo, resources, sdk, unique};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
@@ -12,7 +13,7 @@ use mailroom::aws::setup::Resources;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::feedback::{Outbound, OutboundStatus, SuppressionReason};
 use mailroom::format::Format;
-use mailroom::ports::{OutboundStore, RouteStore, SuppressionList};
+use mailroom::ports::{Clock, OutboundStore, RouteStore, SuppressionList};
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
 use serde_json::Value;
 
@@ -20,10 +21,29 @@ use serde_json::Value;
 const SES_ID: &str = "0102018c1a2b3c4d-11111111-2222-3333-4444-555555555555-000000";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// A clock the test moves on.
+#[derive(Debug)]
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 struct World {
-    _res: Resources,
+    res: Resources,
+    sdk: aws_config::SdkConfig,
     app: feedback::App,
     store: DynamoStore,
+    clock: Arc<TestClock>,
 }
 
 async fn world(test: &str) -> World {
@@ -35,19 +55,27 @@ async fn world(test: &str) -> World {
             "MAILROOM_FEEDBACK_QUEUE_URL".to_owned(),
             res.feedback_queue_url.clone(),
         ),
+        (
+            "MAILROOM_FEEDBACK_DLQ_URL".to_owned(),
+            res.feedback_dlq_url.clone(),
+        ),
         ("MAILROOM_WEBHOOK_TIMEOUT_SECS".to_owned(), "5".to_owned()),
         (
             "MAILROOM_ALLOW_PRIVATE_TARGETS".to_owned(),
             "true".to_owned(),
         ),
+        ("MAILROOM_ALLOW_HTTP_TARGETS".to_owned(), "true".to_owned()),
     ]);
     let config = feedback::Config::from_lookup(|name| env.get(name).cloned()).unwrap();
-    let app = feedback::App::new(&config, &sdk).unwrap();
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let app = feedback::App::with_clock(&config, &sdk, clock.clone()).unwrap();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone());
     World {
-        _res: res,
+        res,
+        sdk,
         app,
         store,
+        clock,
     }
 }
 
@@ -87,6 +115,22 @@ fn delivery(recipient: &str) -> Value {
 impl World {
     async fn invoke(&self, payload: Value) -> Result<Value, feedback::HandlerError> {
         feedback::handle(&self.app, LambdaEvent::new(payload, Context::default())).await
+    }
+
+    /// The bodies waiting in the feedback dead-letter queue.
+    async fn dead_letters(&self) -> Vec<String> {
+        aws_sdk_sqs::Client::new(&self.sdk)
+            .receive_message()
+            .queue_url(&self.res.feedback_dlq_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.body)
+            .collect()
     }
 
     async fn suppressed(&self, address: &str) -> Option<mailroom::feedback::Suppression> {
@@ -291,7 +335,18 @@ async fn the_route_events_url_gets_a_signed_post_retried_with_the_same_id() {
     assert_eq!(after_first.history.len(), 1);
     assert!(after_first.events_posted.is_empty());
 
+    // Back before the 5-second wait is over (SQS returns a message early when a wait passes its
+    // 12-hour cap): no POST, and it stays due.
     batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = Value::String("2".to_owned());
+    let response = w.invoke(batch.clone()).await.unwrap();
+    assert_eq!(failures(&response).len(), 1, "{response}");
+    assert_eq!(receiver.requests().len(), 1, "nothing posted before it is due");
+    let pending = &w.record().await.events_pending;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].attempts, 1);
+
+    w.clock.advance(Duration::seconds(6));
+    batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = Value::String("3".to_owned());
     let response = w.invoke(batch.clone()).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     let requests = receiver.requests();
@@ -314,6 +369,7 @@ async fn the_route_events_url_gets_a_signed_post_retried_with_the_same_id() {
     let record = w.record().await;
     assert_eq!(record.history.len(), 1, "the retry added no history");
     assert_eq!(record.events_posted.len(), 1);
+    assert!(record.events_pending.is_empty());
     // Once posted, a third delivery of the same notification posts nothing.
     w.invoke(batch.clone()).await.unwrap();
     assert_eq!(receiver.requests().len(), 2);
@@ -335,17 +391,33 @@ async fn confirmations_and_garbage_are_acknowledged_and_never_fail_the_others() 
     w.invoke(confirmation).await.unwrap();
     assert!(receiver.requests().is_empty());
 
-    let response = w.invoke(sample("sqs-feedback-batch.json")).await.unwrap();
+    let batch = sample("sqs-feedback-batch.json");
+    let response = w.invoke(batch.clone()).await.unwrap();
     assert!(failures(&response).is_empty(), "{response}");
     assert!(
         w.suppressed("ana@example.net").await.is_some(),
         "the bounce beside the garbage was applied"
     );
+    // The unreadable record is not dropped: it waits in the dead-letter queue, whose alarm fires.
+    let garbage_bodies: Vec<String> = batch["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_owned())
+        .filter(|body| mailroom::feedback::notification::read_envelope(body).is_err())
+        .collect();
+    assert_eq!(garbage_bodies.len(), 1, "the sample batch holds one unreadable body");
+    assert_eq!(w.dead_letters().await, garbage_bodies);
 
+    // Invoked directly by SNS (no queue), an unreadable notification is a failed invocation.
     let mut garbage = sample("sns-delivery.json");
     garbage["Records"][0]["Sns"]["Message"] =
         Value::String("{\"notificationType\": \"Bounce\"".to_owned());
-    w.invoke(garbage).await.unwrap();
+    let error = w.invoke(garbage).await.unwrap_err();
+    assert!(
+        matches!(error, feedback::HandlerError::Permanent(_)),
+        "{error}"
+    );
     let mut unknown = sample("sns-delivery.json");
     unknown["Records"][0]["Sns"]["Message"] = Value::String(
         r#"{"notificationType":"AmazonSnsSubscriptionSucceeded","message":"ok"}"#.to_owned(),
@@ -367,8 +439,13 @@ async fn an_event_post_failing_72_hours_after_the_first_receive_is_given_up() {
             .timestamp_millis()
             .to_string(),
     );
-    let response = w.invoke(batch).await.unwrap();
+    let response = w.invoke(batch.clone()).await.unwrap();
     assert!(failures(&response).is_empty(), "acknowledged: {response}");
     assert_eq!(receiver.requests().len(), 1, "one last attempt");
     assert_eq!(w.record().await.events_posted.len(), 1, "and marked done");
+    // The give-up ends it in the dead-letter queue, where the alarm says so.
+    assert_eq!(
+        w.dead_letters().await,
+        vec![batch["Records"][0]["body"].as_str().unwrap().to_owned()]
+    );
 }

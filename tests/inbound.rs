@@ -499,17 +499,17 @@ async fn test_events_missing_objects_and_unparseable_bytes() {
         .await
         .unwrap();
     let record = &w.records("garbage").await[0];
-    assert_eq!(record["status"], "failed");
+    assert_eq!(record["status"], "no_route");
     assert!(
         record["error"]
             .as_str()
             .unwrap()
-            .starts_with("cannot parse"),
+            .starts_with("no recipient could be determined"),
         "{record}"
     );
     assert!(
         w.object_exists("inbound/garbage").await,
-        "unparseable mail is kept, never deleted"
+        "the stored bytes are kept, never deleted"
     );
     assert!(receiver.requests().is_empty());
 
@@ -521,6 +521,17 @@ async fn test_events_missing_objects_and_unparseable_bytes() {
     assert_eq!(
         failures(&w.invoke(event).await.unwrap()),
         [id],
+    let dead = w
+        .sqs()
+        .receive_message()
+        .queue_url(&w.res.dlq_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1, "it waits in the dead-letter queue, whose alarm fires");
+    assert_eq!(dead[0].body.as_deref(), Some("this is not an event"));
         "a malformed record is reported failed"
     );
 }

@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 use url::Url;
 
+use crate::budget::Deadline;
 use crate::deliver::policy::{self, GIVE_UP_AFTER, Judgement};
 use crate::deliver::{WebhookRequest, webhook_id};
 use crate::feedback::notification::{EventKind, Feedback, Reading, Unreadable, read_notification};
 use crate::feedback::{
-    DEFAULT_SOFT_BOUNCE_LIMIT, HookEvent, Outbound, SoftBounces, Suppression, SuppressionReason,
-    hook_events,
+    DEFAULT_SOFT_BOUNCE_LIMIT, HookEvent, Outbound, PendingPost, SoftBounces, Suppression,
+    SuppressionReason, hook_events,
 };
 use crate::ports::{
     Clock, OutboundStore, RouteStore, SoftBounceStore, StoreError, SuppressionList,
@@ -33,12 +34,15 @@ const WRITE_ATTEMPTS: usize = 8;
 pub struct FeedbackConfig {
     /// Transient bounces within seven days that suppress an address.
     pub soft_bounce_limit: u32,
+    /// The longest one event POST may take, redirects included (`MAILROOM_WEBHOOK_TIMEOUT_SECS`).
+    pub attempt_limit: Duration,
 }
 
 impl Default for FeedbackConfig {
     fn default() -> Self {
         FeedbackConfig {
             soft_bounce_limit: DEFAULT_SOFT_BOUNCE_LIMIT,
+            attempt_limit: Duration::from_secs(30),
         }
     }
 }
@@ -50,9 +54,13 @@ pub enum Handled {
     Done,
     /// Acknowledged and left alone, with the reason (an unknown type, SES's subscription notice).
     Ignored(String),
-    /// An event POST must be tried again after this wait; everything else is done. (One still failing
-    /// 72 hours after the notification first arrived is given up, logged, and counts as done.)
+    /// An event POST must be tried again after this wait; everything else is done.
     RetryAfter(Duration),
+    /// An event POST still failed 72 hours after the notification first arrived: given up and logged;
+    /// the notification belongs in the dead-letter queue, where its alarm says so.
+    GaveUp,
+    /// The invocation had no time left for an event POST: nothing was attempted; bring it back shortly.
+    HandBack,
 }
 
 /// Why a notification could not be handled.
@@ -78,6 +86,8 @@ pub struct Arrival<'a> {
     pub attempt: u32,
     /// When it first arrived: the 72-hour give-up of event POSTs counts from here.
     pub first_seen: DateTime<Utc>,
+    /// When the invocation handling it must be done.
+    pub deadline: Deadline,
 }
 
 /// The use case, over a store of records, suppressions, soft-bounce counts and routes.
@@ -301,9 +311,27 @@ where
             }
         };
 
+        let now = self.clock.now();
+        let pending = |key: &str| record.events_pending.iter().find(|p| p.key == key);
         let mut finished = Vec::new();
+        let mut retries: Vec<PendingPost> = Vec::new();
         let mut wait: Option<Duration> = None;
+        let mut gave_up = false;
+        let mut handed_back = false;
         for (key, event) in events {
+            let earlier = pending(&key).cloned();
+            if let Some(due) = earlier.as_ref().map(|p| p.next_at)
+                && due > now
+            {
+                // Back before its attempt is due (a wait longer than one visibility change): no POST.
+                let left = (due - now).to_std().unwrap_or_default();
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+                continue;
+            }
+            if !arrival.deadline.allows(self.config.attempt_limit) {
+                handed_back = true;
+                break;
+            }
             let body = serde_json::to_vec(&event).map_err(|e| StoreError {
                 what: format!("cannot write an event: {e}"),
                 retryable: false,
@@ -316,7 +344,13 @@ where
                 body,
                 &secrets,
             );
-            match policy::judge(&self.webhooks.post(&url, &request).await) {
+            let limit = arrival.deadline.bound(self.config.attempt_limit);
+            let result = match tokio::time::timeout(limit, self.webhooks.post(&url, &request)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(crate::http::SendError::Timeout(limit)),
+            };
+            match policy::judge(&result) {
                 Judgement::Delivered => finished.push(key),
                 Judgement::Reject { reason, .. } => {
                     warn!(
@@ -331,40 +365,64 @@ where
                     reason,
                     retry_after,
                 } => {
+                    let attempts = earlier.map_or(0, |p| p.attempts) + 1;
                     info!(
                         route = pattern,
                         event = event.kind,
                         reason,
+                        attempts,
                         "event POST failed; will retry"
                     );
-                    let elapsed = (self.clock.now() - arrival.first_seen)
+                    let attempted_at = self.clock.now();
+                    let elapsed = (attempted_at - arrival.first_seen)
                         .to_std()
                         .unwrap_or_default();
                     let time_left = GIVE_UP_AFTER.saturating_sub(elapsed);
-                    match policy::next_wait(arrival.attempt, retry_after, time_left) {
-                        Some(this) => wait = Some(wait.map_or(this, |w| w.min(this))),
+                    match policy::next_wait(attempts, retry_after, time_left) {
+                        Some(this) => {
+                            wait = Some(wait.map_or(this, |w| w.min(this)));
+                            retries.push(PendingPost {
+                                key,
+                                attempts,
+                                next_at: attempted_at
+                                    + chrono::Duration::from_std(this).unwrap_or_default(),
+                            });
+                        }
                         None => {
                             warn!(
                                 route = pattern,
                                 event = event.kind,
+                                attempts,
                                 "event POST given up after 72 hours"
                             );
+                            gave_up = true;
                             finished.push(key);
                         }
                     }
                 }
             }
         }
-        self.mark_posted(&feedback.ses_message_id, &finished)
+        self.mark_posted(&feedback.ses_message_id, &finished, &retries)
             .await?;
-        Ok(match wait {
-            Some(wait) => Handled::RetryAfter(wait),
-            None => Handled::Done,
+        Ok(if handed_back {
+            Handled::HandBack
+        } else if let Some(wait) = wait {
+            Handled::RetryAfter(wait)
+        } else if gave_up {
+            Handled::GaveUp
+        } else {
+            Handled::Done
         })
     }
 
-    async fn mark_posted(&self, ses_message_id: &str, keys: &[String]) -> Result<(), StoreError> {
-        if keys.is_empty() {
+    /// Records which events are done with and when the failed ones are due again.
+    async fn mark_posted(
+        &self,
+        ses_message_id: &str,
+        keys: &[String],
+        retries: &[PendingPost],
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() && retries.is_empty() {
             return Ok(());
         }
         for _ in 0..WRITE_ATTEMPTS {
@@ -377,6 +435,10 @@ where
                     record.events_posted.push(key.clone());
                 }
             }
+            record
+                .events_pending
+                .retain(|p| !keys.contains(&p.key) && !retries.iter().any(|r| r.key == p.key));
+            record.events_pending.extend(retries.iter().cloned());
             if record == stored {
                 return Ok(());
             }
@@ -563,6 +625,7 @@ mod tests {
             sns_message_id: Some("sns-1"),
             attempt: 1,
             first_seen: Utc::now(),
+            deadline: Deadline::none(),
         }
     }
 

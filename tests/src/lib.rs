@@ -103,6 +103,8 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: String,
+    /// How long the receiver takes before it answers (a slow target).
+    pub delay: Duration,
 }
 
 impl Reply {
@@ -112,7 +114,20 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.to_owned(),
+            delay: Duration::ZERO,
         }
+    }
+
+    /// The same reply with a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same reply, given only after `delay`.
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
     }
 }
 
@@ -240,6 +255,7 @@ impl Receiver {
             .unwrap()
             .pop_front()
             .unwrap_or_else(|| Reply::new(200, "ok"));
+        tokio::time::sleep(reply.delay).await;
         let mut head = format!(
             "HTTP/1.1 {} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
             reply.status,

@@ -16,10 +16,16 @@ pub struct Config {
     pub mirror_ses_suppression: bool,
     /// `MAILROOM_FEEDBACK_QUEUE_URL`: the feedback queue (derived from the event source when absent).
     pub queue_url: Option<String>,
+    /// `MAILROOM_FEEDBACK_DLQ_URL`: where unreadable notifications and given-up event POSTs go at once
+    /// (without it, the queue's redrive policy moves them after `maxReceiveCount` receives).
+    pub dlq_url: Option<String>,
     /// `MAILROOM_WEBHOOK_TIMEOUT_SECS` (30): one event POST's limit.
     pub webhook_timeout: Duration,
-    /// `MAILROOM_ALLOW_PRIVATE_TARGETS` (false): allow internal addresses and plain http (tests, emulators).
+    /// `MAILROOM_ALLOW_PRIVATE_TARGETS` (false): allow loopback, private and other internal addresses
+    /// (tests, emulators).
     pub allow_private_targets: bool,
+    /// `MAILROOM_ALLOW_HTTP_TARGETS` (false): allow plain `http://` targets (tests, emulators).
+    pub allow_http_targets: bool,
 }
 
 /// A setting that is missing or not understood.
@@ -46,12 +52,14 @@ impl Config {
             )? as u32,
             mirror_ses_suppression: env.flag("MAILROOM_MIRROR_SES_SUPPRESSION")?,
             queue_url: env.text("MAILROOM_FEEDBACK_QUEUE_URL"),
+            dlq_url: env.text("MAILROOM_FEEDBACK_DLQ_URL"),
             webhook_timeout: Duration::from_secs(env.number(
                 "MAILROOM_WEBHOOK_TIMEOUT_SECS",
                 30,
                 900,
             )?),
             allow_private_targets: env.flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
+            allow_http_targets: env.flag("MAILROOM_ALLOW_HTTP_TARGETS")?,
         })
     }
 }

@@ -1,16 +1,20 @@
 //! Event → use case → Lambda result. Nothing here decides about feedback; it only translates.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::feedback::SesSuppressionMirror;
-use mailroom::aws::sqs::{Queues, first_seen};
+use mailroom::aws::sqs::{Queues, Settlement, first_seen_of, receive_count};
+use mailroom::budget::Deadline;
 use mailroom::feedback::notification::{Envelope, read_envelope, sns_message};
 use mailroom::http::{BuildError, HttpClient, TargetPolicy};
 use mailroom::notifications::{Arrival, FeedbackConfig, FeedbackError, Handled, Notifications};
-use mailroom::ports::SystemClock;
+use mailroom::ports::{Clock, SystemClock};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
@@ -18,7 +22,7 @@ use crate::config::Config;
 
 /// The feedback use case on AWS.
 pub type AwsNotifications =
-    Notifications<DynamoStore, HttpClient, SesSuppressionMirror, SystemClock>;
+    Notifications<DynamoStore, HttpClient, SesSuppressionMirror, Arc<dyn Clock>>;
 
 /// What the function builds once at init.
 pub struct App {
@@ -53,11 +57,18 @@ impl From<HandlerError> for Diagnostic {
 impl App {
     /// Builds the SDK clients and the use case once; makes no network call.
     pub fn new(config: &Config, sdk: &aws_config::SdkConfig) -> Result<App, BuildError> {
+        App::with_clock(config, sdk, Arc::new(SystemClock))
+    }
+
+    /// Like [`App::new`], telling the time by `clock` (tests move it on to see days pass).
+    pub fn with_clock(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<App, BuildError> {
         let http = HttpClient::new(
             config.webhook_timeout,
-            TargetPolicy {
-                allow_private: config.allow_private_targets,
-            },
+            TargetPolicy { allow_private: config.allow_private_targets, allow_http: config.allow_http_targets },
         )?;
         let mirror = config
             .mirror_ses_suppression
@@ -66,15 +77,16 @@ impl App {
             DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
             http,
             mirror,
-            SystemClock,
+            clock,
             FeedbackConfig {
                 soft_bounce_limit: config.soft_bounce_limit,
+                attempt_limit: config.webhook_timeout,
             },
         );
         let queues = Queues::new(
             aws_sdk_sqs::Client::new(sdk),
             config.queue_url.clone(),
-            None,
+            config.dlq_url.clone(),
         );
         Ok(App {
             notifications,
@@ -90,6 +102,8 @@ impl App {
 
 /// Handles one invocation: an SQS batch of SNS messages, or an SNS event.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    let received = Instant::now();
+    let deadline = deadline_of(&event.context);
     let payload = event.payload;
     let source = payload
         .pointer("/Records/0/eventSource")
@@ -101,7 +115,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
         "aws:sqs" => {
             let event: SqsEvent = serde_json::from_value(payload)
                 .map_err(|e| HandlerError::Permanent(format!("not an SQS event: {e}")))?;
-            let response = handle_sqs(app, event).await;
+            let response = handle_sqs(app, event, deadline, received).await;
             serde_json::to_value(response).map_err(|e| HandlerError::Permanent(e.to_string()))
         }
         "aws:sns" => {
@@ -111,7 +125,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
                 .cloned()
                 .unwrap_or_default();
             for record in &records {
-                handle_sns_record(app, record).await?;
+                handle_sns_record(app, record, deadline).await?;
             }
             Ok(Value::Null)
         }
@@ -121,9 +135,26 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
     }
 }
 
+/// The invocation's deadline: Lambda gives it in Unix milliseconds; a context without one (tools, tests)
+/// has none.
+fn deadline_of(context: &Context) -> Deadline {
+    if context.deadline == 0 {
+        return Deadline::none();
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    Deadline::after(Duration::from_millis(context.deadline.saturating_sub(now)))
+}
+
 /// One record of an SNS event. There is no queue to carry a wait, so anything to retry becomes a
 /// `Retryable` error and Lambda's own retries of the asynchronous invocation apply.
-async fn handle_sns_record(app: &App, record: &Value) -> Result<(), HandlerError> {
+async fn handle_sns_record(
+    app: &App,
+    record: &Value,
+    deadline: Deadline,
+) -> Result<(), HandlerError> {
     let text = |name: &str| {
         record
             .pointer(&format!("/Sns/{name}"))
@@ -132,93 +163,58 @@ async fn handle_sns_record(app: &App, record: &Value) -> Result<(), HandlerError
     };
     let envelope = sns_message(text("Type").as_deref(), text("MessageId"), text("Message"));
     let sns_message_id = text("MessageId");
-    match apply(app, envelope, sns_message_id.as_deref(), 1, Utc::now()).await {
-        Verdict::Done => Ok(()),
-        Verdict::Retry(why) => Err(HandlerError::Retryable(why)),
-        Verdict::RetryAfter(wait) => Err(HandlerError::Retryable(format!(
+    match apply(app, envelope, sns_message_id.as_deref(), 1, Utc::now(), deadline).await {
+        Settlement::Done => Ok(()),
+        Settlement::DeadLetter(why) => Err(HandlerError::Permanent(why)),
+        Settlement::Fail(why) => Err(HandlerError::Retryable(why)),
+        Settlement::HandBack => Err(HandlerError::Retryable(
+            "no time left for an event POST".to_owned(),
+        )),
+        Settlement::Later(wait) => Err(HandlerError::Retryable(format!(
             "an event POST is to be retried in {} s",
             wait.as_secs()
         ))),
     }
 }
 
-async fn handle_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let results = join_all(
+async fn handle_sqs(
+    app: &App,
+    event: SqsEvent,
+    deadline: Deadline,
+    received: Instant,
+) -> SqsBatchResponse {
+    let settlements = join_all(
         event
             .records
             .iter()
-            .map(|record| handle_record(app, record)),
+            .map(|record| handle_record(app, record, deadline)),
     )
     .await;
-    let mut response = SqsBatchResponse::default();
-    for (record, ok) in event.records.iter().zip(results) {
-        if !ok {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    app.queues.settle(&event.records, settlements, received).await
 }
 
-/// Handles one SQS record; false when it must come back (reported in `batchItemFailures`).
-async fn handle_record(app: &App, record: &SqsMessage) -> bool {
+/// What becomes of one SQS record.
+async fn handle_record(app: &App, record: &SqsMessage, deadline: Deadline) -> Settlement {
     let id = record.message_id.as_deref().unwrap_or("(no id)");
     let Some(body) = record.body.as_deref() else {
-        warn!(
-            sqs_message_id = id,
-            "SQS record without a body; acknowledged"
-        );
-        return true;
+        return Settlement::DeadLetter(format!("SQS record {id} has no body"));
     };
-    let attempt = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse::<u32>().ok())
-        .unwrap_or(1);
-    let envelope = match read_envelope(body) {
-        Ok(envelope) => envelope,
-        Err(unreadable) => {
-            // Acknowledged: it will never read better, and the other records go on.
-            error!(sqs_message_id = id, error = %unreadable, "unreadable SQS body acknowledged");
-            return true;
+    let envelope = read_envelope(body);
+    let sns_message_id = match &envelope {
+        Ok(Envelope::Notification { sns_message_id, .. } | Envelope::Ignore { sns_message_id, .. }) => {
+            sns_message_id.clone()
         }
+        Err(_) => None,
     };
-    let (Envelope::Notification { sns_message_id, .. } | Envelope::Ignore { sns_message_id, .. }) =
-        &envelope;
-    let sns_message_id = sns_message_id.clone();
-    let envelope = Ok(envelope);
-    match apply(
+    apply(
         app,
         envelope,
         sns_message_id.as_deref(),
-        attempt,
-        first_seen(&record.attributes),
+        receive_count(record),
+        first_seen_of(record),
+        deadline,
     )
     .await
-    {
-        Verdict::Done => true,
-        Verdict::Retry(why) => {
-            info!(sqs_message_id = id, why, "the notification will come back");
-            false
-        }
-        Verdict::RetryAfter(wait) => {
-            app.queues
-                .delay_record(
-                    record.event_source_arn.as_deref(),
-                    record.receipt_handle.as_deref(),
-                    wait,
-                )
-                .await;
-            false
-        }
-    }
-}
-
-enum Verdict {
-    Done,
-    Retry(String),
-    RetryAfter(std::time::Duration),
 }
 
 async fn apply(
@@ -227,18 +223,20 @@ async fn apply(
     sns_message_id: Option<&str>,
     attempt: u32,
     first_seen: DateTime<Utc>,
-) -> Verdict {
+    deadline: Deadline,
+) -> Settlement {
     let logged_id = sns_message_id.unwrap_or("(none)");
     let message = match envelope {
         Ok(Envelope::Notification { message, .. }) => message,
         Ok(Envelope::Ignore { why, .. }) => {
+            // Known and harmless: SNS's subscription confirmations and the like.
             info!(sns_message_id = logged_id, why, "acknowledged");
-            return Verdict::Done;
+            return Settlement::Done;
         }
         Err(unreadable) => {
-            // Acknowledged: it will never read better, and the other records go on.
-            error!(sns_message_id = logged_id, error = %unreadable, "unreadable message acknowledged");
-            return Verdict::Done;
+            // A lost bounce is an address never suppressed: never dropped, kept in the dead-letter queue
+            // for a look (its alarm fires).
+            return Settlement::DeadLetter(format!("unreadable notification: {unreadable}"));
         }
     };
     let arrival = Arrival {
@@ -246,21 +244,29 @@ async fn apply(
         sns_message_id,
         attempt,
         first_seen,
+        deadline,
     };
     match app.notifications.handle(&arrival).await {
-        Ok(Handled::Done) => Verdict::Done,
+        Ok(Handled::Done) => Settlement::Done,
         Ok(Handled::Ignored(why)) => {
             info!(sns_message_id = logged_id, why, "acknowledged");
-            Verdict::Done
+            Settlement::Done
         }
-        Ok(Handled::RetryAfter(wait)) => Verdict::RetryAfter(wait),
+        Ok(Handled::RetryAfter(wait)) => Settlement::Later(wait),
+        Ok(Handled::HandBack) => Settlement::HandBack,
+        Ok(Handled::GaveUp) => {
+            Settlement::DeadLetter("an event POST gave up after 72 hours".to_owned())
+        }
         Err(FeedbackError::Unreadable(unreadable)) => {
-            error!(sns_message_id = logged_id, error = %unreadable, "unreadable notification acknowledged");
-            Verdict::Done
+            error!(sns_message_id = logged_id, error = %unreadable, "unreadable notification");
+            Settlement::DeadLetter(format!("unreadable notification: {unreadable}"))
+        }
+        Err(FeedbackError::Store(store)) if !store.retryable => {
+            Settlement::DeadLetter(format!("a store refused for good: {store}"))
         }
         Err(FeedbackError::Store(store)) => {
             warn!(sns_message_id = logged_id, error = %store, "store failure");
-            Verdict::Retry(store.to_string())
+            Settlement::Fail(store.to_string())
         }
     }
 }

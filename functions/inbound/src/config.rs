@@ -18,8 +18,11 @@ pub struct Config {
     pub retention_days: u32,
     /// `MAILROOM_WEBHOOK_TIMEOUT_SECS` (30): one attempt's limit.
     pub webhook_timeout: Duration,
-    /// `MAILROOM_ALLOW_PRIVATE_TARGETS` (false): allow internal addresses and plain http (tests, emulators).
+    /// `MAILROOM_ALLOW_PRIVATE_TARGETS` (false): allow loopback, private and other internal addresses
+    /// (tests, emulators).
     pub allow_private_targets: bool,
+    /// `MAILROOM_ALLOW_HTTP_TARGETS` (false): allow plain `http://` targets (tests, emulators).
+    pub allow_http_targets: bool,
     /// `MAILROOM_DEFAULT_WEBHOOK_URL`: the catch-all when no route matches.
     pub default_webhook_url: Option<String>,
     /// `MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN`: its secret, in Secrets Manager (what the stack sets).
@@ -46,6 +49,9 @@ pub struct Config {
     pub forward_max_bytes: usize,
     /// `MAILROOM_CONFIGURATION_SET`: the SES configuration set every forward is sent with.
     pub configuration_set: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (set by Lambda): the function's memory in MB, which bounds how
+    /// much mail one invocation holds at once. Without it (local runs) nothing is bounded.
+    pub memory_mb: Option<u64>,
 }
 
 /// A setting that is missing or not understood.
@@ -78,6 +84,7 @@ impl Config {
                 900,
             )?),
             allow_private_targets: env.flag("MAILROOM_ALLOW_PRIVATE_TARGETS")?,
+            allow_http_targets: env.flag("MAILROOM_ALLOW_HTTP_TARGETS")?,
             default_webhook_url: env.text("MAILROOM_DEFAULT_WEBHOOK_URL"),
             default_webhook_secret_arn: env.text("MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN"),
             default_webhook_secret: env.text("MAILROOM_DEFAULT_WEBHOOK_SECRET"),
@@ -98,6 +105,10 @@ impl Config {
                 mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
             )? as usize,
             configuration_set: env.text("MAILROOM_CONFIGURATION_SET"),
+            memory_mb: match env.text("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+                Some(_) => Some(env.number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 128, 10_240)?),
+                None => None,
+            },
             domains: env
                 .text("MAILROOM_DOMAINS")
                 .map(|d| {
@@ -131,6 +142,16 @@ mod tests {
         assert_eq!(c.retention_days, 60);
         assert_eq!(c.webhook_timeout, Duration::from_secs(30));
         assert!(!c.allow_private_targets);
+        assert!(!c.allow_http_targets);
+        // Two settings: one does not bring the other.
+        let private = config(&[
+            ("MAILROOM_TABLE", "t"),
+            ("MAILROOM_ALLOW_PRIVATE_TARGETS", "true"),
+        ])
+        .unwrap();
+        assert!(private.allow_private_targets && !private.allow_http_targets);
+        let http = config(&[("MAILROOM_TABLE", "t"), ("MAILROOM_ALLOW_HTTP_TARGETS", "true")]).unwrap();
+        assert!(http.allow_http_targets && !http.allow_private_targets);
         assert!(
             config(&[])
                 .unwrap_err()

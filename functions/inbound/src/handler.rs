@@ -1,34 +1,41 @@
 //! Event → use case → Lambda result. Nothing here decides about mail; it only translates.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
-use futures_util::future::join_all;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
+use mailroom::aws::metrics;
 use mailroom::aws::s3::S3MailStore;
 use mailroom::aws::secrets::secret_string;
 use mailroom::aws::ses::SesSender;
-use mailroom::aws::sqs::{Queues, first_seen};
+use mailroom::aws::sqs::{Queues, Settlement, first_seen_of};
+use mailroom::budget::{Deadline, MemoryBudget};
 use mailroom::deliver::links::LinkKey;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received};
-use mailroom::ports::SystemClock;
+use mailroom::inbound::{
+    ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received, Retryable,
+};
+use mailroom::ports::{Clock, SystemClock};
 use mailroom::route::{AttachmentMode, WebhookTarget};
 use serde_json::Value;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::events::{self, Work};
 
 /// The inbound use case on AWS.
-pub type AwsInbound = Inbound<S3MailStore, DynamoStore, HttpClient, SesSender, SystemClock>;
+pub type AwsInbound = Inbound<S3MailStore, DynamoStore, HttpClient, SesSender, Arc<dyn Clock>>;
 
 /// What the function builds once at init.
 pub struct App {
     inbound: AwsInbound,
     queues: Queues,
+    memory: MemoryBudget,
 }
 
 /// Why an invocation failed, as Lambda's `errorType`.
@@ -77,11 +84,18 @@ impl App {
     /// Builds the SDK clients, the HTTP client and the use case once. The only network calls read the
     /// default webhook secret and the link key, when their ARNs are configured.
     pub async fn new(config: Config, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
+        App::with_clock(config, sdk, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`App::new`], telling the time by `clock` (tests move it on to see days pass).
+    pub async fn with_clock(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<App, InitError> {
         let http = HttpClient::new(
             config.webhook_timeout,
-            TargetPolicy {
-                allow_private: config.allow_private_targets,
-            },
+            TargetPolicy { allow_private: config.allow_private_targets, allow_http: config.allow_http_targets },
         )?;
         let secret_text = match (
             &config.default_webhook_secret_arn,
@@ -144,13 +158,14 @@ impl App {
                 aws_sdk_sesv2::Client::new(sdk),
                 config.configuration_set.clone(),
             ),
-            SystemClock,
+            clock,
             InboundConfig {
                 retention_days: config.retention_days,
                 default_webhook,
                 tls_required: config.tls_required,
                 domains: config.domains.clone(),
                 claim_for: InboundConfig::claim_for_timeout(config.webhook_timeout),
+                attempt_limit: config.webhook_timeout,
                 links,
                 inline_max_bytes: config.inline_max_bytes,
                 forward: ForwardSettings {
@@ -158,13 +173,21 @@ impl App {
                     max_bytes: config.forward_max_bytes,
                 },
             },
-        );
+        )
+        .with_observer(Box::new(metrics::count_failed_deliveries));
         let queues = Queues::new(
             aws_sdk_sqs::Client::new(sdk),
             config.queue_url,
             config.dlq_url,
         );
-        Ok(App { inbound, queues })
+        let memory = config
+            .memory_mb
+            .map_or(MemoryBudget::unlimited(), MemoryBudget::for_function_memory);
+        Ok(App {
+            inbound,
+            queues,
+            memory,
+        })
     }
 
     /// The use case, for tests.
@@ -188,6 +211,8 @@ fn aws_sdk_secretsmanager_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secrets
 /// Handles one invocation: an SQS batch (SES notifications or S3 events), a direct S3 event, or S3's test
 /// event.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    let received = Instant::now();
+    let deadline = deadline_of(&event.context);
     let payload = event.payload;
     let source = payload
         .pointer("/Records/0/eventSource")
@@ -199,7 +224,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
         "aws:sqs" => {
             let event: SqsEvent = serde_json::from_value(payload)
                 .map_err(|e| HandlerError::Permanent(format!("not an SQS event: {e}")))?;
-            let response = handle_sqs(app, event).await;
+            let response = handle_sqs(app, event, deadline, received).await;
             serde_json::to_value(response).map_err(|e| HandlerError::Permanent(e.to_string()))
         }
         "aws:sns" => {
@@ -218,14 +243,27 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
                 })
                 .unwrap_or_default();
             for message in messages {
-                handle_direct(app, events::read_body(&message, Utc::now())).await?;
+                handle_direct(app, events::read_body(&message, Utc::now()), deadline).await?;
             }
             Ok(Value::Null)
         }
-        _ => handle_direct(app, events::read_value(&payload, Utc::now()))
+        _ => handle_direct(app, events::read_value(&payload, Utc::now()), deadline)
             .await
             .map(|()| Value::Null),
     }
+}
+
+/// The invocation's deadline: Lambda gives it in Unix milliseconds; a context without one (tools, tests)
+/// has none.
+pub fn deadline_of(context: &Context) -> Deadline {
+    if context.deadline == 0 {
+        return Deadline::none();
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    Deadline::after(Duration::from_millis(context.deadline.saturating_sub(now)))
 }
 
 /// A direct trigger has no queue to carry a wait: a retryable failure becomes a `Retryable` error so
@@ -233,10 +271,11 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
 async fn handle_direct(
     app: &App,
     work: Result<Work, events::Malformed>,
+    deadline: Deadline,
 ) -> Result<(), HandlerError> {
     let work = work.map_err(|e| HandlerError::Permanent(format!("unreadable event: {e}")))?;
     for received in work_items(work) {
-        match app.inbound.process(&received).await {
+        match app.inbound.process_within(&received, deadline).await {
             Ok(Outcome::Done) => {}
             Ok(Outcome::RetryAfter(wait)) => {
                 return Err(HandlerError::Retryable(format!(
@@ -245,11 +284,20 @@ async fn handle_direct(
                     wait.as_secs()
                 )));
             }
+            Ok(Outcome::HandBack) => {
+                return Err(HandlerError::Retryable(format!(
+                    "no time left to deliver {}",
+                    received.location.message_id()
+                )));
+            }
             Ok(Outcome::GaveUp) => {
                 return Err(HandlerError::Permanent(format!(
                     "gave up delivering {}",
                     received.location.message_id()
                 )));
+            }
+            Err(Retryable(error)) if !error.retryable => {
+                return Err(HandlerError::Permanent(error.to_string()));
             }
             Err(error) => return Err(HandlerError::Retryable(error.to_string())),
         }
@@ -268,91 +316,97 @@ fn work_items(work: Work) -> Vec<Received> {
     }
 }
 
-async fn handle_sqs(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let results = join_all(
-        event
-            .records
-            .iter()
-            .map(|record| handle_record(app, record)),
-    )
-    .await;
-    let mut response = SqsBatchResponse::default();
-    for (record, ok) in event.records.iter().zip(results) {
-        if !ok {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
+/// One SQS batch: every record read, the messages processed together within the invocation's memory and
+/// time, and each record settled (acknowledged, hidden for its wait, handed back, or dead-lettered).
+async fn handle_sqs(
+    app: &App,
+    event: SqsEvent,
+    deadline: Deadline,
+    received: Instant,
+) -> SqsBatchResponse {
+    let mut settlements: Vec<Option<Settlement>> = vec![None; event.records.len()];
+    // (record index, message) for every message the records announce.
+    let mut messages: Vec<(usize, Received)> = Vec::new();
+    for (index, record) in event.records.iter().enumerate() {
+        let id = record.message_id.as_deref().unwrap_or("(no id)");
+        let Some(body) = record.body.as_deref() else {
+            settlements[index] = Some(Settlement::DeadLetter("an SQS record without a body".to_owned()));
+            continue;
+        };
+        match events::read_body(body, first_seen_of(record)) {
+            Ok(work) => messages.extend(work_items(work).into_iter().map(|m| (index, m))),
+            Err(malformed) => {
+                // It will never read better: to the dead-letter queue (and its alarm) at once.
+                settlements[index] = Some(Settlement::DeadLetter(format!(
+                    "unreadable SQS record {id}: {malformed}"
+                )));
+            }
         }
     }
-    response
+    let batch: Vec<Received> = messages.iter().map(|(_, m)| m.clone()).collect();
+    let results = app.inbound.process_batch(&batch, deadline, app.memory).await;
+    // A record may announce several messages: the most urgent of their results decides for it.
+    let mut folded: Vec<Option<Folded>> = vec![None; event.records.len()];
+    for ((index, message), result) in messages.iter().zip(results) {
+        let id = message.location.message_id();
+        let this = match result {
+            Ok(outcome) => Folded::Outcome(outcome),
+            // Trying again cannot help (a refused write, a missing permission): straight to the dead-letter
+            // queue, where the alarm calls for a look and `mailroom redrive` brings it back.
+            Err(Retryable(error)) if !error.retryable => Folded::Permanent(format!("{id}: {error}")),
+            Err(error) => Folded::Passing(format!("{id}: {error}")),
+        };
+        if let Some(slot) = folded.get_mut(*index) {
+            *slot = Some(match slot.take() {
+                None => this,
+                Some(earlier) => earlier.fold(this),
+            });
+        }
+    }
+    let settlements = settlements
+        .into_iter()
+        .zip(folded)
+        .map(|(settled, folded)| match (settled, folded) {
+            (Some(settled), _) => settled,
+            (None, None) => Settlement::Done,
+            (None, Some(folded)) => folded.settlement(),
+        })
+        .collect();
+    app.queues.settle(&event.records, settlements, received).await
 }
 
-/// Handles one SQS record; false when it must come back (reported in `batchItemFailures`).
-async fn handle_record(app: &App, record: &SqsMessage) -> bool {
-    let id = record.message_id.as_deref().unwrap_or("(no id)");
-    let Some(body) = record.body.as_deref() else {
-        error!(sqs_message_id = id, "SQS record without a body");
-        return false;
-    };
-    let first_seen = first_seen(&record.attributes);
-    let work = match events::read_body(body, first_seen) {
-        Ok(work) => work,
-        Err(malformed) => {
-            // Reported failed, never dropped: after maxReceiveCount it lands in the DLQ for a look.
-            error!(sqs_message_id = id, error = %malformed, "malformed SQS record");
-            return false;
-        }
-    };
-    let mut outcome = Outcome::Done;
-    for received in work_items(work) {
-        match app.inbound.process(&received).await {
-            Ok(this) => outcome = combine(outcome, this),
-            Err(error) => {
-                warn!(sqs_message_id = id, error = %error, "retryable failure; the message will come back");
-                return false;
-            }
-        }
-    }
-    match outcome {
-        Outcome::Done => true,
-        Outcome::RetryAfter(wait) => {
-            app.queues
-                .delay_record(
-                    record.event_source_arn.as_deref(),
-                    record.receipt_handle.as_deref(),
-                    wait,
-                )
-                .await;
-            false
-        }
-        Outcome::GaveUp => match app.queues.dead_letter(body).await {
-            Ok(true) => {
-                info!(
-                    sqs_message_id = id,
-                    "gave up after 72 hours; sent to the dead-letter queue"
-                );
-                true
-            }
-            Ok(false) => {
-                warn!(
-                    sqs_message_id = id,
-                    "gave up; no MAILROOM_DLQ_URL, so the queue's redrive policy will move it"
-                );
-                false
-            }
-            Err(error) => {
-                warn!(sqs_message_id = id, error = %error, "cannot dead-letter; the message will come back");
-                false
-            }
-        },
-    }
+/// What the messages of one record came to.
+#[derive(Debug, Clone)]
+enum Folded {
+    Outcome(Outcome),
+    /// A failure that may pass.
+    Passing(String),
+    /// A failure that will not.
+    Permanent(String),
 }
 
-fn combine(a: Outcome, b: Outcome) -> Outcome {
-    match (a, b) {
-        (Outcome::RetryAfter(x), Outcome::RetryAfter(y)) => Outcome::RetryAfter(x.min(y)),
-        (Outcome::RetryAfter(x), _) | (_, Outcome::RetryAfter(x)) => Outcome::RetryAfter(x),
-        (Outcome::GaveUp, _) | (_, Outcome::GaveUp) => Outcome::GaveUp,
-        _ => Outcome::Done,
+impl Folded {
+    fn fold(self, other: Folded) -> Folded {
+        match (self, other) {
+            (Folded::Permanent(why), _) | (_, Folded::Permanent(why)) => Folded::Permanent(why),
+            (Folded::Passing(why), _) | (_, Folded::Passing(why)) => Folded::Passing(why),
+            (Folded::Outcome(a), Folded::Outcome(b)) => Folded::Outcome(a.combine(b)),
+        }
+    }
+
+    fn settlement(self) -> Settlement {
+        match self {
+            Folded::Outcome(Outcome::Done) => Settlement::Done,
+            Folded::Outcome(Outcome::RetryAfter(wait)) => Settlement::Later(wait),
+            Folded::Outcome(Outcome::HandBack) => Settlement::HandBack,
+            Folded::Outcome(Outcome::GaveUp) => {
+                Settlement::DeadLetter("gave up after 72 hours; recorded failed".to_owned())
+            }
+            Folded::Passing(why) => Settlement::Fail(why),
+            Folded::Permanent(why) => {
+                warn!(error = %why, "a store refused for good");
+                Settlement::DeadLetter(why)
+            }
+        }
     }
 }

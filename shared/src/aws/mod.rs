@@ -7,6 +7,7 @@ pub mod events;
 pub mod feedback;
 pub mod item;
 pub mod links;
+pub mod metrics;
 pub mod query;
 pub mod reopen;
 pub mod s3;

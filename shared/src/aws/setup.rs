@@ -12,9 +12,8 @@ use super::dynamo::{PK, SK, TTL_ATTRIBUTE};
 use super::store_error;
 use crate::ports::StoreError;
 
-/// Receives before SQS moves a message to the dead-letter queue: above every attempt of the retry schedule
-/// and the extra receives that split waits longer than 12 hours.
-pub const MAX_RECEIVE_COUNT: u32 = 50;
+/// Receives before SQS moves a message to the dead-letter queue (see `sqs` for the arithmetic).
+pub use super::sqs::MAX_RECEIVE_COUNT;
 
 /// Seconds a received message stays invisible by default: six times the function's timeout (30 s).
 pub const VISIBILITY_TIMEOUT_SECS: u32 = 180;

@@ -239,6 +239,18 @@ pub struct OutboundEvent {
     pub key: String,
 }
 
+/// An event POST that failed, and when it is due again: the schedule is kept here, not in how often the
+/// queue handed the notification out, so a notification that comes back early posts nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPost {
+    /// The event's idempotency key.
+    pub key: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due.
+    pub next_at: DateTime<Utc>,
+}
+
 /// How the id of an outbound record SES never took begins.
 pub const UNSENT_PREFIX: &str = "unsent-";
 
@@ -279,6 +291,9 @@ pub struct Outbound {
     /// Keys of the events already POSTed to the route's `events` URL (or given up on).
     #[serde(default)]
     pub events_posted: Vec<String>,
+    /// Event POSTs that failed and wait for their next attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events_pending: Vec<PendingPost>,
     /// Unix seconds: `sent_at` plus the retention, for the TTL.
     pub expires_at: i64,
     /// Bumped by every write, for optimistic concurrency.
@@ -302,6 +317,7 @@ impl Outbound {
             s3_key: None,
             history: Vec::new(),
             events_posted: Vec::new(),
+            events_pending: Vec::new(),
             expires_at: expires_at(sent_at, retention_days),
             version: 0,
         }
