@@ -1,12 +1,13 @@
 //! The links function against moto's server: a signed link answers 302 to a presigned GET that returns
-//! the stored object byte for byte; anything else answers 404.
+//! the stored object byte for byte; anything else answers 404, a second spelling of a good token
+//! included; and a rotation of the key breaks no live link.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, Utc};
 use integration_tests::{repo, resources, s3, sdk};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::setup::Resources;
-use mailroom::deliver::links::{LinkKey, link_url};
+use mailroom::deliver::links::{LinkKey, LinkKeys, link_url};
 use serde_json::{Value, json};
 
 struct World {
@@ -155,4 +156,122 @@ fn the_sample_function_url_event_is_a_link_request() {
             .unwrap();
     assert!(event["rawPath"].as_str().unwrap().starts_with("/l/"));
     assert_eq!(event["requestContext"]["http"]["method"], "GET");
+}
+
+/// A token's parts: key id, object, expiry, signature.
+fn parts(path: &str) -> Vec<String> {
+    path.trim_start_matches("/l/")
+        .split('.')
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_spelling_of_the_expiry_is_a_404() {
+    let w = world("links-spelling").await;
+    w.put("attachments/m1/0", b"secret".to_vec()).await;
+    let good = w.path("attachments/m1/0", Utc::now() + Duration::days(7));
+    assert_eq!(w.get(&good, "GET").await["statusCode"], 302);
+    let p = parts(&good);
+    assert_eq!(p.len(), 4, "{good}");
+    for expiry in [format!("+{}", p[2]), format!("0{}", p[2])] {
+        let path = format!("/l/{}.{}.{expiry}.{}", p[0], p[1], p[3]);
+        let answer = w.get(&path, "GET").await;
+        assert_eq!(answer["statusCode"], 404, "{path}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn links_signed_with_the_previous_key_still_open_after_a_rotation() {
+    let w = world("links-rotate").await;
+    w.put("attachments/m1/0", b"before".to_vec()).await;
+    w.put("attachments/m2/0", b"after".to_vec()).await;
+    let before = w.path("attachments/m1/0", Utc::now() + Duration::days(7));
+    assert_eq!(w.get(&before, "GET").await["statusCode"], 302);
+
+    let secrets = mailroom::aws::secrets::client(&w.sdk);
+    let rotated: LinkKeys = mailroom::aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
+        .await
+        .unwrap();
+    assert_ne!(rotated.current().id(), w.key.id());
+    assert_eq!(rotated.previous().map(LinkKey::id), Some(w.key.id()));
+    let after = link_url(
+        "https://abc.lambda-url.eu-west-1.on.aws",
+        &rotated
+            .current()
+            .token("attachments/m2/0", Utc::now() + Duration::days(7)),
+    )
+    .strip_prefix("https://abc.lambda-url.eu-west-1.on.aws")
+    .unwrap()
+    .to_owned();
+
+    // A container started after the rotation reads both values of the secret.
+    let config = links::Config::from_lookup(|name| match name {
+        "MAILROOM_BUCKET" => Some(w.res.bucket.clone()),
+        "MAILROOM_LINK_KEY_ARN" => Some(w.res.link_key_arn.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let cold = links::App::new(&config, &w.sdk).await.unwrap();
+    for path in [&before, &after] {
+        let event = json!({"rawPath": path, "requestContext": {"http": {"method": "GET"}}});
+        let answer = links::handle(&cold, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(answer["statusCode"], 302, "{path}: {answer}");
+    }
+    // The container started before it still opens the links it knew.
+    assert_eq!(w.get(&before, "GET").await["statusCode"], 302);
+    // A second rotation retires the first key: its links stop opening.
+    mailroom::aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
+        .await
+        .unwrap();
+    let later = links::App::new(&config, &w.sdk).await.unwrap();
+    let event = json!({"rawPath": before, "requestContext": {"http": {"method": "GET"}}});
+    let answer = links::handle(&later, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 404, "{answer}");
+}
+
+#[tokio::test]
+async fn a_warm_function_reads_a_rotated_key_when_a_link_names_it() {
+    let w = world("links-warm").await;
+    w.put("attachments/m2/0", b"after".to_vec()).await;
+    // Started before the rotation, allowed to read the secret again at once.
+    let config = links::Config::from_lookup(|name| match name {
+        "MAILROOM_BUCKET" => Some(w.res.bucket.clone()),
+        "MAILROOM_LINK_KEY_ARN" => Some(w.res.link_key_arn.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let warm = links::App::new(&config, &w.sdk)
+        .await
+        .unwrap()
+        .refreshing_at_most_every(std::time::Duration::ZERO);
+    let before = w.path("attachments/m2/0", Utc::now() + Duration::days(7));
+    let secrets = mailroom::aws::secrets::client(&w.sdk);
+    let rotated = mailroom::aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
+        .await
+        .unwrap();
+    let token = rotated
+        .current()
+        .token("attachments/m2/0", Utc::now() + Duration::days(7));
+    for path in [format!("/l/{token}"), before] {
+        let event = json!({"rawPath": path, "requestContext": {"http": {"method": "GET"}}});
+        let answer = links::handle(&warm, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(answer["statusCode"], 302, "{path}: {answer}");
+    }
+    // A link of a key nobody has is still a bare 404.
+    let stranger = LinkKey::parse(&LinkKey::generate().unwrap())
+        .unwrap()
+        .token("attachments/m2/0", Utc::now() + Duration::days(7));
+    let event =
+        json!({"rawPath": format!("/l/{stranger}"), "requestContext": {"http": {"method": "GET"}}});
+    let answer = links::handle(&warm, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 404);
 }

@@ -4,6 +4,7 @@ mod backend;
 mod data;
 mod dev;
 mod exit;
+mod links;
 mod messages;
 mod post;
 mod redrive;
@@ -41,6 +42,8 @@ enum Command {
     Suppressions(suppressions::Args),
     /// Everything held about an address: export it as JSON, or erase it.
     Data(data::Args),
+    /// The links to stored attachments and originals: rotate their signing key.
+    Links(links::Args),
     /// Move dead-lettered messages back to the inbound queue (AWS), or re-queue failed deliveries (dev store).
     Redrive(redrive::Args),
     /// Create what the functions need in an emulator (moto, LocalStack).
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Setup(args) => setup::run(args),
         Command::Suppressions(args) => suppressions::run(args),
         Command::Data(args) => data::run(args),
+        Command::Links(args) => links::run(args),
     };
     match result {
         Ok(code) => code,
