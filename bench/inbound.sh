@@ -129,7 +129,7 @@ else
     "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" | tee "$OUT/route.txt"
 fi
 
-export MAILROOM_ALLOW_PRIVATE_TARGETS=true AWS_LAMBDA_FUNCTION_NAME=inbound \
+export MAILROOM_ALLOW_PRIVATE_TARGETS=true MAILROOM_ALLOW_HTTP_TARGETS=true AWS_LAMBDA_FUNCTION_NAME=inbound \
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_FUNCTION_VERSION=1
 locked python3 "$HARNESS" invoke "$EXE" --bucket "$MAILROOM_BUCKET" --key "inbound/$ID" --size "$SIZE" \
     --stderr "$OUT/inbound.log" | tee "$OUT/invoke.txt"

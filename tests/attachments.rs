@@ -29,6 +29,7 @@ async fn world(test: &str, inline_max: &str) -> World {
             "MAILROOM_TABLE" => Some(res.table.clone()),
             "MAILROOM_BUCKET" => Some(res.bucket.clone()),
             "MAILROOM_ALLOW_PRIVATE_TARGETS" => Some("true".to_owned()),
+            "MAILROOM_ALLOW_HTTP_TARGETS" => Some("true".to_owned()),
             "MAILROOM_LINK_BASE_URL" => Some(LINK_BASE.to_owned()),
             "MAILROOM_LINK_KEY_ARN" => Some(res.link_key_arn.clone()),
             "MAILROOM_INLINE_MAX_BYTES" => Some(inline_max.to_owned()),

@@ -58,6 +58,7 @@ async fn world(test: &str, settings: &[(&str, &str)]) -> World {
             "MAILROOM_ALLOW_PRIVATE_TARGETS".to_owned(),
             "true".to_owned(),
         ),
+        ("MAILROOM_ALLOW_HTTP_TARGETS".to_owned(), "true".to_owned()),
     ]);
     for (name, value) in settings {
         env.insert((*name).to_owned(), (*value).to_owned());

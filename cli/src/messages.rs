@@ -124,13 +124,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     };
                     // The function's own settings, read the way it reads them.
                     let env = Settings::new(|name| std::env::var(name).ok());
-                    let allow_private = env
-                        .flag("MAILROOM_ALLOW_PRIVATE_TARGETS")
-                        .map_err(bad_setting)?;
+                    let policy = TargetPolicy {
+                        allow_private: env
+                            .flag("MAILROOM_ALLOW_PRIVATE_TARGETS")
+                            .map_err(bad_setting)?,
+                        allow_http: env
+                            .flag("MAILROOM_ALLOW_HTTP_TARGETS")
+                            .map_err(bad_setting)?,
+                    };
                     let inbound = Inbound::new(
                         mail.clone(),
                         store.clone(),
-                        http_client(allow_private)?,
+                        http_client(policy)?,
                         SesSender::new(
                             aws_sdk_sesv2::Client::new(&sdk),
                             env.text("MAILROOM_CONFIGURATION_SET"),
@@ -181,7 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let inbound = Inbound::new(
                     mail.clone(),
                     store.clone(),
-                    http_client(true)?,
+                    http_client(TargetPolicy::LOCAL)?,
                     Outbox::new(args.target.data.join("outbox")),
                     SystemClock,
                     resend_config(
@@ -206,12 +211,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn http_client(allow_private: bool) -> anyhow::Result<HttpClient> {
-    HttpClient::new(
-        std::time::Duration::from_secs(30),
-        TargetPolicy { allow_private },
-    )
-    .context("cannot build the HTTP client")
+fn http_client(policy: TargetPolicy) -> anyhow::Result<HttpClient> {
+    HttpClient::new(std::time::Duration::from_secs(30), policy)
+        .context("cannot build the HTTP client")
 }
 
 /// The use case's settings for a resend: attachments travel inline (links need the stack's key).

@@ -65,16 +65,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = HttpClient::new(
-        Duration::from_secs(args.timeout),
-        TargetPolicy {
-            allow_private: true,
-        },
-    )
-    .context("cannot build the HTTP client")?;
+    let client = HttpClient::new(Duration::from_secs(args.timeout), TargetPolicy::LOCAL)
+        .context("cannot build the HTTP client")?;
     let answer = runtime
         .block_on(client.post_following_redirects(&args.url, &request))
-        .with_context(|| format!("POST {} failed", args.url))?;
+        .with_context(|| {
+            format!(
+                "POST {} failed",
+                mailroom::route::redact_url(args.url.as_str())
+            )
+        })?;
 
     let response = &answer.response;
     println!("{}", response.status);

@@ -211,7 +211,7 @@ fn route_from(add: AddArgs) -> anyhow::Result<(Route, Option<WebhookSecret>)> {
         match parsed.scheme() {
             "https" => {}
             "http" => eprintln!(
-                "warning: {} is plain http; the inbound function refuses it unless MAILROOM_ALLOW_PRIVATE_TARGETS=true",
+                "warning: {} is plain http; the inbound function refuses it unless MAILROOM_ALLOW_HTTP_TARGETS=true",
                 route::redact_url(&url)
             ),
             other => return Err(bad(format!("--webhook must be an https URL, not {other}:"))),
@@ -232,6 +232,13 @@ fn route_from(add: AddArgs) -> anyhow::Result<(Route, Option<WebhookSecret>)> {
             let secret = WebhookSecret::generate().context("cannot generate a secret")?;
             secrets.push(secret.clone());
             generated = Some(secret);
+        }
+        if secrets.is_empty() {
+            eprintln!(
+                "warning: the webhook {} has no secret, so its posts are unsigned and your application \
+                 cannot tell them from forged ones; give --generate-secret (or --secret whsec_…)",
+                route::redact_url(&url)
+            );
         }
         route.webhook = Some(WebhookTarget {
             url,

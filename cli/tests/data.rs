@@ -185,6 +185,7 @@ async fn export_and_delete_on_the_stack() {
         ("MAILROOM_LINK_BASE_URL", LINK_BASE.to_owned()),
         ("MAILROOM_LINK_KEY_ARN", res.link_key_arn.clone()),
         ("MAILROOM_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+        ("MAILROOM_ALLOW_HTTP_TARGETS", "true".to_owned()),
         ("MAILROOM_WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
     ]);
     let app = inbound::App::new(
@@ -407,13 +408,7 @@ async fn export_and_delete_on_the_dev_store_leave_no_trace_in_its_files() {
         let inbound = Inbound::new(
             mail.clone(),
             store.clone(),
-            HttpClient::new(
-                Duration::from_secs(5),
-                TargetPolicy {
-                    allow_private: true,
-                },
-            )
-            .unwrap(),
+            HttpClient::new(Duration::from_secs(5), TargetPolicy::LOCAL).unwrap(),
             Outbox::new(data.join("outbox")),
             SystemClock,
             InboundConfig {
@@ -439,8 +434,8 @@ async fn export_and_delete_on_the_dev_store_leave_no_trace_in_its_files() {
                     recipients: Some(vec!["support@example.test".to_owned()]),
                     from: Some(from.to_owned()),
                     ..KnownEnvelope::default()
-                size: None,
                 },
+                size: None,
             };
             inbound.process(&received).await.unwrap();
         }

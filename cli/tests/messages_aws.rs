@@ -162,7 +162,7 @@ async fn stack_naming(sdk: &aws_config::SdkConfig, res: &Resources) -> String {
 async fn inbound_app(sdk: &aws_config::SdkConfig, res: &Resources) -> inbound::App {
     let lookup = |name: &str| match name {
         "MAILROOM_TABLE" => Some(res.table.clone()),
-        "MAILROOM_ALLOW_PRIVATE_TARGETS" => Some("true".to_owned()),
+        "MAILROOM_ALLOW_PRIVATE_TARGETS" | "MAILROOM_ALLOW_HTTP_TARGETS" => Some("true".to_owned()),
         _ => None,
     };
     inbound::App::new(inbound::Config::from_lookup(lookup).unwrap(), sdk)
@@ -270,6 +270,7 @@ async fn resend_delivers_a_rejected_message_again_with_the_same_webhook_id() {
         .env("MAILROOM_TABLE", &res.table)
         .env("MAILROOM_BUCKET", &res.bucket)
         .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
+        .env("MAILROOM_ALLOW_HTTP_TARGETS", "true")
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&resent.stdout);

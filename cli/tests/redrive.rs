@@ -103,6 +103,7 @@ async fn redrive_moves_dead_letters_back_and_they_are_then_delivered() {
         ("MAILROOM_DLQ_URL", res.dlq_url.clone()),
         ("MAILROOM_WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
         ("MAILROOM_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+        ("MAILROOM_ALLOW_HTTP_TARGETS", "true".to_owned()),
     ]);
     let config = inbound::Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let app = inbound::App::new(config, &sdk).await.unwrap();
@@ -265,13 +266,7 @@ async fn redrive_requeues_failed_deliveries_of_the_dev_store_and_they_are_then_d
     let inbound = Inbound::new(
         mail,
         store.clone(),
-        HttpClient::new(
-            Duration::from_secs(5),
-            TargetPolicy {
-                allow_private: true,
-            },
-        )
-        .unwrap(),
+        HttpClient::new(Duration::from_secs(5), TargetPolicy::LOCAL).unwrap(),
         Outbox::new(data.join("outbox")),
         SystemClock,
         InboundConfig::with_defaults(7),
@@ -289,8 +284,8 @@ async fn redrive_requeues_failed_deliveries_of_the_dev_store_and_they_are_then_d
                 recipients: Some(vec!["support@example.test".to_owned()]),
                 from: Some("ana@sender.example".to_owned()),
                 ..KnownEnvelope::default()
-            size: None,
             },
+            size: None,
         })
         .await
         .unwrap();

@@ -166,13 +166,7 @@ async fn routes_on_the_dev_store() {
     let inbound = Inbound::new(
         mail,
         SqliteStore::open(&dir.join("mailroom.db")).unwrap(),
-        HttpClient::new(
-            Duration::from_secs(5),
-            TargetPolicy {
-                allow_private: true,
-            },
-        )
-        .unwrap(),
+        HttpClient::new(Duration::from_secs(5), TargetPolicy::LOCAL).unwrap(),
         Outbox::new(dir.join("outbox")),
         SystemClock,
         InboundConfig::with_defaults(60),
@@ -188,9 +182,9 @@ async fn routes_on_the_dev_store() {
             first_seen: now,
             known: KnownEnvelope {
                 recipients: Some(vec!["help@example.test".to_owned()]),
-            size: None,
                 ..KnownEnvelope::default()
             },
+            size: None,
         })
         .await
         .unwrap();

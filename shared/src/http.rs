@@ -1,6 +1,9 @@
 //! The webhook client over HTTP(S): one `reqwest` client built at init, a guard that refuses internal
-//! addresses (checked on the address actually connected to, so DNS rebinding cannot slip past), and bounded
-//! reading of the answer.
+//! addresses (checked on the address actually connected to, so DNS rebinding cannot slip past), redirects
+//! followed only within the target's origin, and bounded reading of the answer.
+//!
+//! Nothing this module reports names more of a target than its scheme, host and port: reqwest's errors
+//! carry the whole URL (a `?token=` in it included), so they are stripped of it before they are kept.
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -34,9 +37,26 @@ pub struct Answer {
 /// Which targets may be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TargetPolicy {
-    /// Permits loopback, private and other internal addresses, and plain `http://`
-    /// (`MAILROOM_ALLOW_PRIVATE_TARGETS=true`; what `mailroom dev` and `mailroom post` use).
+    /// Permits loopback, private, link-local and other internal addresses
+    /// (`MAILROOM_ALLOW_PRIVATE_TARGETS=true`).
     pub allow_private: bool,
+    /// Permits plain `http://` targets (`MAILROOM_ALLOW_HTTP_TARGETS=true`).
+    pub allow_http: bool,
+}
+
+impl TargetPolicy {
+    /// What the stack's functions enforce by default: public https targets only.
+    pub const STRICT: TargetPolicy = TargetPolicy {
+        allow_private: false,
+        allow_http: false,
+    };
+
+    /// What runs on the user's own machine allows (`mailroom dev`, `mailroom post`): its own services,
+    /// over plain http too.
+    pub const LOCAL: TargetPolicy = TargetPolicy {
+        allow_private: true,
+        allow_http: true,
+    };
 }
 
 /// What a target answered.
@@ -114,6 +134,31 @@ impl HttpClient {
         check_url(url, self.policy)
     }
 
+    /// GETs a URL without a body, as a 303 answer to a POST asks, and reads the start of the answer.
+    /// Basic-auth credentials in the URL are sent as an `Authorization` header.
+    pub async fn get(
+        &self,
+        url: &Url,
+        request: &WebhookRequest,
+    ) -> Result<HttpResponse, SendError> {
+        self.check_url(url)?;
+        let mut target = url.clone();
+        let credentials = basic_auth(&target);
+        let _ = target.set_username("");
+        let _ = target.set_password(None);
+        // No body, so no content type and no signature: only who asks, and for which delivery.
+        let mut builder = self
+            .client
+            .get(target)
+            .header(reqwest::header::USER_AGENT, crate::deliver::USER_AGENT)
+            .header(crate::deliver::signing::HEADER_ID, request.id.as_str());
+        if let Some((user, password)) = credentials {
+            builder = builder.basic_auth(user, password);
+        }
+        let response = builder.send().await.map_err(|e| self.classify(e))?;
+        Ok(read_answer(response).await)
+    }
+
     /// POSTs a signed request and reads the start of the answer. Basic-auth credentials in the URL are
     /// sent as an `Authorization` header.
     pub async fn post(
@@ -127,47 +172,24 @@ impl HttpClient {
         let _ = target.set_username("");
         let _ = target.set_password(None);
 
-        let mut builder = self.client.post(target).body(request.body.clone());
+        let mut builder = self.client.post(target).body(send_body(&request.body));
+        if let crate::deliver::RequestBody::Streamed { len, .. } = &request.body {
+            builder = builder.header(reqwest::header::CONTENT_LENGTH, *len);
+        }
         for (name, value) in request.headers() {
             builder = builder.header(name, value);
         }
         if let Some((user, password)) = credentials {
             builder = builder.basic_auth(user, password);
         }
-        let mut response = builder.send().await.map_err(|e| self.classify(e))?;
-
-        let status = response.status().as_u16();
-        let header = |name: reqwest::header::HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let location = header(reqwest::header::LOCATION);
-        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
-
-        let mut body = Vec::new();
-        while body.len() < MAX_RESPONSE_BYTES {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = MAX_RESPONSE_BYTES - body.len();
-                    body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-                }
-                // The status is what counts; a body cut short by the target is kept as far as it came.
-                Ok(None) | Err(_) => break,
-            }
-        }
-        Ok(HttpResponse {
-            status,
-            location,
-            retry_after,
-            body,
-        })
+        let response = builder.send().await.map_err(|e| self.classify(e))?;
+        Ok(read_answer(response).await)
     }
 
-    /// POSTs and follows up to [`MAX_REDIRECTS`] redirects, each hop re-checked like the first; only https
-    /// hops are followed unless private targets are allowed. The same signed request goes to every hop.
+    /// POSTs and follows up to [`MAX_REDIRECTS`] redirects within the target's origin (same scheme, host
+    /// and port), each hop re-checked like the first. A 301, 302, 307 or 308 gets the same signed POST
+    /// again; a 303 gets a GET without the body (and every hop after it too). A redirect to another origin
+    /// is not followed: the signed body and any credentials stay with the host they were meant for.
     pub async fn post_following_redirects(
         &self,
         url: &Url,
@@ -175,8 +197,13 @@ impl HttpClient {
     ) -> Result<Answer, SendError> {
         let mut current = url.clone();
         let mut hops = 0;
+        let mut get = false;
         loop {
-            let response = self.post(&current, request).await?;
+            let response = if get {
+                self.get(&current, request).await?
+            } else {
+                self.post(&current, request).await?
+            };
             if !(300..400).contains(&response.status) {
                 return Ok(Answer {
                     response,
@@ -194,13 +221,17 @@ impl HttpClient {
                 Some(_) if hops >= MAX_REDIRECTS => {
                     Some(format!("more than {MAX_REDIRECTS} redirects"))
                 }
-                Some(next) if next.scheme() != "https" && !self.policy.allow_private => {
-                    Some(format!("redirect to a non-https URL ({})", next.scheme()))
-                }
-                Some(next) => self.check_url(next).err().map(|r| r.0),
+                Some(next) => redirect_refusal(&current, next)
+                    .or_else(|| self.check_url(next).err().map(|r| r.0)),
             };
             match (refusal, next) {
-                (None, Some(next)) => {
+                (None, Some(mut next)) => {
+                    // Same origin, so the credentials the target was given still belong there.
+                    if next.username().is_empty() && next.password().is_none() {
+                        let _ = next.set_username(current.username());
+                        let _ = next.set_password(current.password());
+                    }
+                    get = get || response.status == 303;
                     current = next;
                     hops += 1;
                 }
@@ -224,6 +255,8 @@ impl HttpClient {
             }
             source = current.source();
         }
+        // The URL may hold a token in its query: it stays out of every message kept or logged.
+        let error = error.without_url();
         if error.is_timeout() {
             SendError::Timeout(self.timeout)
         } else if error.is_connect() {
@@ -234,13 +267,63 @@ impl HttpClient {
     }
 }
 
+/// Why a redirect from `from` to `to` is not followed, or `None`: only redirects within one origin are.
+fn redirect_refusal(from: &Url, to: &Url) -> Option<String> {
+    if from.origin() == to.origin() {
+        return None;
+    }
+    Some(match (to.scheme(), to.host_str()) {
+        (scheme, _) if scheme != from.scheme() => {
+            format!(
+                "redirect to another scheme ({scheme}); only redirects within the target's origin are followed"
+            )
+        }
+        (_, Some(host)) => format!(
+            "redirect to another origin ({host}); only redirects within the target's origin are followed"
+        ),
+        (_, None) => "redirect to a URL without a host".to_owned(),
+    })
+}
+
+/// Reads the status, the headers that matter and the start of the body of an answer.
+async fn read_answer(mut response: reqwest::Response) -> HttpResponse {
+    let status = response.status().as_u16();
+    let header = |name: reqwest::header::HeaderName| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let location = header(reqwest::header::LOCATION);
+    let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+
+    let mut body = Vec::new();
+    while body.len() < MAX_RESPONSE_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_RESPONSE_BYTES - body.len();
+                body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            }
+            // The status is what counts; a body cut short by the target is kept as far as it came.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    HttpResponse {
+        status,
+        location,
+        retry_after,
+        body,
+    }
+}
+
 fn check_url(url: &Url, policy: TargetPolicy) -> Result<(), Refused> {
     match url.scheme() {
         "https" => {}
-        "http" if policy.allow_private => {}
+        "http" if policy.allow_http => {}
         "http" => {
             return Err(Refused(
-                "plain http:// targets are refused; use https:// (or set MAILROOM_ALLOW_PRIVATE_TARGETS=true for local testing)".to_owned(),
+                "plain http:// targets are refused; use https:// (or set MAILROOM_ALLOW_HTTP_TARGETS=true for local testing)".to_owned(),
             ));
         }
         other => {
@@ -290,6 +373,11 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
         Some("IETF protocol assignment")
     } else if a == 198 && (b == 18 || b == 19) {
         Some("benchmarking")
+    } else if matches!(
+        (a, b, ip.octets()[2]),
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+    ) {
+        Some("documentation")
     } else {
         None
     }
@@ -315,6 +403,18 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     if segments[0] & 0xffc0 == 0xfec0 {
         return Some("site-local");
     }
+    // IPv4-translated addresses of SIIT (::ffff:0:a.b.c.d, RFC 6052/7915) reach IPv4 hosts through a
+    // translator; Teredo (2001::/32) tunnels to an obfuscated IPv4 address; 100::/64 is discard-only.
+    // None is a webhook's address, and what they lead to cannot be checked: all are refused outright.
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return Some("IPv4-translated (SIIT)");
+    }
+    if segments[0] == 0x2001 && segments[1] == 0 {
+        return Some("Teredo");
+    }
+    if segments[..4] == [0x0100, 0, 0, 0] {
+        return Some("discard-only");
+    }
     // Addresses that carry an IPv4 address: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64
     // (64:ff9b::/96 and the local-use 64:ff9b:1::/48) and 6to4 (2002::/16). Each is judged by what it carries.
     let embedded = |hi: u16, lo: u16| Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
@@ -334,6 +434,68 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         Some(reason) => Some(reason),
         None if segments[0] == 0x2001 && segments[1] == 0x0db8 => Some("documentation"),
         None => None,
+    }
+}
+
+/// The body as reqwest sends it. A streamed body is written by a blocking task into a small channel, so
+/// at most a few chunks of it are in memory at once; if the request ends early the writer stops.
+fn send_body(body: &crate::deliver::RequestBody) -> reqwest::Body {
+    use crate::deliver::RequestBody;
+    match body {
+        RequestBody::Bytes(bytes) => reqwest::Body::from(bytes.clone()),
+        RequestBody::Streamed { writer, .. } => {
+            let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+            let writer = writer.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut out = ChannelWriter {
+                    sender,
+                    chunk: Vec::with_capacity(STREAM_CHUNK),
+                };
+                let written = writer.write_body(&mut out).and_then(|()| {
+                    use std::io::Write;
+                    out.flush()
+                });
+                if let Err(error) = written {
+                    // Tell the reader why the body stopped short; nobody listens when it hung up.
+                    let _ = out.sender.blocking_send(Err(error));
+                }
+            });
+            reqwest::Body::wrap_stream(futures_util::stream::unfold(
+                receiver,
+                |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+            ))
+        }
+    }
+}
+
+/// Bytes per chunk of a streamed body.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// An `io::Write` that hands full chunks to the request being sent.
+struct ChannelWriter {
+    sender: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    chunk: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = STREAM_CHUNK - self.chunk.len();
+        let taken = buf.len().min(room);
+        self.chunk.extend_from_slice(buf.get(..taken).unwrap_or_default());
+        if self.chunk.len() >= STREAM_CHUNK {
+            self.flush()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(STREAM_CHUNK));
+        self.sender
+            .blocking_send(Ok(bytes::Bytes::from(full)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the request ended"))
     }
 }
 
@@ -396,19 +558,36 @@ impl Resolve for GuardedResolver {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     fn refused(url: &str) -> bool {
-        check_url(
-            &Url::parse(url).unwrap(),
-            TargetPolicy {
-                allow_private: false,
-            },
-        )
-        .is_err()
+        check_url(&Url::parse(url).unwrap(), TargetPolicy::STRICT).is_err()
     }
+
+    /// One address of each range refused since issue #14, in the spellings URL parsing accepts.
+    const NEWLY_REFUSED: [&str; 12] = [
+        // ::ffff:0:0/96, IPv4-translated (SIIT), whatever IPv4 address it carries.
+        "https://[::ffff:0:7f00:1]/",
+        "https://[::ffff:0:5db8:d70e]/",
+        // 2001::/32, Teredo.
+        "https://[2001::1]/",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        // 100::/64, discard-only.
+        "https://[100::1]/",
+        "https://[100::ffff:ffff:ffff:ffff]/",
+        // 192.0.0.0/24, IETF protocol assignments.
+        "https://192.0.0.8/",
+        // 198.18.0.0/15, benchmarking.
+        "https://198.18.0.1/",
+        "https://198.19.255.254/",
+        // 240.0.0.0/4, reserved.
+        "https://240.0.0.1/",
+        "https://255.255.255.254/",
+        // Documentation.
+        "https://203.0.113.7/",
+    ];
 
     #[test]
     fn disguised_internal_addresses_are_refused() {
@@ -440,6 +619,95 @@ mod tests {
         ] {
             assert!(refused(url), "{url} must be refused");
         }
+        for url in NEWLY_REFUSED {
+            assert!(refused(url), "{url} must be refused");
+        }
+    }
+
+    #[test]
+    fn the_neighbours_of_refused_ranges_pass() {
+        for url in [
+            // Beside 2001::/32 (Teredo) and 2001:db8::/32 (documentation).
+            "https://[2001:4860:4860::8888]/",
+            // Beside 100::/64.
+            "https://[100:0:0:1::1]/",
+            // Beside 198.18.0.0/15 and 192.0.0.0/24.
+            "https://198.20.0.1/",
+            "https://192.0.1.1/",
+        ] {
+            assert!(!refused(url), "{url} must pass");
+        }
+    }
+
+    #[tokio::test]
+    async fn each_new_range_is_refused_before_any_connection() {
+        let client = HttpClient::new(Duration::from_secs(5), TargetPolicy::STRICT).unwrap();
+        let request = WebhookRequest::new("msg_1", 0, "text/plain", "x", &[]);
+        for url in NEWLY_REFUSED {
+            match client.post(&Url::parse(url).unwrap(), &request).await {
+                Err(SendError::Refused(_)) => {}
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        // A name that resolves into one of them is refused by the resolver, before a connection too.
+        for literal in [
+            "::ffff:0:7f00:1",
+            "2001::1",
+            "100::1",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
+            let resolver = GuardedResolver {
+                policy: TargetPolicy::STRICT,
+            };
+            let resolved = resolver.resolve(literal.parse::<Name>().unwrap()).await;
+            let error = resolved.err().expect("refused");
+            assert!(
+                error.downcast_ref::<Refused>().is_some(),
+                "{literal}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_and_private_addresses_are_separate_settings() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let http_only = TargetPolicy {
+            allow_private: false,
+            allow_http: true,
+        };
+        assert!(check_url(&url("http://example.com/"), http_only).is_ok());
+        assert!(check_url(&url("http://127.0.0.1/"), http_only).is_err());
+        let private_only = TargetPolicy {
+            allow_private: true,
+            allow_http: false,
+        };
+        assert!(check_url(&url("https://127.0.0.1/"), private_only).is_ok());
+        assert!(check_url(&url("http://127.0.0.1/"), private_only).is_err());
+    }
+
+    #[test]
+    fn only_redirects_within_the_origin_are_followed() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let from = url("https://app.example.com/hook?token=secret");
+        assert_eq!(
+            redirect_refusal(&from, &url("https://app.example.com/other")),
+            None
+        );
+        assert_eq!(
+            redirect_refusal(&from, &url("https://app.example.com:443/x")),
+            None,
+            "the default port is the same origin"
+        );
+        for other in [
+            "https://evil.example.net/hook",
+            "https://app.example.com:8443/hook",
+            "http://app.example.com/hook",
+            "https://sub.app.example.com/hook",
+        ] {
+            let why = redirect_refusal(&from, &url(other)).expect(other);
+            assert!(!why.contains("secret") && !why.contains("/hook"), "{why}");
+        }
     }
 
     #[test]
@@ -452,10 +720,13 @@ mod tests {
         ] {
             assert!(!refused(url), "{url} must pass");
         }
-        let allow = TargetPolicy {
-            allow_private: true,
-        };
-        assert!(check_url(&Url::parse("http://127.0.0.1:3000/").unwrap(), allow).is_ok());
+        assert!(
+            check_url(
+                &Url::parse("http://127.0.0.1:3000/").unwrap(),
+                TargetPolicy::LOCAL
+            )
+            .is_ok()
+        );
     }
 
     #[test]

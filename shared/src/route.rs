@@ -269,9 +269,15 @@ mod secret_texts {
 }
 
 impl WebhookTarget {
-    /// The URL without credentials, fit for records, logs and listings.
+    /// The URL as records, logs and listings show it: scheme, host, port and path; never credentials, a
+    /// query or a fragment (where tokens live).
     pub fn display_url(&self) -> String {
         redact_url(&self.url)
+    }
+
+    /// Whether posts to it go unsigned: the application cannot tell them from forgeries.
+    pub fn is_unsigned(&self) -> bool {
+        self.secrets.is_empty()
     }
 }
 
@@ -415,16 +421,30 @@ pub fn resolve<'a>(routes: &'a [Route], recipient: &str) -> Option<RouteMatch<'a
     found(&Pattern::CatchAll, MatchRule::CatchAll)
 }
 
-/// A URL with any `user:password@` removed.
+/// A URL as it may be recorded, logged or shown: scheme, host, port and path. `user:password@`, the query
+/// and the fragment are removed, since that is where credentials and tokens travel.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
-            if !parsed.username().is_empty() || parsed.password().is_some() {
-                let _ = parsed.set_username("");
-                let _ = parsed.set_password(None);
-            }
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
             parsed.to_string()
         }
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+/// A URL's scheme, host and port only (`https://app.example.com`, `http://127.0.0.1:3000`): what a
+/// data-protection export says about a route's targets.
+pub fn url_origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", parsed.scheme()),
+            (Some(host), None) => format!("{}://{host}", parsed.scheme()),
+            (None, _) => "(no host)".to_owned(),
+        },
         Err(_) => "(invalid URL)".to_owned(),
     }
 }
@@ -513,14 +533,26 @@ mod tests {
     }
 
     #[test]
-    fn credentials_never_leave_the_url_field() {
+    fn credentials_and_tokens_never_leave_the_url_field() {
         assert_eq!(
             redact_url("https://user:secret@hooks.example.com/in?x=1"),
-            "https://hooks.example.com/in?x=1"
+            "https://hooks.example.com/in"
+        );
+        assert_eq!(
+            redact_url("https://hooks.example.com:8443/in?token=SUPERSECRET#frag"),
+            "https://hooks.example.com:8443/in"
         );
         assert_eq!(
             redact_url("https://hooks.example.com/in"),
             "https://hooks.example.com/in"
+        );
+        assert_eq!(
+            url_origin("https://u:p@hooks.example.com/in?token=x"),
+            "https://hooks.example.com"
+        );
+        assert_eq!(
+            url_origin("http://127.0.0.1:3000/mail"),
+            "http://127.0.0.1:3000"
         );
     }
 

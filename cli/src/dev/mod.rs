@@ -216,13 +216,8 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
     // Links to stored attachments point at the inspector, which serves them from the local store.
     let link_key = persistent_link_key(&args.data.join("link-key"))?;
 
-    let http = HttpClient::new(
-        Duration::from_secs(30),
-        TargetPolicy {
-            allow_private: true,
-        },
-    )
-    .context("cannot build the HTTP client")?;
+    let http = HttpClient::new(Duration::from_secs(30), TargetPolicy::LOCAL)
+        .context("cannot build the HTTP client")?;
     let outbox = Outbox::new(args.data.join("outbox"));
     let outbox_dir = outbox.dir().to_owned();
     let forward = ForwardSettings {
