@@ -16,9 +16,10 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// The dev store's database under `data` (the folder `mailroom dev` uses), created when missing.
+/// The dev store's database under `data` (the folder `mailroom dev` uses), created when missing: the
+/// folder 0700, the database 0600.
 pub fn dev_store(data: &std::path::Path) -> anyhow::Result<mailroom::local::sqlite::SqliteStore> {
-    std::fs::create_dir_all(data)
+    mailroom::local::private::create_dir_all(data)
         .with_context(|| format!("cannot create the dev store folder {}", data.display()))?;
     mailroom::local::sqlite::SqliteStore::open(&data.join(DEV_DATABASE))
         .map_err(crate::exit::from_store)

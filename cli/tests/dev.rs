@@ -902,3 +902,348 @@ from = "fwd@example.test"
     );
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
 }
+
+/// Talks SMTP by hand: sends `script` as it is, then reads until the server closes or `patience` passes.
+async fn raw_smtp(smtp: SocketAddr, script: &[u8], patience: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(smtp).await.unwrap();
+    let mut greeting = [0u8; 512];
+    let _ = stream.read(&mut greeting).await.unwrap();
+    // The peer may close before everything is written (a refused bare-LF dot): that is an answer too.
+    let _ = stream.write_all(script).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(patience, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A GET with a `Host` header of our choosing; the status code and the body.
+async fn get_as(http: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+#[tokio::test]
+async fn a_long_line_followed_by_a_dot_cannot_smuggle_a_second_message() {
+    let dir = workdir("smuggle");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+    // One body line of 65,537 bytes and then a dot: a reader in 64 KiB pieces saw the dot at the start of
+    // a "line" and ended the message there; the rest became a second message from a sender of the
+    // attacker's choosing.
+    let mut script =
+        b"EHLO client.test\r\nMAIL FROM:<ana@client.test>\r\nRCPT TO:<support@example.test>\r\n\
+DATA\r\nFrom: ana@client.test\r\nTo: support@example.test\r\nSubject: first\r\n\r\n"
+            .to_vec();
+    script.extend(std::iter::repeat_n(b'A', 65_537));
+    script.extend_from_slice(
+        b".\r\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<support@example.test>\r\nDATA\r\n\
+From: ceo@victim.test\r\nTo: support@example.test\r\nSubject: smuggled\r\n\r\npay the invoice\r\n.\r\nQUIT\r\n",
+    );
+    let said = raw_smtp(dev.smtp, &script, Duration::from_secs(30)).await;
+    assert_eq!(
+        said.matches("\r\n250 2.0.0 Ok: queued").count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("221"), "{said}");
+
+    record_with_status(&dir, "delivered").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = records(&dir);
+    assert_eq!(all.len(), 1, "one message: {all:?}");
+    assert_eq!(all[0]["subject"], "first");
+    assert_eq!(all[0]["sender"], "ana@client.test");
+    let posted = receiver.requests();
+    assert_eq!(posted.len(), 1);
+    let plain = posted[0].json()["plain"].as_str().unwrap().to_owned();
+    assert!(
+        plain.contains(&format!("{}.", "A".repeat(65_537)))
+            && plain.contains("MAIL FROM:<ceo@victim.test>"),
+        "the long line stayed one line, and what followed stayed in the message"
+    );
+}
+
+#[tokio::test]
+async fn a_bare_lf_dot_is_refused_and_the_connection_closed() {
+    let dir = workdir("barelf");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+    for ending in [&b"\n.\n"[..], b"\r\n.\n", b"\n.\r\n"] {
+        let mut script = b"EHLO client.test\r\nMAIL FROM:<ana@client.test>\r\nRCPT TO:<support@example.test>\r\n\
+DATA\r\nSubject: bare\r\n\r\nhello"
+            .to_vec();
+        script.extend_from_slice(ending);
+        script.extend_from_slice(
+            b"MAIL FROM:<ceo@victim.test>\r\nRCPT TO:<support@example.test>\r\nDATA\r\n\
+Subject: smuggled\r\n\r\nx\r\n.\r\nQUIT\r\n",
+        );
+        let said = raw_smtp(dev.smtp, &script, Duration::from_secs(10)).await;
+        let shown = String::from_utf8_lossy(ending).escape_debug().to_string();
+        assert!(said.contains("\r\n554 5.5.2"), "{shown}: {said}");
+        assert!(!said.contains("queued"), "{shown}: {said}");
+        assert!(!said.contains("221"), "closed at once: {shown}: {said}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(records(&dir).is_empty());
+    assert!(receiver.requests().is_empty());
+    // A message ended properly still goes through; a dot inside a line, and a dot-stuffed line, stay text.
+    let said = raw_smtp(
+        dev.smtp,
+        b"EHLO client.test\r\nMAIL FROM:<ana@client.test>\r\nRCPT TO:<support@example.test>\r\n\
+DATA\r\nSubject: fine\r\n\r\nbare\nlf.\n..stuffed\r\n.\r\nQUIT\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(said.contains("queued") && said.contains("221"), "{said}");
+    record_with_status(&dir, "delivered").await;
+    let plain = receiver.requests()[0].json()["plain"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        plain.contains(".stuffed") && !plain.contains("..stuffed"),
+        "{plain:?}"
+    );
+}
+
+#[tokio::test]
+async fn recipients_per_message_are_capped() {
+    let dir = workdir("rcpts");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+    let mut script = b"EHLO client.test\r\nMAIL FROM:<ana@client.test>\r\n".to_vec();
+    for _ in 0..101 {
+        script.extend_from_slice(b"RCPT TO:<support@example.test>\r\n");
+    }
+    script.extend_from_slice(b"QUIT\r\n");
+    let said = raw_smtp(dev.smtp, &script, Duration::from_secs(10)).await;
+    assert!(said.contains("452 4.5.3"), "{said}");
+    assert_eq!(
+        said.matches("452 4.5.3").count(),
+        1,
+        "only the 101st: {said}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn every_file_under_data_is_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workdir("modes");
+    let receiver = Receiver::start().await;
+    let config = config(
+        &dir,
+        &receiver,
+        "attachments = \"s3\"\n\n[[routes]]\npattern = \"fwd@example.test\"\n[routes.forward]\nto = [\"ana@elsewhere.test\"]\n",
+    );
+    let dev = Dev::start_with(
+        &dir,
+        &[
+            std::ffi::OsStr::new("--config"),
+            config.as_os_str(),
+            std::ffi::OsStr::new("--webhook"),
+            std::ffi::OsStr::new(&receiver.url("/all")),
+        ],
+    );
+    let raw = "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: scan\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        raw.as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "fwd@example.test",
+        message("Forward", "x"),
+    )
+    .await
+    .unwrap();
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "else@other.test",
+        message("Catch-all", "x"),
+    )
+    .await
+    .unwrap();
+    record_with_status(&dir, "sent").await;
+    eventually(Duration::from_secs(30), async || {
+        (records(&dir).len() == 3).then_some(())
+    })
+    .await
+    .expect("three deliveries");
+
+    let check = |when: &str| {
+        let data = dir.join("data");
+        let mut seen = Vec::new();
+        let mut folders = vec![data.clone()];
+        while let Some(folder) = folders.pop() {
+            let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{when}: {}", folder.display());
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{when}: {}", path.display());
+                seen.push(path.strip_prefix(&data).unwrap().display().to_string());
+            }
+        }
+        seen
+    };
+    let running = check("while running");
+    for wanted in [
+        "mailroom.db",
+        "mailroom.db-wal",
+        "mailroom.db-shm",
+        "link-key",
+        "webhook-secret",
+        "tls/cert.pem",
+        "tls/key.pem",
+    ] {
+        assert!(
+            running.iter().any(|f| f == wanted),
+            "{wanted} in {running:?}"
+        );
+    }
+    for folder in ["mail/inbound/", "mail/attachments/", "outbox/"] {
+        assert!(
+            running.iter().any(|f| f.starts_with(folder)),
+            "{folder} in {running:?}"
+        );
+    }
+    drop(dev);
+    check("after a stop");
+}
+
+#[tokio::test]
+async fn the_inspector_answers_only_requests_addressed_to_it() {
+    let dir = workdir("host");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, "attachments = \"s3\"\n"));
+    let raw = "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: secret plans\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        raw.as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    let record = record_with_status(&dir, "delivered").await;
+    let id = record["message_id"].as_str().unwrap().to_owned();
+    let port = dev.http.port();
+
+    // A page of the attacker's whose name now points at 127.0.0.1 (DNS rebinding) reads nothing.
+    for host in [
+        "rebind.attacker.example".to_owned(),
+        format!("rebind.attacker.example:{port}"),
+        format!("127.0.0.1.attacker.example:{port}"),
+    ] {
+        for path in [
+            "/",
+            "/api/messages",
+            &format!("/api/messages/{id}"),
+            &format!("/messages/{id}"),
+        ] {
+            let (status, body) = get_as(dev.http, &host, path).await;
+            assert!(status == 421 || status == 403, "{host}{path}: {body}");
+            assert!(
+                !body.contains("secret plans") && !body.contains("ana@client.test"),
+                "{body}"
+            );
+        }
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, body) = get_as(dev.http, &host, "/api/messages").await;
+        assert_eq!(status, 200, "{host}: {body}");
+        assert!(body.contains("secret plans"));
+    }
+
+    // A link's token is its credential: it opens whatever name the app knows this machine by, and only
+    // in its one spelling.
+    let url = receiver.requests().pop().unwrap().json()["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = url
+        .strip_prefix(&format!("http://{}", dev.http))
+        .unwrap()
+        .to_owned();
+    assert_eq!(get_as(dev.http, "host.docker.internal", &path).await.0, 200);
+    let parts: Vec<&str> = path.trim_start_matches("/l/").split('.').collect();
+    assert_eq!(parts.len(), 4, "{path}");
+    for expiry in [format!("+{}", parts[2]), format!("0{}", parts[2])] {
+        let respelled = format!("/l/{}.{}.{expiry}.{}", parts[0], parts[1], parts[3]);
+        assert_eq!(
+            get_as(dev.http, "127.0.0.1", &respelled).await.0,
+            404,
+            "{respelled}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mail_without_header_fields_arrives_with_its_text() {
+    let dir = workdir("headerless");
+    let receiver = Receiver::start().await;
+    let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
+    // A client that sends text with no header field at all: the stored object has SES's trace headers
+    // running straight into it, as SES's own would.
+    send(
+        dev.smtp,
+        "ana@client.test",
+        "support@example.test",
+        b"Meter reading for flat 4: 1234 kWh\r\nsent from the basement\r\n".to_vec(),
+    )
+    .await
+    .unwrap();
+    record_with_status(&dir, "delivered").await;
+    let json = receiver.requests()[0].json();
+    assert_eq!(
+        json["plain"].as_str().unwrap().trim_end(),
+        "Meter reading for flat 4: 1234 kWh\r\nsent from the basement",
+        "{json}"
+    );
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "missing_header_separator"),
+        "{json}"
+    );
+    assert_eq!(json["envelope"]["from"], "ana@client.test");
+    assert!(json["headers"].get("meter_reading_for_flat_4").is_none());
+}

@@ -3,9 +3,17 @@
 //! - `GET /` lists messages; `GET /messages/{id}` shows one.
 //! - `GET /api/messages` is the list as JSON; `GET /api/messages/{id}` one message with its records (every
 //!   attempt and answer) and the JSON payload its first recipient's webhook receives.
+//! - `GET /l/{token}` serves a stored attachment a signed link names.
+//!
+//! It answers only requests addressed to a loopback name (`localhost`, `127.0.0.1`, `[::1]`) or the name
+//! given with `--http`; any other `Host` gets 421. A web page the developer visits could otherwise point
+//! a name of its own at 127.0.0.1 (DNS rebinding) and read their mail. Links are the exception: their
+//! signed token is the credential, as on the stack's link endpoint, and the app following one may know
+//! the machine by another name.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -73,7 +81,113 @@ fn not_found() -> Reply {
     )
 }
 
+/// The names the inspector answers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHosts {
+    /// The host of `--http` when it names this machine in a way other than loopback.
+    given: Option<String>,
+}
+
+impl AllowedHosts {
+    /// Loopback names, and the host part of `--http ADDR` unless it is an unspecified address
+    /// (`0.0.0.0`, `[::]`), which no request is addressed to.
+    pub fn new(http: &str) -> AllowedHosts {
+        let host = normalise_host(host_part(http));
+        let unspecified = host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        AllowedHosts {
+            given: (!host.is_empty() && !unspecified && !is_loopback_name(&host)).then_some(host),
+        }
+    }
+
+    /// Whether a request addressed to `authority` (`host[:port]`, as the `Host` header has it) is ours.
+    pub fn allows(&self, authority: &str) -> bool {
+        let host = normalise_host(host_part(authority));
+        is_loopback_name(&host) || self.given.as_deref() == Some(host.as_str())
+    }
+
+    /// The names, for the warning printed at start.
+    pub fn describe(&self) -> String {
+        match &self.given {
+            Some(given) => format!("localhost, 127.0.0.1, [::1] or {given}"),
+            None => "localhost, 127.0.0.1 or [::1]".to_owned(),
+        }
+    }
+}
+
+/// The host of `host[:port]`, `[v6][:port]` or a bare IPv6 address.
+fn host_part(authority: &str) -> &str {
+    let authority = authority.trim();
+    if authority.starts_with('[') {
+        return authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end]);
+    }
+    match authority.rsplit_once(':') {
+        // More than one colon and no brackets: a bare IPv6 address, no port.
+        Some((host, _)) if !host.contains(':') => host,
+        _ => authority,
+    }
+}
+
+fn normalise_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `localhost` and its subdomains (RFC 6761: always this machine), and loopback addresses.
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `host:port` of the inspector as it should appear in links and in the banner: the name given with
+/// `--http`, or for an unspecified address (`0.0.0.0`) the loopback address, which the inspector answers.
+pub fn reachable_authority(http: &str, bound: SocketAddr) -> String {
+    let host = host_part(http);
+    let unspecified = host
+        .trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map_or(host.is_empty(), |ip| ip.is_unspecified());
+    let port = bound.port();
+    match (unspecified, bound.ip()) {
+        (true, IpAddr::V6(_)) => format!("[::1]:{port}"),
+        (true, IpAddr::V4(_)) => format!("127.0.0.1:{port}"),
+        (false, IpAddr::V6(ip)) if host.parse::<IpAddr>().is_ok() => format!("[{ip}]:{port}"),
+        (false, ip) if host.parse::<IpAddr>().is_ok() => format!("{ip}:{port}"),
+        (false, _) => format!("{host}:{port}"),
+    }
+}
+
+/// The host a request was addressed to: the request target's authority, or the `Host` header.
+fn addressed_to(request: &Request<Incoming>) -> Option<String> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.as_str().to_owned());
+    }
+    request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
 async fn route(dev: &Dev, request: Request<Incoming>) -> Reply {
+    let path = request.uri().path().to_owned();
+    let is_link = path.starts_with(mailroom::deliver::links::LINK_PATH_PREFIX);
+    let ours = addressed_to(&request).is_some_and(|host| dev.inspector_hosts.allows(&host));
+    if !is_link && !ours {
+        return reply(
+            StatusCode::MISDIRECTED_REQUEST,
+            "text/plain; charset=utf-8",
+            "421 Misdirected Request: the mailroom dev inspector answers only requests addressed to \
+             localhost, 127.0.0.1, [::1] or the name given with --http\n",
+        );
+    }
     if request.method() != Method::GET {
         return reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -81,7 +195,6 @@ async fn route(dev: &Dev, request: Request<Incoming>) -> Reply {
             "GET only\n",
         );
     }
-    let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         [""] => match messages(dev).await {
@@ -106,7 +219,7 @@ async fn route(dev: &Dev, request: Request<Incoming>) -> Reply {
             Ok(None) => not_found(),
             Err(error) => server_error(&error),
         },
-        ["l", token] => match dev.link_key.verify(token, chrono::Utc::now()) {
+        ["l", token] => match dev.verify_link(token) {
             Some(key) => {
                 let location = MailLocation {
                     bucket: LOCAL_BUCKET.to_owned(),
@@ -346,4 +459,71 @@ fn detail_page(detail: &Value) -> String {
         ));
     }
     page(&format!("message {id}"), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_names_and_the_given_name_are_answered() {
+        let default = AllowedHosts::new("127.0.0.1:8025");
+        for ours in [
+            "127.0.0.1:8025",
+            "127.0.0.1",
+            "127.1.2.3:8025",
+            "localhost:8025",
+            "LOCALHOST.",
+            "app.localhost:8025",
+            "[::1]:8025",
+        ] {
+            assert!(default.allows(ours), "{ours}");
+        }
+        for foreign in [
+            "rebind.attacker.example",
+            "rebind.attacker.example:8025",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io:8025",
+            "192.168.1.5:8025",
+            "0.0.0.0:8025",
+            "",
+        ] {
+            assert!(!default.allows(foreign), "{foreign}");
+        }
+        let named = AllowedHosts::new("devbox.lan:8025");
+        assert!(named.allows("devbox.lan:8025") && named.allows("DevBox.lan"));
+        assert!(!named.allows("other.lan:8025"));
+        let everywhere = AllowedHosts::new("0.0.0.0:8027");
+        assert!(!everywhere.allows("0.0.0.0:8027"));
+        assert!(everywhere.allows("127.0.0.1:8027"));
+        assert!(AllowedHosts::new("[::]:8025").allows("[::1]:8025"));
+    }
+
+    #[test]
+    fn links_name_a_host_that_answers() {
+        let bound = |text: &str| {
+            text.parse::<SocketAddr>()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+        };
+        assert_eq!(
+            reachable_authority("0.0.0.0:8027", bound("0.0.0.0:8027")),
+            "127.0.0.1:8027"
+        );
+        assert_eq!(
+            reachable_authority("[::]:8027", bound("[::]:8027")),
+            "[::1]:8027"
+        );
+        assert_eq!(
+            reachable_authority("127.0.0.1:0", bound("127.0.0.1:41234")),
+            "127.0.0.1:41234"
+        );
+        assert_eq!(
+            reachable_authority("devbox.lan:8025", bound("192.168.1.5:8025")),
+            "devbox.lan:8025"
+        );
+        assert_eq!(
+            reachable_authority("192.168.1.5:8025", bound("192.168.1.5:8025")),
+            "192.168.1.5:8025"
+        );
+    }
 }

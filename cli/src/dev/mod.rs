@@ -10,12 +10,12 @@ mod smtp;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use mailroom::deliver::links::LinkKey;
+use mailroom::deliver::links::{LinkKeys, token_key_id};
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
@@ -71,7 +71,10 @@ pub struct Args {
 
 /// Everything the running server shares.
 pub struct Dev {
-    link_key: LinkKey,
+    link_keys: RwLock<LinkKeys>,
+    link_key_path: PathBuf,
+    link_keys_read: Mutex<Instant>,
+    inspector_hosts: inspector::AllowedHosts,
     store: SqliteStore,
     mail: LocalMailStore,
     inbound: Inbound<LocalMailStore, SqliteStore, HttpClient, Outbox, SystemClock>,
@@ -124,10 +127,10 @@ impl Pending {
                 tls: self.tls,
                 ..KnownEnvelope::default()
             },
+            size: None,
         }
     }
 }
-            size: None,
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -140,6 +143,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     runtime.block_on(async {
         let started = start(&args, None).await?;
+        for warning in &started.warnings {
+            eprintln!("{warning}");
+        }
         println!("{}", started.banner);
         tokio::signal::ctrl_c()
             .await
@@ -157,6 +163,9 @@ pub struct Started {
     pub http: SocketAddr,
     /// What to tell the user.
     pub banner: String,
+    /// What to warn the user about, loudly (on stderr): listeners other machines can reach, a data
+    /// folder others can read.
+    pub warnings: Vec<String>,
     /// The shared state.
     pub dev: Arc<Dev>,
 }
@@ -164,6 +173,15 @@ pub struct Started {
 /// Opens the store, seeds the routes, and starts the SMTP listener, the inspector, the processor and the
 /// retry timer. `routes` replaces the configured routes (the demo uses it).
 pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<Started> {
+    let mut warnings = Vec::new();
+    if args.data.exists() && mailroom::local::private::is_shared(&args.data) {
+        warnings.push(format!(
+            "WARNING: {} can be read by other users of this machine, and it holds mail and every route's \
+             secret; `chmod 700 {}` (mailroom dev creates its folders 0700 and its files 0600)",
+            args.data.display(),
+            args.data.display()
+        ));
+    }
     let store = crate::backend::dev_store(&args.data)?;
     let mail = LocalMailStore::new(args.data.join("mail"));
     let mut lines = Vec::new();
@@ -213,8 +231,23 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         )
     })?;
     let http_addr = http_listener.local_addr()?;
+    let inspector_hosts = inspector::AllowedHosts::new(&args.http);
+    // The inspector's address as a browser (or the app following a link) can use it.
+    let inspector_base = format!(
+        "http://{}",
+        inspector::reachable_authority(&args.http, http_addr)
+    );
+    if !http_addr.ip().is_loopback() {
+        warnings.push(format!(
+            "WARNING: the inspector listens on {http_addr}, which other machines can reach. It shows every \
+             message, sender and payload to whoever asks, with no password. It answers only requests \
+             addressed to {} (the Host header); bind it to 127.0.0.1 unless you mean this.",
+            inspector_hosts.describe()
+        ));
+    }
     // Links to stored attachments point at the inspector, which serves them from the local store.
-    let link_key = persistent_link_key(&args.data.join("link-key"))?;
+    let link_key_path = args.data.join("link-key");
+    let link_keys = persistent_link_keys(&link_key_path)?;
 
     let http = HttpClient::new(Duration::from_secs(30), TargetPolicy::LOCAL)
         .context("cannot build the HTTP client")?;
@@ -239,8 +272,8 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         SystemClock,
         InboundConfig {
             links: Some(LinkSettings {
-                base_url: format!("http://{http_addr}"),
-                key: link_key.clone(),
+                base_url: inspector_base.clone(),
+                key: link_keys.current().clone(),
                 days: ATTACHMENT_URL_DAYS,
             }),
             forward,
@@ -251,7 +284,10 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
 
     let (queue, incoming) = mpsc::unbounded_channel();
     let dev = Arc::new(Dev {
-        link_key,
+        link_keys: RwLock::new(link_keys),
+        link_key_path,
+        link_keys_read: Mutex::new(Instant::now()),
+        inspector_hosts,
         store,
         mail,
         inbound,
@@ -267,6 +303,12 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         )
     })?;
     let smtp_addr = smtp_listener.local_addr()?;
+    if !smtp_addr.ip().is_loopback() {
+        warnings.push(format!(
+            "WARNING: the SMTP listener is on {smtp_addr}, which other machines can reach: anyone who can \
+             connect can send mail into your routes. Bind it to 127.0.0.1 unless you mean this."
+        ));
+    }
     let tls = smtp::tls_acceptor(&args.data.join("tls"))?;
 
     tokio::spawn(smtp::serve(
@@ -274,6 +316,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         tls,
         "mailroom-dev".to_owned(),
         Arc::new(Intake(dev.clone())),
+        smtp::Limits::default(),
     ));
     tokio::spawn(inspector::serve(http_listener, dev.clone()));
     tokio::spawn(process(dev.clone(), incoming));
@@ -285,7 +328,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             "mailroom dev: SMTP on {smtp_addr} (STARTTLS, up to {} MiB)",
             smtp::MAX_MESSAGE_MIB
         ),
-        format!("inspector: http://{http_addr}/  (JSON: http://{http_addr}/api/messages)"),
+        format!("inspector: {inspector_base}/  (JSON: {inspector_base}/api/messages)"),
         format!(
             "data: {}  (forwards: {})",
             args.data.display(),
@@ -315,6 +358,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         smtp: smtp_addr,
         http: http_addr,
         banner: banner.join("\n"),
+        warnings,
         dev,
     })
 }
@@ -323,6 +367,11 @@ fn describe_targets(route: &Route) -> String {
     let mut targets = Vec::new();
     if let Some(webhook) = &route.webhook {
         let mut text = format!("→ {} ({})", webhook.display_url(), webhook.format);
+        if webhook.is_unsigned() {
+            text.push_str(
+                " [UNSIGNED: no secret, your app cannot tell these posts from forged ones]",
+            );
+        }
         if webhook.disabled.is_some() {
             text.push_str(" [disabled after 410: `mailroom routes enable` turns it back on]");
         }
@@ -368,29 +417,68 @@ fn persistent_secret(path: &Path) -> anyhow::Result<WebhookSecret> {
 /// How long links to stored attachments live, as `MAILROOM_ATTACHMENT_URL_DAYS`'s default.
 const ATTACHMENT_URL_DAYS: u32 = 7;
 
-/// The link-signing key, made once and kept in a file so links survive a restart.
-fn persistent_link_key(path: &Path) -> anyhow::Result<LinkKey> {
+/// The link-signing keys, made once and kept in a file so links survive a restart: the current key on
+/// its first line and, after `mailroom links rotate-key`, the previous one on the second.
+pub(crate) fn persistent_link_keys(path: &Path) -> anyhow::Result<LinkKeys> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        return LinkKey::parse(text.trim())
+        return LinkKeys::parse(&text)
             .with_context(|| format!("{} holds no valid link key", path.display()));
     }
-    let text =
-        LinkKey::generate().map_err(|e| anyhow::anyhow!("cannot generate a link key: {e}"))?;
+    let text = mailroom::deliver::links::LinkKey::generate()
+        .map_err(|e| anyhow::anyhow!("cannot generate a link key: {e}"))?;
     write_private(path, format!("{text}\n").as_bytes())?;
-    LinkKey::parse(&text).context("a generated link key")
+    LinkKeys::parse(&text).context("a generated link key")
 }
 
-/// Writes a file only its owner may read (mode 0600 on Unix): secrets and private keys.
+/// The shortest time between two reads of the link-key file prompted by a link of a key not known yet.
+const LINK_KEYS_READ_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+impl Dev {
+    /// The object a link token names, if one of the link keys signed it; a token of a key not read yet
+    /// (rotated by `mailroom links rotate-key` since the start) reads the key file again.
+    fn verify_link(&self, token: &str) -> Option<String> {
+        let now = Utc::now();
+        let keys = self
+            .link_keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let unknown = token_key_id(token).is_some_and(|id| !keys.knows(id));
+        if unknown && self.may_read_link_keys() {
+            match std::fs::read_to_string(&self.link_key_path)
+                .ok()
+                .and_then(|text| LinkKeys::parse(&text).ok())
+            {
+                Some(fresh) => {
+                    let found = fresh.verify(token, now);
+                    *self
+                        .link_keys
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = fresh;
+                    return found;
+                }
+                None => return keys.verify(token, now),
+            }
+        }
+        keys.verify(token, now)
+    }
+
+    fn may_read_link_keys(&self) -> bool {
+        let mut last = self
+            .link_keys_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.elapsed() < LINK_KEYS_READ_AT_MOST_EVERY {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
+}
+
+/// Writes a file only its owner may read (mode 0600 on Unix), as every file under `--data` is.
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(contents)
+    mailroom::local::private::write(path, contents)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -457,6 +545,7 @@ impl smtp::Intake for Intake {
                 tls: Some(envelope.tls),
                 ..KnownEnvelope::default()
             },
+            size: None,
         };
         // Queued in the store before the answer, so mail accepted is delivered even if this process stops
         // before its first attempt ends.
@@ -546,7 +635,6 @@ async fn deliver(dev: &Dev, received: Received) {
         }
         Ok(Outcome::Done | Outcome::GaveUp) => {
             let _ = dev.store.unschedule(&key);
-            size: None,
         }
         Err(error) => {
             // A store failure: try again shortly.

@@ -1,14 +1,22 @@
 //! The SMTP listener of `mailroom dev`: mailin's session state machine over tokio, with STARTTLS (a
 //! self-signed certificate made at first start), SIZE, 8BITMIME and PIPELINING, standing in for SES.
+//!
+//! The message text after DATA is read here, line by line, and only whole lines reach mailin: a line is
+//! one line however long it is, so no part of a long line can pass for the end of the message (SMTP
+//! smuggling). The end is CRLF `.` CRLF only; a dot line next to a bare LF (`\n.\n`, `\r\n.\n`,
+//! `\n.\r\n`), which other servers may read as the end, is refused and the connection closed, as Postfix,
+//! Exim and Sendmail now do. Recipients per message, connections at once and idle time are capped.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use mailin::{Action, Handler, Response, SessionBuilder};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 /// Largest message accepted, as SES's: 40 MB.
@@ -19,6 +27,31 @@ pub const MAX_MESSAGE_MIB: usize = MAX_MESSAGE_BYTES / (1024 * 1024);
 
 /// Longest command line read; longer ones close the connection.
 const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Bytes read at once while a DATA line is assembled.
+const DATA_CHUNK: usize = 64 * 1024;
+
+/// What one listener allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Recipients of one message; more are answered 452 (RFC 5321's minimum is 100).
+    pub max_recipients: usize,
+    /// Connections served at once; one more is answered 421 and closed.
+    pub max_connections: usize,
+    /// How long a client may stay silent, in a command or in the message text, before it is answered 421
+    /// and disconnected (RFC 5321 asks at least 5 minutes).
+    pub idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_recipients: 100,
+            max_connections: 32,
+            idle: Duration::from_secs(300),
+        }
+    }
+}
 
 /// What the SMTP conversation said, for the message that was accepted.
 #[derive(Debug, Clone)]
@@ -44,18 +77,35 @@ pub trait Intake: Send + Sync + 'static {
 }
 
 /// Serves SMTP on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, tls: TlsAcceptor, name: String, intake: Arc<dyn Intake>) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    name: String,
+    intake: Arc<dyn Intake>,
+    limits: Limits,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
+        let Ok((mut stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"421 4.7.0 too many connections; try again later\r\n")
+                    .await;
+                let _ = stream.shutdown().await;
+            });
             continue;
         };
         let tls = tls.clone();
         let intake = intake.clone();
         let name = name.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection(stream, peer, tls, name, intake).await {
+            if let Err(error) = connection(stream, peer, tls, name, intake, limits).await {
                 tracing::debug!(error = %error, "SMTP connection ended with an error");
             }
+            drop(slot);
         });
     }
 }
@@ -67,8 +117,11 @@ struct Session {
     from: String,
     recipients: Vec<String>,
     data: Vec<u8>,
-    too_large: bool,
-    // Set by the connection once STARTTLS completes; mailin keeps the handler to itself.
+    max_recipients: usize,
+    // Set by the connection when the message text passes the size limit, which it counts as it reads
+    // (what is over is never handed on); mailin keeps the handler to itself.
+    too_large: Arc<AtomicBool>,
+    // Set by the connection once STARTTLS completes.
     tls: Arc<AtomicBool>,
 }
 
@@ -89,6 +142,15 @@ impl Handler for Session {
     }
 
     fn rcpt(&mut self, to: &str) -> Response {
+        if self.recipients.len() >= self.max_recipients {
+            return Response::custom(
+                452,
+                format!(
+                    "4.5.3 too many recipients: at most {} per message",
+                    self.max_recipients
+                ),
+            );
+        }
         if self.intake.accepts(to) {
             self.recipients.push(to.to_owned());
             mailin::response::OK
@@ -105,23 +167,24 @@ impl Handler for Session {
         _to: &[String],
     ) -> Response {
         self.data.clear();
-        self.too_large = false;
+        self.too_large.store(false, Ordering::Relaxed);
         mailin::response::OK
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
         if self.data.len() + buf.len() > MAX_MESSAGE_BYTES {
             // Read to the end, keep nothing: the answer at the end says why.
-            self.too_large = true;
+            self.too_large.store(true, Ordering::Relaxed);
             self.data = Vec::new();
-        } else if !self.too_large {
+        } else if !self.too_large.load(Ordering::Relaxed) {
             self.data.extend_from_slice(buf);
         }
         Ok(())
     }
 
     fn data_end(&mut self) -> Response {
-        if self.too_large {
+        if self.too_large.load(Ordering::Relaxed) {
+            self.data = Vec::new();
             return transaction_over(Response::custom(
                 552,
                 format!("5.3.4 the message is over the {MAX_MESSAGE_MIB} MiB limit"),
@@ -242,8 +305,10 @@ async fn connection(
     tls: TlsAcceptor,
     name: String,
     intake: Arc<dyn Intake>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     let tls_done = Arc::new(AtomicBool::new(false));
+    let too_large = Arc::new(AtomicBool::new(false));
     let mut session = SessionBuilder::new(name.clone()).enable_start_tls().build(
         peer.ip(),
         Session {
@@ -253,98 +318,242 @@ async fn connection(
             from: String::new(),
             recipients: Vec::new(),
             data: Vec::new(),
-            too_large: false,
+            max_recipients: limits.max_recipients,
+            too_large: too_large.clone(),
             tls: tls_done.clone(),
         },
     );
     let mut plain = BufReader::new(stream);
     plain.write_all(&session.greeting().buffer()?).await?;
-    if converse(&mut plain, &mut session, &name, false).await? {
-        let tls_stream = tls
-            .accept(plain.into_inner())
+    let conversation = Conversation {
+        name: &name,
+        limits,
+        too_large: &too_large,
+    };
+    if conversation
+        .converse(&mut plain, &mut session, false)
+        .await?
+    {
+        let tls_stream = tokio::time::timeout(limits.idle, tls.accept(plain.into_inner()))
             .await
+            .context("TLS handshake timed out")?
             .context("TLS handshake")?;
         session.tls_active();
         tls_done.store(true, Ordering::Relaxed);
         let mut secure = BufReader::new(tls_stream);
-        converse(&mut secure, &mut session, &name, true).await?;
+        conversation
+            .converse(&mut secure, &mut session, true)
+            .await?;
     }
     Ok(())
 }
 
-/// Runs the conversation; true when the client asked for STARTTLS and the stream must be upgraded.
-async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut BufReader<S>,
-    session: &mut mailin::Session<Session>,
-    name: &str,
-    tls_active: bool,
-) -> anyhow::Result<bool> {
-    let mut line = Vec::with_capacity(256);
-    let mut in_data = false;
-    loop {
-        line.clear();
-        let read = AsyncReadExt::take(&mut *stream, MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if read == 0 {
-            return Ok(false);
-        }
-        if line.len() > MAX_LINE_BYTES && !in_data {
-            stream.write_all(b"500 5.5.2 line too long\r\n").await?;
-            return Ok(false);
-        }
-        let command = match if in_data {
-            MailFrom::Other
-        } else {
-            mail_from(&line)
-        } {
-            MailFrom::Other => None,
-            MailFrom::Rewritten(command) => Some(command),
-            MailFrom::TooLarge => {
-                stream
-                    .write_all(
-                        format!(
-                            "552 5.3.4 the message is over the {MAX_MESSAGE_MIB} MiB limit\r\n"
-                        )
-                        .as_bytes(),
-                    )
-                    .await?;
-                stream.flush().await?;
-                continue;
-            }
-        };
-        let is_ehlo = !in_data
-            && line
-                .get(..4)
-                .is_some_and(|c| c.eq_ignore_ascii_case(b"EHLO"));
-        let response = session.process(command.as_deref().unwrap_or(&line));
-        if response.code == 354 {
-            in_data = true;
-        } else if in_data && response.action != Action::NoReply {
-            in_data = false;
-        }
-        match response.action {
-            Action::NoReply => continue,
-            Action::Close => {
-                stream.write_all(&response.buffer()?).await?;
-                stream.flush().await?;
+/// How one line of the message text ended.
+#[derive(Debug, PartialEq, Eq)]
+enum DataLine {
+    /// A whole line (ending in LF, or the last bytes before the stream ended) is in the buffer.
+    Whole,
+    /// The line was longer than the room left for the message; it was read to its end and dropped.
+    Dropped,
+    /// The stream ended.
+    End,
+    /// The client said nothing for the idle limit.
+    Idle,
+}
+
+/// What stays the same for the whole of one connection.
+struct Conversation<'a> {
+    name: &'a str,
+    limits: Limits,
+    too_large: &'a AtomicBool,
+}
+
+impl Conversation<'_> {
+    /// Runs the conversation; true when the client asked for STARTTLS and the stream must be upgraded.
+    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut BufReader<S>,
+        session: &mut mailin::Session<Session>,
+        tls_active: bool,
+    ) -> anyhow::Result<bool> {
+        let mut line = Vec::with_capacity(256);
+        loop {
+            line.clear();
+            let mut limited = AsyncReadExt::take(&mut *stream, MAX_LINE_BYTES as u64 + 1);
+            let read = limited.read_until(b'\n', &mut line);
+            let read = match tokio::time::timeout(self.limits.idle, read).await {
+                Ok(read) => read?,
+                Err(_) => return idle(stream).await,
+            };
+            if read == 0 {
                 return Ok(false);
             }
-            Action::UpgradeTls => {
+            if line.len() > MAX_LINE_BYTES {
+                stream.write_all(b"500 5.5.2 line too long\r\n").await?;
+                return Ok(false);
+            }
+            let command = match mail_from(&line) {
+                MailFrom::Other => None,
+                MailFrom::Rewritten(command) => Some(command),
+                MailFrom::TooLarge => {
+                    stream
+                        .write_all(
+                            format!(
+                                "552 5.3.4 the message is over the {MAX_MESSAGE_MIB} MiB limit\r\n"
+                            )
+                            .as_bytes(),
+                        )
+                        .await?;
+                    stream.flush().await?;
+                    continue;
+                }
+            };
+            let is_ehlo = line
+                .get(..4)
+                .is_some_and(|c| c.eq_ignore_ascii_case(b"EHLO"));
+            let mut response = session.process(command.as_deref().unwrap_or(&line));
+            if response.code == 354 {
                 stream.write_all(&response.buffer()?).await?;
                 stream.flush().await?;
-                return Ok(true);
-            }
-            Action::Reply => {
-                if is_ehlo && response.code == 250 {
-                    stream.write_all(&ehlo_response(name, tls_active)).await?;
-                } else {
-                    stream.write_all(&response.buffer()?).await?;
+                match self.message_text(stream, session).await? {
+                    Some(end) => response = end,
+                    None => return Ok(false),
                 }
-                stream.flush().await?;
+            }
+            match response.action {
+                Action::NoReply => continue,
+                Action::Close => {
+                    stream.write_all(&response.buffer()?).await?;
+                    stream.flush().await?;
+                    return Ok(false);
+                }
+                Action::UpgradeTls => {
+                    stream.write_all(&response.buffer()?).await?;
+                    stream.flush().await?;
+                    return Ok(true);
+                }
+                Action::Reply => {
+                    if is_ehlo && response.code == 250 {
+                        stream
+                            .write_all(&ehlo_response(self.name, tls_active))
+                            .await?;
+                    } else {
+                        stream.write_all(&response.buffer()?).await?;
+                    }
+                    stream.flush().await?;
+                }
             }
         }
     }
+
+    /// Reads the message text after a 354, whole line by whole line, to the CRLF `.` CRLF that ends it,
+    /// handing mailin every line within the size limit and then the end; mailin's answer to the end is
+    /// returned. `None` when the connection must close: the stream ended, the client went idle, or a
+    /// bare-LF dot was refused (already answered).
+    async fn message_text<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut BufReader<S>,
+        session: &mut mailin::Session<Session>,
+    ) -> anyhow::Result<Option<Response>> {
+        let mut line = Vec::with_capacity(1024);
+        let mut size = 0usize;
+        let mut after_bare_lf = false;
+        loop {
+            // Room for the rest of the message, and for the end line however full it is.
+            let room = MAX_MESSAGE_BYTES.saturating_sub(size).max(3);
+            match read_data_line(stream, &mut line, room, self.limits.idle).await? {
+                DataLine::Whole => {}
+                DataLine::Dropped => {
+                    self.too_large.store(true, Ordering::Relaxed);
+                    size = MAX_MESSAGE_BYTES;
+                    after_bare_lf = false;
+                    continue;
+                }
+                DataLine::End => return Ok(None),
+                DataLine::Idle => {
+                    idle(stream).await?;
+                    return Ok(None);
+                }
+            }
+            let bare_lf = line.ends_with(b"\n") && !line.ends_with(b"\r\n");
+            let dot = line == b".\r\n" || line == b".\n";
+            if dot && (bare_lf || after_bare_lf) {
+                stream
+                    .write_all(
+                        b"554 5.5.2 a dot line next to a bare LF is no end of data; end the message \
+                          with CRLF.CRLF (closing)\r\n",
+                    )
+                    .await?;
+                stream.flush().await?;
+                return Ok(None);
+            }
+            after_bare_lf = bare_lf;
+            if line == b".\r\n" {
+                return Ok(Some(session.process(&line)));
+            }
+            size = size.saturating_add(line.len());
+            if size > MAX_MESSAGE_BYTES {
+                self.too_large.store(true, Ordering::Relaxed);
+                continue;
+            }
+            // A whole line: mailin takes one leading dot off, and nothing here can end the message.
+            let response = session.process(&line);
+            if response.action != Action::NoReply {
+                // mailin could not keep the text: say so, and end the transaction as a reply to DATA.
+                return Ok(Some(response));
+            }
+        }
+    }
+}
+
+/// Reads one line of the message text into `line`, whole however long it is, keeping at most `room`
+/// bytes of it (a longer one is read to its end and dropped).
+async fn read_data_line<S: AsyncRead + Unpin>(
+    stream: &mut BufReader<S>,
+    line: &mut Vec<u8>,
+    room: usize,
+    idle: Duration,
+) -> std::io::Result<DataLine> {
+    line.clear();
+    let mut dropped = false;
+    let mut chunk = Vec::with_capacity(256);
+    loop {
+        chunk.clear();
+        let mut limited = AsyncReadExt::take(&mut *stream, DATA_CHUNK as u64);
+        let read = limited.read_until(b'\n', &mut chunk);
+        let read = match tokio::time::timeout(idle, read).await {
+            Ok(read) => read?,
+            Err(_) => return Ok(DataLine::Idle),
+        };
+        if read == 0 {
+            return Ok(DataLine::End);
+        }
+        if !dropped && line.len() + chunk.len() > room {
+            dropped = true;
+            *line = Vec::new();
+        }
+        if !dropped {
+            line.extend_from_slice(&chunk);
+        }
+        if chunk.ends_with(b"\n") {
+            return Ok(if dropped {
+                DataLine::Dropped
+            } else {
+                DataLine::Whole
+            });
+        }
+    }
+}
+
+/// Tells a silent client the connection is closing.
+async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+) -> anyhow::Result<bool> {
+    stream
+        .write_all(b"421 4.4.2 mailroom-dev: idle too long, closing the connection\r\n")
+        .await?;
+    stream.flush().await?;
+    Ok(false)
 }
 
 /// A TLS acceptor for a self-signed certificate kept in `dir` (made at first start).
@@ -352,13 +561,14 @@ pub fn tls_acceptor(dir: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
     if !cert_path.exists() || !key_path.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        mailroom::local::private::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let certified = rcgen::generate_simple_self_signed(vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
         ])
         .context("cannot make a self-signed certificate")?;
-        std::fs::write(&cert_path, certified.cert.pem())?;
+        super::write_private(&cert_path, certified.cert.pem().as_bytes())?;
         super::write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())?;
     }
     let cert_pem = std::fs::read(&cert_path)?;

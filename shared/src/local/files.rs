@@ -67,7 +67,7 @@ impl LocalMailStore {
     pub fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(key)?;
         let folder = path.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(folder)?;
+        super::private::create_dir_all(folder)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -79,8 +79,7 @@ impl LocalMailStore {
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let written = (|| {
-            std::fs::write(&temp, bytes)?;
-            std::fs::File::open(&temp)?.sync_all()?;
+            super::private::write(&temp, bytes)?;
             std::fs::rename(&temp, &path)
         })();
         if written.is_err() {

@@ -31,10 +31,10 @@ impl Outbox {
     }
 
     fn write(&self, id: &str, raw: &[u8]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        super::private::create_dir_all(&self.dir)?;
         // Written aside and renamed, so a reader never sees half a message.
         let partial = self.dir.join(format!(".{id}.partial"));
-        let mut file = std::fs::File::create(&partial)?;
+        let mut file = super::private::create(&partial)?;
         file.write_all(raw)?;
         file.sync_all()?;
         std::fs::rename(&partial, self.path_of(id))

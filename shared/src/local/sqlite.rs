@@ -160,6 +160,11 @@ impl SqliteStore {
     /// Opens (or creates) the database at `path`, bringing its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let what = format!("cannot open the database {}", path.display());
+        super::private::touch(path).map_err(|e| StoreError {
+            what: format!("{what}: {e}"),
+            retryable: false,
+            source: Some(Box::new(e)),
+        })?;
         let conn = Connection::open(path).map_err(|e| sql_error(&what, e))?;
         SqliteStore::setup(conn).map_err(|mut e| {
             e.what = format!("{what}: {}", e.what);
