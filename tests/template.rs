@@ -217,7 +217,7 @@ fn the_table_schema_matches_setup_emulator() {
             )
         })
         .collect();
-    assert_eq!(indexes.len(), 4);
+    assert_eq!(indexes.len(), 6);
     assert_eq!(indexes, emulator);
     let defined: Vec<&str> = table["AttributeDefinitions"]
         .as_sequence()

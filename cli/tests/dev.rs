@@ -211,8 +211,9 @@ async fn record_with_status(dir: &Path, status: &str) -> Value {
     .unwrap_or_else(|| panic!("no record became {status}: {:?}", records(&dir)))
 }
 
-/// The record fields the data policy lists (design.md, "The metadata record"), and nothing else.
-const POLICY_FIELDS: [&str; 22] = [
+/// The record fields the data policy lists (design.md, "The metadata record"), and nothing else; `lookup`
+/// holds keyed digests, no address (README, "Records").
+const POLICY_FIELDS: [&str; 23] = [
     "message_id",
     "delivery_id",
     "status",
@@ -235,6 +236,7 @@ const POLICY_FIELDS: [&str; 22] = [
     "next_attempt_at",
     "history",
     "expires_at",
+    "lookup",
 ];
 
 #[tokio::test]

@@ -1,11 +1,13 @@
 //! What Mailroom holds about one address, and its erasure: the use case behind `mailroom data export` and
 //! `mailroom data delete`, the same on the stack and on the dev store.
 //!
-//! Held about an address: the delivery records where it is the recipient or the envelope sender, the
-//! outbound records sent to or from it and those of forwards of its mail, its suppression entry and
-//! soft-bounce counts, and the stored objects of those records (the raw mail, its attachments kept for
-//! links, the copies of forwards). Mail of others forwarded to the address loses only the copy sent to it.
-//! Routes that name it are listed but never erased: they are configuration (`routes remove`).
+//! Held about an address: the delivery records where it is the recipient, the envelope sender or the
+//! address of the `From:` or `Reply-To:` header (also where a route redacted it: a keyed digest stands in
+//! for it), the outbound records sent to or from it and those of forwards of its mail, its suppression
+//! entry and soft-bounce counts, and the stored objects of those records (the raw mail, its attachments
+//! kept for links, the copies of forwards). Mail of others forwarded to the address loses only the copy
+//! sent to it. Routes that name it are listed, as pattern, target kinds and hosts, but never erased: they
+//! are configuration (`routes remove`).
 //!
 //! Erasure deletes all of it. A delivery still pending is not just deleted: its record becomes an
 //! `erased` tombstone without any address or subject, and so does a record for the message as a whole, so a
@@ -29,7 +31,8 @@ use crate::route::Route;
 pub struct Held {
     /// The address, as looked up (lowercased).
     pub address: String,
-    /// Delivery records where it is the recipient, the sender or the forward address.
+    /// Delivery records where it is the recipient, the sender (envelope, `From:`, `Reply-To:`) or the
+    /// forward address.
     pub deliveries: Vec<Delivery>,
     /// The received messages it sent or received: their stored mail, attachments and forwarded copies
     /// are its data (mail of others forwarded to it is not: only the copy sent to it is).
@@ -40,8 +43,10 @@ pub struct Held {
     pub suppression: Option<Suppression>,
     /// Its recent transient bounces.
     pub soft_bounces: Option<SoftBounces>,
-    /// Routes whose pattern, forward addresses or sending address name it (kept by erasure).
-    pub routes: Vec<Route>,
+    /// Routes whose pattern, forward addresses or sending address name it (kept by erasure), as pattern,
+    /// target kinds and hosts: an export is what the person may be handed, so it holds no secret, no
+    /// token, no credentials and nobody else's address.
+    pub routes: Vec<RouteSummary>,
     /// Keys of the stored objects of those records.
     pub objects: Vec<String>,
 }
@@ -109,14 +114,12 @@ where
                 outbound.push(record);
             }
         }
+        // Its own mail: it received or sent it (envelope, `From:` or `Reply-To:`), in the clear or
+        // through the digest a redacting route keeps instead. Mail of others only forwarded to it is not.
+        let digest = self.store.lookup_digest(&address).await?;
         let own: Vec<&Delivery> = deliveries
             .iter()
-            .filter(|d| {
-                [d.recipient.as_deref(), d.sender.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .any(|a| normalise_address(a) == address)
-            })
+            .filter(|d| d.names_party(&address, digest.as_deref()))
             .collect();
         let messages: Vec<String> = own
             .iter()
@@ -146,8 +149,9 @@ where
             .store
             .routes()
             .await?
-            .into_iter()
+            .iter()
             .filter(|route| names(route, &address))
+            .map(|route| RouteSummary::of(route, &address))
             .collect();
         Ok(Held {
             deliveries,
@@ -217,6 +221,76 @@ pub fn object_prefixes(message_id: &str) -> [String; 2] {
         format!("attachments/{message_id}/"),
         format!("outbound/{message_id}/"),
     ]
+}
+
+/// A route as an export shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteSummary {
+    /// The recipients it takes (`*@example.com`, an address of the operator's domain, `*`).
+    pub pattern: String,
+    /// How it names the address: `pattern`, `forward` (mail is forwarded to it), `forward_from` (forwards
+    /// are sent from it).
+    pub names_address_as: Vec<&'static str>,
+    /// Where its mail goes: kind and host only.
+    pub targets: Vec<TargetSummary>,
+}
+
+/// One target of a route, as an export shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetSummary {
+    /// `webhook`, `forward` or `events` (where delivery events of forwards are posted).
+    pub kind: &'static str,
+    /// The webhook's scheme, host and port, or the domain mail is forwarded to.
+    pub host: String,
+}
+
+impl RouteSummary {
+    /// The summary of `route` for an export about `address`.
+    pub fn of(route: &Route, address: &str) -> RouteSummary {
+        let same = |other: &str| normalise_address(other) == address;
+        let mut names_address_as = Vec::new();
+        if same(&route.pattern.to_string()) {
+            names_address_as.push("pattern");
+        }
+        if route.forward.iter().any(|a| same(a)) {
+            names_address_as.push("forward");
+        }
+        if route.forward_from.as_deref().is_some_and(same) {
+            names_address_as.push("forward_from");
+        }
+        let mut targets = Vec::new();
+        if let Some(webhook) = &route.webhook {
+            targets.push(TargetSummary {
+                kind: "webhook",
+                host: crate::route::url_origin(&webhook.url),
+            });
+        }
+        // Other forward addresses are other people's: only their domains are said.
+        let domains: BTreeSet<String> = route
+            .forward
+            .iter()
+            .map(|a| {
+                a.rsplit_once('@')
+                    .map(|(_, domain)| domain.to_ascii_lowercase())
+                    .unwrap_or_default()
+            })
+            .collect();
+        targets.extend(domains.into_iter().map(|host| TargetSummary {
+            kind: "forward",
+            host,
+        }));
+        if let Some(events) = &route.events {
+            targets.push(TargetSummary {
+                kind: "events",
+                host: crate::route::url_origin(events),
+            });
+        }
+        RouteSummary {
+            pattern: route.pattern.to_string(),
+            names_address_as,
+            targets,
+        }
+    }
 }
 
 /// Whether a route names the address: as its exact pattern, a forward address or its sending address.

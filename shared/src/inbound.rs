@@ -1164,7 +1164,10 @@ where
         record.sender_ip = Some(envelope.remote_ip.clone()).filter(|s| !s.is_empty());
         record.subject = message.email.subject().map(str::to_owned);
         record.message_id_header = message.email.message_id().map(str::to_owned);
-        record.set_header_parties(message.email.header("from"), message.email.header("reply-to"));
+        record.set_header_parties(
+            message.email.header("from"),
+            message.email.header("reply-to"),
+        );
         record
     }
 

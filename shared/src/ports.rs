@@ -341,8 +341,9 @@ pub trait ObjectEraser: Send + Sync {
 /// The records that name an address, found through indexes, and their removal: what `mailroom data`
 /// works on.
 pub trait AddressRecords: Send + Sync {
-    /// Delivery records whose recipient, envelope sender or forward address is `address`, expired ones
-    /// included (they are still stored until the TTL removes them).
+    /// Delivery records whose recipient, envelope sender, `From:` or `Reply-To:` address (in the clear,
+    /// or as the digest standing in for it where the route redacted it) or forward address is `address`,
+    /// expired ones included (they are still stored until the TTL removes them).
     fn deliveries_naming(
         &self,
         address: &str,
@@ -353,6 +354,13 @@ pub trait AddressRecords: Send + Sync {
         &self,
         address: &str,
     ) -> impl Future<Output = Result<Vec<Outbound>, StoreError>> + Send;
+
+    /// The digest that stands in for `address` in records whose route redacted it (under the store's
+    /// lookup key), or `None` when the store has never redacted an address.
+    fn lookup_digest(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Removes a delivery record.
     fn delete_delivery(

@@ -1,10 +1,18 @@
 //! The metadata record: one per message, recipient and target, holding only the fields the data policy
 //! lists, kept `RetentionDays` (60 by default) through DynamoDB's TTL on `expires_at`.
+//!
+//! A record names up to four people: the recipient, the envelope sender, and the addresses of the `From:`
+//! and `Reply-To:` headers. Each is an index key, so `mailroom data` finds every record of a person. The
+//! header addresses are not among the fields the data policy keeps: a record holds only a keyed digest of
+//! each ([`Lookup`], under the store's [`LookupKey`]). A route that redacts an address keeps it out of the
+//! record the same way: its digest stands in its place as the index key, so the record holds no address
+//! and erasure still finds it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -12,6 +20,10 @@ use crate::route::Redact;
 
 /// Default retention of records, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 60;
+
+/// How long a claim with no record after it (an attempt that never recorded its end) outlives its claim
+/// before the store's expiry removes it: past the 72-hour give-up, after which no retry can come for it.
+pub const CLAIM_ONLY_TTL: Duration = Duration::days(4);
 
 /// Most attempts kept in a record's history.
 pub const MAX_HISTORY: usize = 30;
@@ -219,6 +231,154 @@ pub struct Delivery {
     pub history: Vec<Attempt>,
     /// Unix seconds after which DynamoDB's TTL removes the record; reads treat it as gone from then on.
     pub expires_at: i64,
+    /// Keyed digests of the `From:` and `Reply-To:` addresses and of the addresses the route redacted:
+    /// the index keys that find the record by them, without the record holding them.
+    #[serde(default, skip_serializing_if = "Lookup::is_empty")]
+    pub lookup: Lookup,
+    /// Addresses waiting for the store to turn them into [`Lookup`] digests; never stored nor shown.
+    #[serde(skip)]
+    pub unsealed: Unsealed,
+}
+
+/// One of the people a record names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Party {
+    /// The recipient.
+    Recipient,
+    /// The envelope sender.
+    Sender,
+    /// The `From:` header's address.
+    From,
+    /// The `Reply-To:` header's address.
+    ReplyTo,
+}
+
+impl Party {
+    /// Every party, in index order.
+    pub const ALL: [Party; 4] = [Party::Recipient, Party::Sender, Party::From, Party::ReplyTo];
+}
+
+/// Keyed digests standing in for addresses a record is found by but does not hold: the `From:` and
+/// `Reply-To:` addresses always, the recipient and the envelope sender where the route redacts them (see
+/// [`LookupKey::digest`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lookup {
+    /// The recipient's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// The envelope sender's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// The `From:` address's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The `Reply-To:` address's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+impl Lookup {
+    /// Whether there is no digest at all.
+    pub fn is_empty(&self) -> bool {
+        self.recipient.is_none()
+            && self.sender.is_none()
+            && self.from.is_none()
+            && self.reply_to.is_none()
+    }
+
+    fn slot(&mut self, party: Party) -> &mut Option<String> {
+        match party {
+            Party::Recipient => &mut self.recipient,
+            Party::Sender => &mut self.sender,
+            Party::From => &mut self.from,
+            Party::ReplyTo => &mut self.reply_to,
+        }
+    }
+
+    /// The digest standing in for `party`, if there is one.
+    pub fn get(&self, party: Party) -> Option<&str> {
+        match party {
+            Party::Recipient => self.recipient.as_deref(),
+            Party::Sender => self.sender.as_deref(),
+            Party::From => self.from.as_deref(),
+            Party::ReplyTo => self.reply_to.as_deref(),
+        }
+    }
+}
+
+/// Addresses a record is to be found by but must not hold (the header addresses, and those a route
+/// redacted), until the store digests them. Two records are equal whatever they hold, and they are never
+/// printed.
+#[derive(Clone, Default)]
+pub struct Unsealed(Vec<(Party, String)>);
+
+impl PartialEq for Unsealed {
+    fn eq(&self, _: &Unsealed) -> bool {
+        true
+    }
+}
+
+impl Eq for Unsealed {}
+
+impl fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Unsealed({} address(es))", self.0.len())
+    }
+}
+
+/// The key of the digests that stand in for addresses ([`Lookup`]): random, one per stack (kept in its
+/// table) or dev store, so a digest says nothing without the store, and nothing across stores.
+#[derive(Clone)]
+pub struct LookupKey {
+    mac: Hmac<Sha256>,
+}
+
+impl fmt::Debug for LookupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LookupKey(…)")
+    }
+}
+
+/// A lookup key that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the lookup key is not the base64 of 32 bytes or more")]
+pub struct BadLookupKey;
+
+impl LookupKey {
+    /// A fresh random key, as base64 text.
+    pub fn generate() -> Result<String, getrandom::Error> {
+        use base64::Engine;
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// Reads a key made by [`generate`](Self::generate).
+    pub fn parse(text: &str) -> Result<LookupKey, BadLookupKey> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| BadLookupKey)?;
+        if bytes.len() < 32 {
+            return Err(BadLookupKey);
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(&bytes).map_err(|_| BadLookupKey)?;
+        Ok(LookupKey { mac })
+    }
+
+    /// The digest of an address (case-insensitive): `h:` and 32 hex digits. It has no `@`, so it never
+    /// equals an address in an index.
+    pub fn digest(&self, address: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(crate::feedback::normalise_address(address).as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        let mut digest = String::with_capacity(34);
+        digest.push_str("h:");
+        for byte in bytes.iter().take(16) {
+            digest.push_str(&format!("{byte:02x}"));
+        }
+        digest
+    }
 }
 
 impl Delivery {
@@ -253,6 +413,68 @@ impl Delivery {
             next_attempt_at: None,
             history: Vec::new(),
             expires_at: expires_at(received_at, retention_days),
+            lookup: Lookup::default(),
+            unsealed: Unsealed::default(),
+        }
+    }
+
+    /// Makes the record findable by the `From:` and `Reply-To:` addresses (the first address of each
+    /// header's value), which it does not hold: the store keeps their digests ([`seal`](Self::seal)).
+    pub fn set_header_parties(&mut self, from: Option<&str>, reply_to: Option<&str>) {
+        let first = |value: Option<&str>| {
+            value.and_then(|v| crate::mail::envelope::addresses_in(v).into_iter().next())
+        };
+        for (party, address) in [
+            (Party::From, first(from)),
+            (Party::ReplyTo, first(reply_to)),
+        ] {
+            if let Some(address) = address {
+                self.unsealed.0.retain(|(p, _)| *p != party);
+                self.unsealed.0.push((party, address));
+            }
+        }
+    }
+
+    /// The address the record holds as `party` (only the recipient and the envelope sender are held).
+    pub fn party(&self, party: Party) -> Option<&str> {
+        match party {
+            Party::Recipient => self.recipient.as_deref(),
+            Party::Sender => self.sender.as_deref(),
+            Party::From | Party::ReplyTo => None,
+        }
+        .filter(|a| !a.is_empty())
+    }
+
+    /// What the index of `party` is keyed by: the address lowercased, or the digest standing in for it
+    /// (always for `From:` and `Reply-To:`, and where the route redacted it).
+    pub fn party_key(&self, party: Party) -> Option<String> {
+        self.party(party)
+            .map(crate::feedback::normalise_address)
+            .or_else(|| self.lookup.get(party).map(str::to_owned))
+    }
+
+    /// Whether the record names `address` as recipient, sender, `From:` or `Reply-To:`, in the clear or
+    /// through `digest` (the address's digest under the store's lookup key).
+    pub fn names_party(&self, address: &str, digest: Option<&str>) -> bool {
+        let address = crate::feedback::normalise_address(address);
+        Party::ALL.into_iter().any(|party| {
+            self.party(party)
+                .is_some_and(|a| crate::feedback::normalise_address(a) == address)
+                || (digest.is_some() && self.lookup.get(party) == digest)
+        })
+    }
+
+    /// Whether the record has addresses that [`seal`](Self::seal) must turn into digests before it is
+    /// stored.
+    pub fn needs_lookup_key(&self) -> bool {
+        !self.unsealed.0.is_empty()
+    }
+
+    /// Turns the header addresses and those redaction removed into digests under `key`, so the record can
+    /// be found by them without holding them; the addresses themselves are dropped.
+    pub fn seal(&mut self, key: &LookupKey) {
+        for (party, address) in std::mem::take(&mut self.unsealed.0) {
+            *self.lookup.slot(party) = Some(key.digest(&address));
         }
     }
 
@@ -286,13 +508,15 @@ impl Delivery {
         }
     }
 
-    /// Removes the fields a route redacts, so they are never stored.
+    /// Removes the fields a route redacts, so they are never stored. A redacted address is kept aside until
+    /// the store seals it into a digest ([`seal`](Self::seal)).
     pub fn redact(&mut self, fields: &[Redact]) {
+        let mut taken = Vec::new();
         for field in fields {
             match field {
                 Redact::Subject => self.subject = None,
-                Redact::Sender => self.sender = None,
-                Redact::Recipient => self.recipient = None,
+                Redact::Sender => taken.push((Party::Sender, self.sender.take())),
+                Redact::Recipient => taken.push((Party::Recipient, self.recipient.take())),
                 Redact::SenderIp => self.sender_ip = None,
                 Redact::MessageId => self.message_id_header = None,
                 Redact::ResponseBody => {
@@ -301,6 +525,11 @@ impl Delivery {
                         attempt.response_excerpt = None;
                     }
                 }
+            }
+        }
+        for (party, address) in taken {
+            if let Some(address) = address.filter(|a| !a.is_empty()) {
+                self.unsealed.0.push((party, address));
             }
         }
     }
@@ -398,5 +627,55 @@ mod tests {
         assert_eq!(record.history.len(), MAX_HISTORY);
         assert_eq!(masked_address("support@example.com"), "s***@example.com");
         assert_eq!("no_route".parse::<Status>().unwrap(), Status::NoRoute);
+    }
+
+    #[test]
+    fn header_and_redacted_addresses_are_kept_only_as_keyed_digests() {
+        let key = LookupKey::parse(&LookupKey::generate().unwrap()).unwrap();
+        let mut record = Delivery::new(&DeliveryKey::new("m", "r", "t"), "k", Utc::now(), 60);
+        record.recipient = Some("Private@Mail.Example.com".to_owned());
+        record.sender = Some("bounces@esp.example".to_owned());
+        record.set_header_parties(
+            Some("Carla <Carla@Example.org>"),
+            Some("\"Carla (other)\" <carla.other@example.org>"),
+        );
+        record.redact(&[Redact::Recipient]);
+        assert!(record.needs_lookup_key());
+        record.seal(&key);
+        assert!(!record.needs_lookup_key());
+
+        let json = serde_json::to_string(&record).unwrap();
+        for address in ["carla", "private@"] {
+            assert!(!json.to_lowercase().contains(address), "{json}");
+        }
+        assert_eq!(
+            record.party_key(Party::Sender).unwrap(),
+            "bounces@esp.example"
+        );
+        assert_eq!(
+            record.party_key(Party::From).unwrap(),
+            key.digest("carla@example.org")
+        );
+        assert_eq!(
+            record.party_key(Party::Recipient).unwrap(),
+            key.digest("private@mail.example.com")
+        );
+        let digest = key.digest("CARLA@example.org");
+        assert!(record.names_party("carla@example.org", Some(&digest)));
+        assert!(
+            !record.names_party("carla@example.org", None),
+            "not in the clear"
+        );
+        assert!(record.names_party("Bounces@esp.example", None));
+        let other = key.digest("carla.other@example.org");
+        assert!(record.names_party("carla.other@example.org", Some(&other)));
+        // Another store's key gives other digests.
+        let elsewhere = LookupKey::parse(&LookupKey::generate().unwrap()).unwrap();
+        assert_ne!(elsewhere.digest("carla@example.org"), digest);
+        assert!(!digest.contains('@'));
+        // Read back, the digests stay; the addresses never come back.
+        let back: Delivery = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.lookup, record.lookup);
+        assert!(!back.needs_lookup_key());
     }
 }

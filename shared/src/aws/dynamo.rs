@@ -5,26 +5,33 @@
 //! | route | `ROUTE` | `ROUTE#<pattern>` |
 //! | delivery record | `MSG#<SES message id>` | `DLV#<digest of recipient and target>` |
 //!
-//! Delivery records (and the outbound records of [`super::feedback`]) also carry the keys of three global
+//! Delivery records (and the outbound records of [`super::feedback`]) also carry the keys of the global
 //! secondary indexes ([`INDEXES`]), so records are found by address or by day without a scan: `gsi_recipient`
-//! and `gsi_sender` (the addresses, lowercased; absent when the route redacts them), `gsi_target` (the
-//! address a forward goes to), `gsi_day` (`YYYY-MM-DD` of receipt) and `gsi_at` (the time of receipt, RFC
-//! 3339 with milliseconds, which sorts).
+//! and `gsi_sender` (the addresses, lowercased), `gsi_from` and `gsi_reply_to` (keyed digests of the
+//! `From:` and `Reply-To:` addresses, which records do not hold; `Reply-To` only when it differs),
+//! `gsi_target` (the address a forward goes to), `gsi_day` (`YYYY-MM-DD` of receipt) and `gsi_at` (the time
+//! of receipt, RFC 3339 with milliseconds, which sorts). Where the route redacts the recipient or the
+//! sender, its index key is the keyed digest that stands in for it too ([`crate::record::Lookup`]). The
+//! digests are keyed with the table's lookup key (item `CONFIG` / `LOOKUP_KEY`, made at first need).
 //!
 //! Records carry `expires_at` (Unix seconds) for the table's TTL; reads treat an expired item as gone,
 //! since DynamoDB deletes expired items only eventually. A delivery is claimed with a conditional write
-//! (`claim_token`, `claim_until`) before it is attempted, so duplicate events never post twice at once.
+//! (`claim_token`, `claim_until`) before it is attempted, so duplicate events never post twice at once; a
+//! claim with no record after it (the attempt never finished) expires too.
+
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
 
-use super::item::{Item, from_item, number, to_item};
+use super::item::{Item, from_item, number, string, to_item};
 use super::store_error;
 use crate::ports::{Claim, RecordStore, RouteStore, StoreError};
-use crate::record::{Delivery, DeliveryKey, Status};
+use crate::record::{Delivery, DeliveryKey, LookupKey, Party, Status};
 use crate::route::{Disabled, Pattern, Route};
 
 /// Partition key attribute.
@@ -45,6 +52,9 @@ pub struct Index {
     pub partition: &'static str,
     /// Its sort key attribute.
     pub sort: &'static str,
+    /// Whether it holds only the keys (`KEYS_ONLY`), not every attribute (`ALL`): an index only erasure
+    /// reads, which need not pay for a copy of every record.
+    pub keys_only: bool,
 }
 
 /// Records by recipient (inbound) or forward address (outbound), newest first.
@@ -52,6 +62,7 @@ pub const BY_RECIPIENT: Index = Index {
     name: "by_recipient",
     partition: "gsi_recipient",
     sort: "gsi_at",
+    keys_only: false,
 };
 
 /// Records by envelope sender (inbound) or sending address (outbound), newest first.
@@ -59,6 +70,7 @@ pub const BY_SENDER: Index = Index {
     name: "by_sender",
     partition: "gsi_sender",
     sort: "gsi_at",
+    keys_only: false,
 };
 
 /// Records by day of receipt, newest first: listings without an address.
@@ -66,6 +78,7 @@ pub const BY_DAY: Index = Index {
     name: "by_day",
     partition: "gsi_day",
     sort: "gsi_at",
+    keys_only: false,
 };
 
 /// Forward deliveries by the address they forward to.
@@ -73,10 +86,45 @@ pub const BY_TARGET: Index = Index {
     name: "by_target",
     partition: "gsi_target",
     sort: "gsi_at",
+    keys_only: false,
+};
+
+/// Records by the address of the `From:` header (for erasure; keys only).
+pub const BY_FROM: Index = Index {
+    name: "by_from",
+    partition: "gsi_from",
+    sort: "gsi_at",
+    keys_only: true,
+};
+
+/// Records by the address of the `Reply-To:` header when it differs from `From:` (for erasure; keys
+/// only).
+pub const BY_REPLY_TO: Index = Index {
+    name: "by_reply_to",
+    partition: "gsi_reply_to",
+    sort: "gsi_at",
+    keys_only: true,
 };
 
 /// Every index, as `template.yaml` and `mailroom setup emulator` create them.
-pub const INDEXES: [Index; 4] = [BY_RECIPIENT, BY_SENDER, BY_DAY, BY_TARGET];
+pub const INDEXES: [Index; 6] = [
+    BY_RECIPIENT,
+    BY_SENDER,
+    BY_DAY,
+    BY_TARGET,
+    BY_FROM,
+    BY_REPLY_TO,
+];
+
+/// The index of each party a record names.
+pub fn party_index(party: Party) -> Index {
+    match party {
+        Party::Recipient => BY_RECIPIENT,
+        Party::Sender => BY_SENDER,
+        Party::From => BY_FROM,
+        Party::ReplyTo => BY_REPLY_TO,
+    }
+}
 
 /// The index keys of a record received (or sent) `at`, for `recipient` and `sender`.
 pub fn index_attributes(recipient: Option<&str>, sender: Option<&str>, at: DateTime<Utc>) -> Item {
@@ -112,11 +160,19 @@ pub fn sort_time(at: DateTime<Utc>) -> String {
 const CLAIM_TOKEN: &str = "claim_token";
 const CLAIM_UNTIL: &str = "claim_until";
 
+pub use crate::record::CLAIM_ONLY_TTL;
+
+/// Partition of the table's own settings.
+pub const CONFIG_PK: &str = "CONFIG";
+/// Sort key of the lookup key's item.
+pub const LOOKUP_KEY_SK: &str = "LOOKUP_KEY";
+
 /// The table of routes and records.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    lookup_key: Arc<OnceCell<LookupKey>>,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -151,15 +207,23 @@ fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
     }
 }
 
-/// A delivery record as an item: its fields, its key, and `type`.
+/// A delivery record as an item: its fields, its key, the index keys of the people it names (addresses
+/// lowercased, or the digests standing in for them: seal the record first), and `type`.
 pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
     let mut item = to_item(record).map_err(|e| serialisation("cannot store a record", e))?;
     item.extend(delivery_key(&record.key()));
-    item.extend(index_attributes(
-        record.recipient.as_deref(),
-        record.sender.as_deref(),
-        record.received_at,
-    ));
+    item.extend(index_attributes(None, None, record.received_at));
+    let from = record.party_key(Party::From);
+    for party in Party::ALL {
+        let Some(key) = record.party_key(party) else {
+            continue;
+        };
+        if party == Party::ReplyTo && from.as_deref() == Some(key.as_str()) {
+            // Reply-To is worth an index entry only where it leads elsewhere than From.
+            continue;
+        }
+        item.insert(party_index(party).partition.to_owned(), s(key));
+    }
     if let Some(address) = record.forward_address() {
         item.insert(
             BY_TARGET.partition.to_owned(),
@@ -186,7 +250,79 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            lookup_key: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// The table's lookup key, read once (and made, when `create` and the table has none yet: the first
+    /// record of a redacting route makes it). `None` when there is none and none was to be made.
+    pub async fn lookup_key(&self, create: bool) -> Result<Option<LookupKey>, StoreError> {
+        if let Some(key) = self.lookup_key.get() {
+            return Ok(Some(key.clone()));
+        }
+        let key_item = || {
+            Item::from([
+                (PK.to_owned(), s(CONFIG_PK)),
+                (SK.to_owned(), s(LOOKUP_KEY_SK)),
+            ])
+        };
+        let mut text = self
+            .get_item(key_item())
+            .await?
+            .and_then(|item| string(&item, "key"));
+        if text.is_none() && create {
+            let fresh = LookupKey::generate().map_err(|e| StoreError {
+                what: format!("cannot make a lookup key: {e}"),
+                retryable: false,
+                source: Some(Box::new(e)),
+            })?;
+            let mut item = key_item();
+            item.insert("key".to_owned(), s(fresh));
+            item.insert("type".to_owned(), s("config"));
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .send()
+                .await;
+            match put {
+                Ok(_) => {}
+                // Another writer made it first: theirs is the key.
+                Err(error) if conditional_failed::<PutItemError>(&error) => {}
+                Err(error) => {
+                    return Err(store_error(
+                        format!("cannot store the lookup key in {}", self.table),
+                        error,
+                    ));
+                }
+            }
+            text = self
+                .get_item(key_item())
+                .await?
+                .and_then(|item| string(&item, "key"));
+        }
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let key = LookupKey::parse(&text).map_err(|e| {
+            StoreError::permanent(format!("the lookup key in {} is unusable: {e}", self.table))
+        })?;
+        let _ = self.lookup_key.set(key.clone());
+        Ok(Some(key))
+    }
+
+    /// `record` as it is stored: the addresses its route redacted turned into digests.
+    async fn sealed(&self, record: &Delivery) -> Result<Delivery, StoreError> {
+        let mut record = record.clone();
+        if record.needs_lookup_key()
+            && let Some(key) = self.lookup_key(true).await?
+        {
+            record.seal(&key);
+        }
+        Ok(record)
     }
 
     /// The table's name.
@@ -199,7 +335,7 @@ impl DynamoStore {
         &self.client
     }
 
-    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -248,7 +384,11 @@ impl RecordStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(delivery_key(key)))
-            .update_expression("SET #token = :token, #until = :until")
+            // A claim-only item expires some days after its claim, so an attempt that never recorded its
+            // end leaves nothing behind for good; a record keeps its own expiry.
+            .update_expression(
+                "SET #token = :token, #until = :until, #expires = if_not_exists(#expires, :claim_expires)",
+            )
             // A claim-only item (a first attempt under way) is as busy as a retrying one.
             .condition_expression(
                 "attribute_not_exists(#pk) OR #expires <= :now \
@@ -262,6 +402,10 @@ impl RecordStore for DynamoStore {
             .expression_attribute_names("#until", CLAIM_UNTIL)
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(
+                ":claim_expires",
+                n((until + CLAIM_ONLY_TTL).timestamp()),
+            )
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
             .expression_attribute_values(":retrying", s(Status::Retrying.as_str()))
@@ -296,11 +440,12 @@ impl RecordStore for DynamoStore {
     }
 
     async fn save(&self, record: &Delivery, token: Option<&str>) -> Result<bool, StoreError> {
+        let record = self.sealed(record).await?;
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(delivery_item(record)?));
+            .set_item(Some(delivery_item(&record)?));
         let request = match token {
             Some(token) => request
                 .condition_expression("#token = :token")

@@ -1,10 +1,12 @@
 //! The table and the bucket as [`crate::erasure`] needs them: records found by address through the
-//! indexes, removed by key; objects listed by prefix and removed.
+//! indexes (by the address, and by the digest standing in for it where a route redacted it), removed by
+//! key; objects listed by prefix and removed.
 
 use std::collections::HashSet;
 
 use super::dynamo::{
-    BY_RECIPIENT, BY_SENDER, BY_TARGET, DynamoStore, PK, SK, delivery_item, delivery_key,
+    BY_RECIPIENT, BY_SENDER, BY_TARGET, DynamoStore, Index, PK, SK, delivery_item, delivery_key,
+    party_index,
 };
 use super::feedback::outbound_key;
 use super::item::{Item, from_item};
@@ -13,7 +15,7 @@ use super::s3::S3MailStore;
 use super::store_error;
 use crate::feedback::{Outbound, normalise_address};
 use crate::ports::{AddressRecords, MailLocation, ObjectEraser, StoreError};
-use crate::record::{Delivery, DeliveryKey};
+use crate::record::{Delivery, DeliveryKey, Party};
 
 fn unreadable(what: &str, error: serde_json::Error) -> StoreError {
     StoreError {
@@ -24,24 +26,59 @@ fn unreadable(what: &str, error: serde_json::Error) -> StoreError {
 }
 
 impl DynamoStore {
-    /// The items of one type that name `address` as recipient, sender or forward address, each once.
-    async fn items_naming(&self, address: &str, kind: &str) -> Result<Vec<Item>, StoreError> {
-        let address = normalise_address(address);
+    /// The items of one type found under `partition` in each of `indexes`, each once, whole (an index
+    /// that holds only keys is followed by a read of the item).
+    async fn items_in(
+        &self,
+        lookups: &[(Index, String)],
+        kind: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut seen = HashSet::new();
         let mut items = Vec::new();
-        for index in [BY_RECIPIENT, BY_SENDER, BY_TARGET] {
+        for (index, partition) in lookups {
             let query = IndexQuery {
-                index,
-                partition: address.clone(),
+                index: *index,
+                partition: partition.clone(),
                 since: None,
-                equal: vec![("type", kind.to_owned())],
+                // A keys-only index has no `type` to filter on; the item read after says it.
+                equal: if index.keys_only {
+                    Vec::new()
+                } else {
+                    vec![("type", kind.to_owned())]
+                },
             };
-            for item in self.query_index(&query, 0).await? {
+            for found in self.query_index(&query, 0).await? {
                 let key = (
-                    item.get(PK).and_then(|v| v.as_s().ok()).cloned(),
-                    item.get(SK).and_then(|v| v.as_s().ok()).cloned(),
+                    found.get(PK).and_then(|v| v.as_s().ok()).cloned(),
+                    found.get(SK).and_then(|v| v.as_s().ok()).cloned(),
                 );
-                if seen.insert(key) {
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                let item = if index.keys_only {
+                    let (Some(pk), Some(sk)) = key else { continue };
+                    let key = Item::from([
+                        (
+                            PK.to_owned(),
+                            aws_sdk_dynamodb::types::AttributeValue::S(pk),
+                        ),
+                        (
+                            SK.to_owned(),
+                            aws_sdk_dynamodb::types::AttributeValue::S(sk),
+                        ),
+                    ]);
+                    match self.get_item(key).await? {
+                        Some(item) => item,
+                        None => continue,
+                    }
+                } else {
+                    found
+                };
+                let is_kind = item
+                    .get("type")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|t| t == kind);
+                if is_kind {
                     items.push(item);
                 }
             }
@@ -63,7 +100,17 @@ impl DynamoStore {
 
 impl AddressRecords for DynamoStore {
     async fn deliveries_naming(&self, address: &str) -> Result<Vec<Delivery>, StoreError> {
-        self.items_naming(address, "delivery")
+        let address = normalise_address(address);
+        let digest = self.lookup_digest(&address).await?;
+        let mut lookups = Vec::new();
+        for party in Party::ALL {
+            lookups.push((party_index(party), address.clone()));
+            if let Some(digest) = &digest {
+                lookups.push((party_index(party), digest.clone()));
+            }
+        }
+        lookups.push((BY_TARGET, address));
+        self.items_in(&lookups, "delivery")
             .await?
             .iter()
             // A claim not followed by a record yet carries no index keys, so every item here is a record.
@@ -72,13 +119,24 @@ impl AddressRecords for DynamoStore {
     }
 
     async fn outbound_naming(&self, address: &str) -> Result<Vec<Outbound>, StoreError> {
-        self.items_naming(address, "outbound")
+        let address = normalise_address(address);
+        let lookups = [
+            (BY_RECIPIENT, address.clone()),
+            (BY_SENDER, address.clone()),
+            (BY_TARGET, address),
+        ];
+        self.items_in(&lookups, "outbound")
             .await?
             .iter()
             .map(|item| {
                 from_item(item).map_err(|e| unreadable("cannot read an outbound record", e))
             })
             .collect()
+    }
+
+    async fn lookup_digest(&self, address: &str) -> Result<Option<String>, StoreError> {
+        // No key yet means no record was ever redacted: nothing to find by digest.
+        Ok(self.lookup_key(false).await?.map(|key| key.digest(address)))
     }
 
     async fn delete_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {

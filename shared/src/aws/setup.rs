@@ -83,7 +83,8 @@ pub fn table_key_schema() -> Vec<(String, KeyType)> {
     ]
 }
 
-/// The table's global secondary indexes, as `template.yaml` declares them: every attribute projected.
+/// The table's global secondary indexes, as `template.yaml` declares them: every attribute projected, or
+/// only the keys for the indexes only erasure reads.
 pub fn global_secondary_indexes() -> Vec<aws_sdk_dynamodb::types::GlobalSecondaryIndex> {
     use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
     super::dynamo::INDEXES
@@ -107,7 +108,11 @@ pub fn global_secondary_indexes() -> Vec<aws_sdk_dynamodb::types::GlobalSecondar
                 )
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::All)
+                        .projection_type(if index.keys_only {
+                            ProjectionType::KeysOnly
+                        } else {
+                            ProjectionType::All
+                        })
                         .build(),
                 )
                 .build()

@@ -8,6 +8,11 @@
 //! | `suppressions` | each [`Suppression`] as JSON, keyed by the normalised address |
 //! | `outbound` | each [`Outbound`] record of a forward as JSON, keyed by its id, with its `version` and the addresses it was sent from and to |
 //! | `soft_bounces` | each address's [`SoftBounces`] as JSON, with its `version` |
+//! | `settings` | the store's own values: its lookup key |
+//!
+//! The address columns of `deliveries` hold what the DynamoDB indexes are keyed by: `recipient` and
+//! `sender` the address lowercased, or the keyed digest standing in for it where the route redacted it;
+//! `from_header` and `reply_to` always the digest of the header's address, which records do not hold.
 //!
 //! The semantics follow the DynamoDB adapter ([`crate::aws::dynamo`]) exactly: a claim-only row stands for
 //! a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take the same
@@ -27,7 +32,7 @@ use crate::ports::{
     AddressRecords, Claim, OutboundStore, RecordFilter, RecordQuery, RecordStore, RouteStore,
     SoftBounceStore, StoreError, SuppressionList,
 };
-use crate::record::{Delivery, DeliveryKey, Status};
+use crate::record::{Delivery, DeliveryKey, LookupKey, Party, Status};
 use crate::route::{Disabled, Pattern, Route};
 
 /// How long a statement waits for another connection's lock before failing as busy.
@@ -94,6 +99,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE deliveries ADD COLUMN forward_to TEXT;
     CREATE INDEX deliveries_forward_to ON deliveries (forward_to);
 ",
+    "
+    ALTER TABLE deliveries ADD COLUMN from_header TEXT;
+    ALTER TABLE deliveries ADD COLUMN reply_to TEXT;
+    CREATE INDEX deliveries_from_header ON deliveries (from_header);
+    CREATE INDEX deliveries_reply_to ON deliveries (reply_to);
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+",
 ];
 
 /// The schema version this code writes.
@@ -153,11 +168,15 @@ pub(crate) fn parse_record(json: &str) -> Result<Delivery, StoreError> {
 
 /// An address as the lookup columns keep it.
 fn lookup(address: Option<&str>) -> Option<String> {
-    address.map(str::to_lowercase)
+    address.map(normalise_address)
 }
 
+/// The name of the lookup key in `settings`.
+const LOOKUP_KEY: &str = "lookup_key";
+
 impl SqliteStore {
-    /// Opens (or creates) the database at `path`, bringing its schema up to date.
+    /// Opens (or creates, readable by its owner only, as its `-wal` and `-shm` files then are) the database
+    /// at `path`, bringing its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let what = format!("cannot open the database {}", path.display());
         super::private::touch(path).map_err(|e| StoreError {
@@ -407,23 +426,76 @@ impl SqliteStore {
                 }
             };
         }
+        // A claim-only row expires some days after its claim (as the DynamoDB item does), so an attempt
+        // that never recorded its end leaves nothing behind for good; a record keeps its own expiry.
         tx.execute(
-            "INSERT INTO deliveries (message_id, delivery_id, claim_token, claim_until)
-             VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO deliveries (message_id, delivery_id, claim_token, claim_until, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (message_id, delivery_id)
-             DO UPDATE SET claim_token = excluded.claim_token, claim_until = excluded.claim_until",
-            params![key.message_id, key.delivery_id, token, until.timestamp()],
+             DO UPDATE SET claim_token = excluded.claim_token, claim_until = excluded.claim_until,
+                 expires_at = COALESCE(deliveries.expires_at, excluded.expires_at)",
+            params![
+                key.message_id,
+                key.delivery_id,
+                token,
+                until.timestamp(),
+                (until + crate::record::CLAIM_ONLY_TTL).timestamp()
+            ],
         )
         .map_err(|e| sql_error(what, e))?;
         tx.commit().map_err(|e| sql_error(what, e))?;
         Ok(Claim::Granted(record.map(Box::new)))
     }
 
+    /// The store's lookup key, made when `create` and there is none yet.
+    pub fn lookup_key(&self, create: bool) -> Result<Option<LookupKey>, StoreError> {
+        let what = "cannot read the lookup key";
+        let read = |conn: &Connection| -> Result<Option<String>, StoreError> {
+            conn.query_row(
+                "SELECT value FROM settings WHERE name = ?1",
+                params![LOOKUP_KEY],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(what, e))
+        };
+        let conn = self.conn();
+        let mut text = read(&conn)?;
+        if text.is_none() && create {
+            let fresh = LookupKey::generate().map_err(|e| StoreError {
+                what: format!("cannot make a lookup key: {e}"),
+                retryable: false,
+                source: Some(Box::new(e)),
+            })?;
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+                params![LOOKUP_KEY, fresh],
+            )
+            .map_err(|e| sql_error("cannot store the lookup key", e))?;
+            text = read(&conn)?;
+        }
+        text.map(|t| {
+            LookupKey::parse(&t).map_err(|e| {
+                StoreError::permanent(format!("the store's lookup key is unusable: {e}"))
+            })
+        })
+        .transpose()
+    }
+
     fn save_now(&self, record: &Delivery, token: Option<&str>) -> Result<bool, StoreError> {
         let what = "cannot write a record";
+        let mut record = record.clone();
+        if record.needs_lookup_key()
+            && let Some(key) = self.lookup_key(true)?
+        {
+            record.seal(&key);
+        }
+        let record = &record;
         let json = serde_json::to_string(record).map_err(|e| serialisation(what, e))?;
-        let recipient = lookup(record.recipient.as_deref());
-        let sender = lookup(record.sender.as_deref());
+        let recipient = record.party_key(Party::Recipient);
+        let sender = record.party_key(Party::Sender);
+        let from_header = record.party_key(Party::From);
+        let reply_to = record.party_key(Party::ReplyTo);
         let forward_to = lookup(record.forward_address());
         let received_at = time_text(record.received_at);
         let conn = self.conn();
@@ -432,7 +504,7 @@ impl SqliteStore {
             Some(token) => conn.execute(
                 "UPDATE deliveries SET record = ?3, status = ?4, recipient = ?5, sender = ?6,
                      received_at = ?7, expires_at = ?8, claim_token = NULL, claim_until = NULL,
-                     forward_to = ?10
+                     forward_to = ?10, from_header = ?11, reply_to = ?12
                  WHERE message_id = ?1 AND delivery_id = ?2 AND claim_token = ?9",
                 params![
                     record.message_id,
@@ -444,18 +516,21 @@ impl SqliteStore {
                     received_at,
                     record.expires_at,
                     token,
-                    forward_to
+                    forward_to,
+                    from_header,
+                    reply_to
                 ],
             ),
             None => conn.execute(
                 "INSERT INTO deliveries (message_id, delivery_id, record, status, recipient, sender,
-                     received_at, expires_at, forward_to)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?11)
+                     received_at, expires_at, forward_to, from_header, reply_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?11, ?12, ?13)
                  ON CONFLICT (message_id, delivery_id) DO UPDATE SET
                      record = excluded.record, status = excluded.status,
                      recipient = excluded.recipient, sender = excluded.sender,
                      received_at = excluded.received_at, expires_at = excluded.expires_at,
-                     forward_to = excluded.forward_to, claim_token = NULL, claim_until = NULL
+                     forward_to = excluded.forward_to, from_header = excluded.from_header,
+                     reply_to = excluded.reply_to, claim_token = NULL, claim_until = NULL
                  WHERE deliveries.record IS NULL OR deliveries.status IS NULL
                      OR deliveries.status IN (?9, ?10)",
                 params![
@@ -469,7 +544,9 @@ impl SqliteStore {
                     record.expires_at,
                     Status::Pending.as_str(),
                     Status::Retrying.as_str(),
-                    forward_to
+                    forward_to,
+                    from_header,
+                    reply_to
                 ],
             ),
         }
@@ -835,16 +912,26 @@ impl OutboundStore for SqliteStore {
 
 impl AddressRecords for SqliteStore {
     async fn deliveries_naming(&self, address: &str) -> Result<Vec<Delivery>, StoreError> {
-        // Three indexed lookups; the columns hold the addresses lowercased.
+        // Indexed lookups; the columns hold the addresses lowercased, or the digests of redacted ones
+        // (`?2`: none when no address was ever redacted).
+        let digest = self.lookup_key(false)?.map(|key| key.digest(address));
         self.json_rows(
             "cannot read records",
-            "SELECT record FROM deliveries WHERE recipient = ?1 AND record IS NOT NULL
+            "SELECT record FROM deliveries WHERE recipient IN (?1, ?2) AND record IS NOT NULL
              UNION
-             SELECT record FROM deliveries WHERE sender = ?1 AND record IS NOT NULL
+             SELECT record FROM deliveries WHERE sender IN (?1, ?2) AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE from_header IN (?1, ?2) AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE reply_to IN (?1, ?2) AND record IS NOT NULL
              UNION
              SELECT record FROM deliveries WHERE forward_to = ?1 AND record IS NOT NULL",
-            params![normalise_address(address)],
+            params![normalise_address(address), digest],
         )
+    }
+
+    async fn lookup_digest(&self, address: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lookup_key(false)?.map(|key| key.digest(address)))
     }
 
     async fn outbound_naming(&self, address: &str) -> Result<Vec<Outbound>, StoreError> {
