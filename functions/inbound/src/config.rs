@@ -150,7 +150,11 @@ mod tests {
         ])
         .unwrap();
         assert!(private.allow_private_targets && !private.allow_http_targets);
-        let http = config(&[("MAILROOM_TABLE", "t"), ("MAILROOM_ALLOW_HTTP_TARGETS", "true")]).unwrap();
+        let http = config(&[
+            ("MAILROOM_TABLE", "t"),
+            ("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
+        ])
+        .unwrap();
         assert!(http.allow_http_targets && !http.allow_private_targets);
         assert!(
             config(&[])
