@@ -634,3 +634,100 @@ mod tests {
         assert_eq!(mail_from(b"MAIL\r\n"), MailFrom::Other);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod limit_tests {
+    use super::*;
+
+    /// Takes every recipient and every message.
+    struct Accepting;
+
+    impl Intake for Accepting {
+        fn accepts(&self, _recipient: &str) -> bool {
+            true
+        }
+
+        fn receive(&self, _envelope: Envelope, _data: Vec<u8>) -> Result<String, String> {
+            Ok("m1".to_owned())
+        }
+    }
+
+    async fn listener(limits: Limits) -> SocketAddr {
+        let dir = std::env::temp_dir().join(format!(
+            "mailroom-smtp-limits-{}-{}",
+            std::process::id(),
+            limits.max_connections
+        ));
+        mailroom::local::private::create_dir_all(&dir).unwrap();
+        let tls = tls_acceptor(&dir).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            listener,
+            tls,
+            "mailroom-dev".to_owned(),
+            Arc::new(Accepting),
+            limits,
+        ));
+        addr
+    }
+
+    async fn said(stream: &mut tokio::net::TcpStream) -> String {
+        let mut all = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all)).await;
+        String::from_utf8_lossy(&all).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_is_told_and_disconnected() {
+        let addr = listener(Limits {
+            idle: Duration::from_millis(200),
+            max_connections: 2,
+            ..Limits::default()
+        })
+        .await;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Silent in the middle of a message too.
+        stream
+            .write_all(
+                b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\npart of a li",
+            )
+            .await
+            .unwrap();
+        let text = said(&mut stream).await;
+        assert!(text.contains("354"), "{text}");
+        assert!(
+            text.ends_with("421 4.4.2 mailroom-dev: idle too long, closing the connection\r\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_the_cap_is_refused() {
+        let addr = listener(Limits {
+            max_connections: 1,
+            ..Limits::default()
+        })
+        .await;
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut greeting = [0u8; 64];
+        let read = first.read(&mut greeting).await.unwrap();
+        assert!(greeting[..read].starts_with(b"220"));
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(
+            said(&mut second).await,
+            "421 4.7.0 too many connections; try again later\r\n"
+        );
+        // Once the first leaves, there is room again.
+        first.write_all(b"QUIT\r\n").await.unwrap();
+        assert!(said(&mut first).await.starts_with("221"));
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let read = third.read(&mut greeting).await.unwrap();
+        assert!(
+            greeting[..read].starts_with(b"220"),
+            "{:?}",
+            &greeting[..read]
+        );
+    }
+}
