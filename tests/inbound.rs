@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
-use integration_tests::{Receiver, Reply, failures, repo, resources, s3, sdk, unique};
+use integration_tests::{
+    Receiver, Reply, failures, inbound_settings, receive_as_event, repo, resources, s3, sdk, unique,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -27,19 +28,7 @@ struct World {
 async fn world(test: &str, settings: &[(&str, &str)]) -> World {
     let sdk = sdk().await;
     let res = resources(&sdk, test).await;
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("MAILROOM_TABLE".to_owned(), res.table.clone()),
-        ("MAILROOM_QUEUE_URL".to_owned(), res.queue_url.clone()),
-        ("MAILROOM_DLQ_URL".to_owned(), res.dlq_url.clone()),
-        ("MAILROOM_WEBHOOK_TIMEOUT_SECS".to_owned(), "5".to_owned()),
-        (
-            "MAILROOM_ALLOW_PRIVATE_TARGETS".to_owned(),
-            "true".to_owned(),
-        ),
-    ]);
-    for (name, value) in settings {
-        env.insert((*name).to_owned(), (*value).to_owned());
-    }
+    let env = inbound_settings(&res, settings);
     let config = inbound::Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let app = inbound::App::new(config, &sdk).await.unwrap();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone());
@@ -140,34 +129,7 @@ impl World {
 
     /// Receives one message from the inbound queue as an SQS event, or `None` when none is visible.
     async fn receive(&self) -> Option<Value> {
-        let output = self
-            .sqs()
-            .receive_message()
-            .queue_url(&self.res.queue_url)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .max_number_of_messages(1)
-            .send()
-            .await
-            .unwrap();
-        let message = output.messages.unwrap_or_default().into_iter().next()?;
-        let attributes: serde_json::Map<String, Value> = message
-            .attributes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
-            .collect();
-        let queue_name = self.res.queue_url.rsplit('/').next().unwrap();
-        Some(json!({"Records": [{
-            "messageId": message.message_id,
-            "receiptHandle": message.receipt_handle,
-            "body": message.body,
-            "attributes": attributes,
-            "messageAttributes": {},
-            "md5OfBody": message.md5_of_body,
-            "eventSource": "aws:sqs",
-            "eventSourceARN": format!("arn:aws:sqs:eu-west-1:123456789012:{queue_name}"),
-            "awsRegion": "eu-west-1"
-        }]}))
+        receive_as_event(&self.sqs(), &self.res.queue_url, 1).await
     }
 }
 
@@ -498,6 +460,8 @@ async fn test_events_missing_objects_and_unparseable_bytes() {
     w.invoke(s3_event(&w.res.bucket, "inbound/garbage"))
         .await
         .unwrap();
+    // Bytes without a header field are read as a body; with no notification naming its recipients, no
+    // route can take it, and the record says so.
     let record = &w.records("garbage").await[0];
     assert_eq!(record["status"], "no_route");
     assert!(
@@ -514,13 +478,10 @@ async fn test_events_missing_objects_and_unparseable_bytes() {
     assert!(receiver.requests().is_empty());
 
     let event = w.through_queue("this is not an event").await;
-    let id = event["Records"][0]["messageId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        failures(&w.invoke(event).await.unwrap()),
-        [id],
+    assert!(
+        failures(&w.invoke(event).await.unwrap()).is_empty(),
+        "a malformed record is moved, not left to come back 50 times"
+    );
     let dead = w
         .sqs()
         .receive_message()
@@ -532,8 +493,6 @@ async fn test_events_missing_objects_and_unparseable_bytes() {
         .unwrap_or_default();
     assert_eq!(dead.len(), 1, "it waits in the dead-letter queue, whose alarm fires");
     assert_eq!(dead[0].body.as_deref(), Some("this is not an event"));
-        "a malformed record is reported failed"
-    );
 }
 
 #[tokio::test]

@@ -3,13 +3,15 @@
 //! moto's server (which enforces the visibility cap) through the real SDK, and a real HTTP receiver.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
-use integration_tests::{Receiver, Reply, failures, resources, s3, sdk, store_inbound, unique};
+use integration_tests::{
+    Receiver, Reply, failures, inbound_settings, receive_as_event, resources, s3, sdk, store_inbound,
+    unique,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::setup::Resources;
@@ -47,17 +49,7 @@ struct World {
 async fn world(test: &str, settings: &[(&str, &str)]) -> World {
     let sdk = sdk().await;
     let res = resources(&sdk, test).await;
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("MAILROOM_TABLE".to_owned(), res.table.clone()),
-        ("MAILROOM_QUEUE_URL".to_owned(), res.queue_url.clone()),
-        ("MAILROOM_DLQ_URL".to_owned(), res.dlq_url.clone()),
-        ("MAILROOM_WEBHOOK_TIMEOUT_SECS".to_owned(), "5".to_owned()),
-        ("MAILROOM_ALLOW_PRIVATE_TARGETS".to_owned(), "true".to_owned()),
-        ("MAILROOM_ALLOW_HTTP_TARGETS".to_owned(), "true".to_owned()),
-    ]);
-    for (name, value) in settings {
-        env.insert((*name).to_owned(), (*value).to_owned());
-    }
+    let env = inbound_settings(&res, settings);
     let config = inbound::Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let app = inbound::App::with_clock(config, &sdk, clock.clone())
@@ -116,61 +108,8 @@ impl World {
             .unwrap();
     }
 
-    /// Up to `max` visible messages of `queue`, as one SQS event (`None` when none is visible).
-    async fn receive_from(&self, queue: &str, max: i32) -> Option<Value> {
-        let output = self
-            .sqs()
-            .receive_message()
-            .queue_url(queue)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .max_number_of_messages(max)
-            .send()
-            .await
-            .unwrap();
-        let messages = output.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return None;
-        }
-        let queue_name = queue.rsplit('/').next().unwrap();
-        let records: Vec<Value> = messages
-            .into_iter()
-            .map(|message| {
-                let attributes: serde_json::Map<String, Value> = message
-                    .attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v)))
-                    .collect();
-                let message_attributes: serde_json::Map<String, Value> = message
-                    .message_attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            k,
-                            json!({"stringValue": v.string_value, "dataType": v.data_type}),
-                        )
-                    })
-                    .collect();
-                json!({
-                    "messageId": message.message_id,
-                    "receiptHandle": message.receipt_handle,
-                    "body": message.body,
-                    "attributes": attributes,
-                    "messageAttributes": message_attributes,
-                    "md5OfBody": message.md5_of_body,
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": format!("arn:aws:sqs:eu-west-1:123456789012:{queue_name}"),
-                    "awsRegion": "eu-west-1"
-                })
-            })
-            .collect();
-        Some(json!({ "Records": records }))
-    }
-
     async fn receive(&self) -> Option<Value> {
-        self.receive_from(&self.res.queue_url, 10).await
+        receive_as_event(&self.sqs(), &self.res.queue_url, 10).await
     }
 
     /// Does what Lambda's poller does with the answer: deletes every record not reported failed.

@@ -478,3 +478,257 @@ fn forwards_are_sent_only_from_the_stacks_domains_with_its_configuration_set() {
         ]
     );
 }
+
+#[test]
+fn the_key_the_bucket_and_the_table_outlive_the_stack() {
+    let t = template();
+    for name in ["Key", "MailBucket", "Table"] {
+        let r = resource(&t, name);
+        assert_eq!(r["DeletionPolicy"], "Retain", "{name}");
+        assert_eq!(r["UpdateReplacePolicy"], "Retain", "{name}");
+    }
+}
+
+#[test]
+fn every_arn_names_the_partition() {
+    let text = std::fs::read_to_string(repo("template.yaml")).unwrap();
+    assert!(!text.contains("arn:aws:"), "a literal arn:aws: ARN");
+    let arns = text.matches("arn:").count();
+    assert!(arns >= 5);
+    assert_eq!(
+        text.matches("arn:${AWS::Partition}:").count(),
+        arns,
+        "every ARN the template writes is in the stack's partition"
+    );
+}
+
+#[test]
+fn the_webhook_secret_is_hidden_and_must_be_a_secret_or_nothing() {
+    use mailroom::deliver::signing::WebhookSecret;
+    use std::fmt::Write as _;
+
+    let t = template();
+    let parameter = &t["Parameters"]["WebhookSecret"];
+    assert_eq!(parameter["NoEcho"], true);
+    assert_eq!(parameter["Default"], "");
+    let pattern = regex::Regex::new(parameter["AllowedPattern"].as_str().unwrap()).unwrap();
+    let whsec = |bytes: usize| {
+        let mut text = "whsec_".to_owned();
+        let encoded =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![7u8; bytes]);
+        let _ = write!(text, "{encoded}");
+        text
+    };
+    // Empty, `none` (what --guided's hidden prompt takes for "no secret"), and every secret the function
+    // can use, from 24 to 64 bytes, padded or not.
+    let generated = WebhookSecret::generate().unwrap().to_string();
+    for good in [
+        String::new(),
+        "none".to_owned(),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+        generated,
+        whsec(24),
+        whsec(25),
+        whsec(64),
+        whsec(64).trim_end_matches('=').to_owned(),
+    ] {
+        assert!(pattern.is_match(&good), "refused {good:?}");
+        if good.starts_with("whsec_") {
+            assert!(WebhookSecret::parse(&good).is_ok(), "{good}");
+        }
+    }
+    for bad in [
+        "changeme".to_owned(),
+        "whsec_".to_owned(),
+        "whsec_short".to_owned(),
+        " ".to_owned(),
+        "None".to_owned(),
+        whsec(23),
+        whsec(65),
+        format!("{} ", whsec(32)),
+    ] {
+        assert!(!pattern.is_match(&bad), "took {bad:?}");
+    }
+    // `none` and empty both mean no secret resource and no ARN for the function.
+    let condition = &t["Conditions"]["HasWebhookSecret"];
+    let rendered = format!("{condition:?}");
+    assert!(
+        rendered.contains("none") && rendered.contains("WebhookSecret"),
+        "{rendered}"
+    );
+    assert_eq!(
+        resource(&t, "DefaultWebhookSecret")["Condition"],
+        "HasWebhookSecret"
+    );
+}
+
+#[test]
+fn the_rule_goes_into_an_existing_rule_set_when_one_is_named() {
+    let t = template();
+    assert_eq!(t["Parameters"]["ExistingRuleSet"]["Default"], "");
+    assert_eq!(resource(&t, "ReceiptRuleSet")["Condition"], "CreateRuleSet");
+    let (tag, choice) = tagged(&resource(&t, "ReceiptRule")["Properties"]["RuleSetName"]).unwrap();
+    assert_eq!(tag, "!If");
+    assert_eq!(choice[0], "UseExistingRuleSet");
+    assert_eq!(tagged(&choice[1]).unwrap().1, "ExistingRuleSet");
+    assert_eq!(tagged(&choice[2]).unwrap().1, "ReceiptRuleSet");
+    let (tag, _) = tagged(&t["Outputs"]["ReceiptRuleSet"]["Value"]).unwrap();
+    assert_eq!(tag, "!If", "the output names whichever set holds the rule");
+    assert!(
+        t["Outputs"]["ReceivingDomains"].is_mapping(),
+        "setup domain --stack reads it"
+    );
+}
+
+/// The functions: their logical ids with their environment variables.
+fn functions(t: &Value) -> Vec<(&str, &serde_yaml::Mapping)> {
+    resources_of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, properties)| {
+            (
+                name,
+                properties["Environment"]["Variables"].as_mapping().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn env_json_sets_only_declared_variables_and_every_one_sam_cannot_resolve() {
+    let t = template();
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("events/env.json")).unwrap()).unwrap();
+    let parameters = t["Parameters"].as_mapping().unwrap();
+    let fns = functions(&t);
+    assert_eq!(fns.len(), 3);
+    assert_eq!(
+        env.as_object().unwrap().len(),
+        fns.len(),
+        "a block per function"
+    );
+    for (name, variables) in fns {
+        let block = env[name]
+            .as_object()
+            .unwrap_or_else(|| panic!("events/env.json has no {name} block"));
+        // SAM passes a function only what its template declares: anything else in env.json is dropped.
+        for key in block.keys() {
+            assert!(
+                variables.contains_key(key.as_str()),
+                "{name}: env.json sets {key}, which template.yaml does not declare"
+            );
+        }
+        for (key, value) in variables {
+            let key = key.as_str().unwrap();
+            // SAM resolves a parameter with a default; a resource's Ref becomes its logical id, and
+            // !GetAtt, !If and the like become "": env.json must give those a value.
+            let resolvable = match tagged(value) {
+                None => value.as_str() != Some(""),
+                Some((tag, target)) => {
+                    tag == "!Ref"
+                        && target
+                            .as_str()
+                            .and_then(|p| parameters.get(p))
+                            .is_some_and(|p| p.get("Default").is_some())
+                }
+            };
+            if !resolvable {
+                assert!(
+                    block.contains_key(key),
+                    "{name}: {key} is {value:?} in template.yaml; events/env.json must set it"
+                );
+            }
+            // A variable declared empty is one for local runs only: blank means unset to the functions.
+            if value.as_str() == Some("") {
+                assert!(
+                    key == mailroom::aws::ENDPOINT_URL
+                        || [
+                            "MAILROOM_ALLOW_PRIVATE_TARGETS",
+                            "MAILROOM_ALLOW_HTTP_TARGETS",
+                            "MAILROOM_DEFAULT_WEBHOOK_SECRET",
+                            "MAILROOM_LINK_KEY"
+                        ]
+                        .contains(&key),
+                    "{name}: {key} is declared empty"
+                );
+            }
+        }
+        assert_eq!(
+            variables[mailroom::aws::ENDPOINT_URL],
+            "",
+            "{name} can be pointed at an emulator, and is not in AWS"
+        );
+    }
+}
+
+#[test]
+fn sam_build_uses_the_makefile_and_the_lambda_profile() {
+    let t = template();
+    let makefile = std::fs::read_to_string(repo("Makefile")).unwrap();
+    for (name, _) in functions(&t) {
+        assert_eq!(resource(&t, name)["Metadata"]["BuildMethod"], "makefile");
+        let target = format!("build-{name}:");
+        let recipe = makefile
+            .split(&target)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {target} in the Makefile"));
+        let recipe = recipe.split("\n\n").next().unwrap();
+        assert!(recipe.contains("--profile lambda"), "{recipe}");
+        assert!(recipe.contains("$(ARTIFACTS_DIR)"), "{recipe}");
+    }
+    assert_eq!(t["Globals"]["Function"]["Architectures"][0], "arm64");
+    let cargo = std::fs::read_to_string(repo("Cargo.toml")).unwrap();
+    let profile = cargo
+        .split("[profile.lambda]")
+        .nth(1)
+        .expect("a lambda profile");
+    for line in [
+        "inherits = \"release\"",
+        "strip = \"symbols\"",
+        "debug = false",
+    ] {
+        assert!(profile.contains(line), "[profile.lambda] has {line}");
+    }
+}
+
+#[test]
+fn delivery_limits_agree_with_the_code() {
+    use mailroom::aws::sqs::MAX_RECEIVE_COUNT;
+    let t = template();
+    // Both queues dead-letter by count only past what the 72-hour schedule needs (shared/src/aws/sqs.rs).
+    for queue in ["InboundQueue", "FeedbackQueue"] {
+        let redrive = &resource(&t, queue)["Properties"]["RedrivePolicy"];
+        assert_eq!(
+            redrive["maxReceiveCount"].as_u64(),
+            Some(u64::from(MAX_RECEIVE_COUNT)),
+            "{queue}"
+        );
+    }
+    // Both event sources are capped by the MaximumConcurrency parameter.
+    let parameter = &t["Parameters"]["MaximumConcurrency"];
+    assert_eq!(parameter["Type"], "Number");
+    assert!(parameter["Default"].as_u64().is_some_and(|d| (2..=1000).contains(&d)));
+    for (function, event) in [("Inbound", "Mail"), ("Feedback", "Notifications")] {
+        let source = &resource(&t, function)["Properties"]["Events"][event]["Properties"];
+        let (tag, value) = tagged(&source["ScalingConfig"]["MaximumConcurrency"]).unwrap();
+        assert_eq!((tag.as_str(), value.as_str()), ("!Ref", Some("MaximumConcurrency")), "{function}");
+        assert_eq!(source["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    }
+    // Failed records are counted (EMF) and alarmed on.
+    let alarm = &resource(&t, "FailedRecordsAlarm")["Properties"];
+    assert_eq!(alarm["Namespace"], mailroom::aws::metrics::NAMESPACE);
+    assert_eq!(alarm["MetricName"], mailroom::aws::metrics::FAILED_RECORDS);
+    assert!(tagged(&alarm["AlarmActions"][0]).is_some());
+    // The feedback function dead-letters what it cannot read, and may send there.
+    let feedback = &resource(&t, "Feedback")["Properties"];
+    assert!(tagged(&feedback["Environment"]["Variables"]["MAILROOM_FEEDBACK_DLQ_URL"]).is_some());
+    // IAM compares ses:FromAddress case-sensitively: Domains and ForwardFrom are lower-case only.
+    let lower = |name: &str| {
+        regex::Regex::new(t["Parameters"][name]["AllowedPattern"].as_str().unwrap()).unwrap()
+    };
+    let domains = lower("Domains");
+    assert!(domains.is_match("mail.example.com") && domains.is_match("support@example.com"));
+    assert!(!domains.is_match("Mail.Example.com") && !domains.is_match(" mail.example.com"));
+    let from = lower("ForwardFrom");
+    assert!(from.is_match("") && from.is_match("forward@mail.example.com"));
+    assert!(!from.is_match("Forward@mail.example.com"));
+}

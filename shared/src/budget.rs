@@ -29,6 +29,18 @@ impl Deadline {
         Deadline::at(Instant::now() + left)
     }
 
+    /// Lambda's deadline, given in Unix milliseconds; 0 (a context without one: tools, tests) is none.
+    pub fn from_unix_millis(deadline_ms: u64) -> Deadline {
+        if deadline_ms == 0 {
+            return Deadline::none();
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        Deadline::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    }
+
     /// Time left, or `None` when there is no deadline.
     pub fn left(&self) -> Option<Duration> {
         self.at

@@ -85,6 +85,83 @@ pub async fn resources(sdk: &SdkConfig, test: &str) -> Resources {
         .expect("setup emulator works")
 }
 
+/// The inbound function's settings in tests: the emulator's resources, a 5-second webhook timeout, private
+/// and plain-http targets allowed (the receivers listen on 127.0.0.1), then `extra`, which win.
+pub fn inbound_settings(res: &Resources, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut settings: HashMap<String, String> = [
+        ("MAILROOM_TABLE", res.table.as_str()),
+        ("MAILROOM_QUEUE_URL", res.queue_url.as_str()),
+        ("MAILROOM_DLQ_URL", res.dlq_url.as_str()),
+        ("MAILROOM_WEBHOOK_TIMEOUT_SECS", "5"),
+        ("MAILROOM_ALLOW_PRIVATE_TARGETS", "true"),
+        ("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
+    ]
+    .iter()
+    .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+    .collect();
+    for (name, value) in extra {
+        settings.insert((*name).to_owned(), (*value).to_owned());
+    }
+    settings
+}
+
+/// Up to `max` messages visible now in `queue_url`, received as Lambda's poller receives them and shaped as
+/// the SQS event it hands the function; `None` when none is visible.
+pub async fn receive_as_event(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max: i32,
+) -> Option<serde_json::Value> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let messages = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .max_number_of_messages(max)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    if messages.is_empty() {
+        return None;
+    }
+    let queue_name = queue_url.rsplit('/').next().unwrap();
+    let records: Vec<serde_json::Value> = messages
+        .into_iter()
+        .map(|message| {
+            let attributes: serde_json::Map<String, serde_json::Value> = message
+                .attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), serde_json::Value::String(v)))
+                .collect();
+            let message_attributes: serde_json::Map<String, serde_json::Value> = message
+                .message_attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| {
+                    let value = serde_json::json!({"stringValue": v.string_value, "dataType": v.data_type});
+                    (k, value)
+                })
+                .collect();
+            serde_json::json!({
+                "messageId": message.message_id,
+                "receiptHandle": message.receipt_handle,
+                "body": message.body,
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": message.md5_of_body,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{REGION}:123456789012:{queue_name}"),
+                "awsRegion": REGION
+            })
+        })
+        .collect();
+    Some(serde_json::json!({ "Records": records }))
+}
+
 /// An S3 client on the emulator.
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(

@@ -1,12 +1,12 @@
 //! Event → use case → Lambda result. Nothing here decides about feedback; it only translates.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::feedback::SesSuppressionMirror;
 use mailroom::aws::sqs::{Queues, Settlement, first_seen_of, receive_count};
@@ -68,7 +68,10 @@ impl App {
     ) -> Result<App, BuildError> {
         let http = HttpClient::new(
             config.webhook_timeout,
-            TargetPolicy { allow_private: config.allow_private_targets, allow_http: config.allow_http_targets },
+            TargetPolicy {
+                allow_private: config.allow_private_targets,
+                allow_http: config.allow_http_targets,
+            },
         )?;
         let mirror = config
             .mirror_ses_suppression
@@ -103,7 +106,7 @@ impl App {
 /// Handles one invocation: an SQS batch of SNS messages, or an SNS event.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     let received = Instant::now();
-    let deadline = deadline_of(&event.context);
+    let deadline = Deadline::from_unix_millis(event.context.deadline);
     let payload = event.payload;
     let source = payload
         .pointer("/Records/0/eventSource")
@@ -135,18 +138,6 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
     }
 }
 
-/// The invocation's deadline: Lambda gives it in Unix milliseconds; a context without one (tools, tests)
-/// has none.
-fn deadline_of(context: &Context) -> Deadline {
-    if context.deadline == 0 {
-        return Deadline::none();
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    Deadline::after(Duration::from_millis(context.deadline.saturating_sub(now)))
-}
 
 /// One record of an SNS event. There is no queue to carry a wait, so anything to retry becomes a
 /// `Retryable` error and Lambda's own retries of the asynchronous invocation apply.

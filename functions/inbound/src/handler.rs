@@ -1,11 +1,11 @@
 //! Event → use case → Lambda result. Nothing here decides about mail; it only translates.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::aws::metrics;
 use mailroom::aws::s3::S3MailStore;
@@ -13,7 +13,7 @@ use mailroom::aws::secrets::secret_string;
 use mailroom::aws::ses::SesSender;
 use mailroom::aws::sqs::{Queues, Settlement, first_seen_of};
 use mailroom::budget::{Deadline, MemoryBudget};
-use mailroom::deliver::links::LinkKey;
+use mailroom::deliver::links::LinkKeys;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::http::{HttpClient, TargetPolicy};
@@ -95,7 +95,10 @@ impl App {
     ) -> Result<App, InitError> {
         let http = HttpClient::new(
             config.webhook_timeout,
-            TargetPolicy { allow_private: config.allow_private_targets, allow_http: config.allow_http_targets },
+            TargetPolicy {
+                allow_private: config.allow_private_targets,
+                allow_http: config.allow_http_targets,
+            },
         )?;
         let secret_text = match (
             &config.default_webhook_secret_arn,
@@ -127,6 +130,15 @@ impl App {
             }),
             None => None,
         };
+        if default_webhook
+            .as_ref()
+            .is_some_and(|webhook| webhook.secrets.is_empty())
+        {
+            warn!(
+                "the catch-all webhook (MAILROOM_DEFAULT_WEBHOOK_URL) has no secret: its posts are not signed, \
+                 so the receiver cannot tell them from forgeries; give the stack a WebhookSecret"
+            );
+        }
         let links = match &config.link_base_url {
             None => None,
             Some(base_url) => {
@@ -144,8 +156,12 @@ impl App {
                 };
                 Some(LinkSettings {
                     base_url: base_url.clone(),
-                    key: LinkKey::parse(&text)
-                        .map_err(|e| InitError::Secret(format!("the link key: {e}")))?,
+                    // `MAILROOM_LINK_KEY` may name the previous key after the current one; links are
+                    // signed with the current.
+                    key: LinkKeys::parse(&text)
+                        .map_err(|e| InitError::Secret(format!("the link key: {e}")))?
+                        .current()
+                        .clone(),
                     days: config.attachment_url_days,
                 })
             }
@@ -212,7 +228,7 @@ fn aws_sdk_secretsmanager_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secrets
 /// event.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     let received = Instant::now();
-    let deadline = deadline_of(&event.context);
+    let deadline = Deadline::from_unix_millis(event.context.deadline);
     let payload = event.payload;
     let source = payload
         .pointer("/Records/0/eventSource")
@@ -253,18 +269,6 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
     }
 }
 
-/// The invocation's deadline: Lambda gives it in Unix milliseconds; a context without one (tools, tests)
-/// has none.
-pub fn deadline_of(context: &Context) -> Deadline {
-    if context.deadline == 0 {
-        return Deadline::none();
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    Deadline::after(Duration::from_millis(context.deadline.saturating_sub(now)))
-}
 
 /// A direct trigger has no queue to carry a wait: a retryable failure becomes a `Retryable` error so
 /// Lambda's own retries apply.

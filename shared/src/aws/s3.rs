@@ -41,13 +41,23 @@ impl MailStore for S3MailStore {
             }
             Err(error) => return Err(store_error(format!("cannot read {where_}"), error).into()),
         };
-        let body = output.body.collect().await.map_err(|error| {
+        // Read into one buffer of the announced size: collecting the chunks first and joining them after
+        // would hold the message twice at the peak.
+        let expected = output
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let mut raw = bytes::BytesMut::with_capacity(expected);
+        let mut body = output.body;
+        while let Some(chunk) = body.try_next().await.map_err(|error| {
             FetchError::Store(StoreError::retryable(
                 format!("reading {where_} was cut short"),
                 error,
             ))
-        })?;
-        Ok(body.into_bytes())
+        })? {
+            raw.extend_from_slice(&chunk);
+        }
+        Ok(raw.freeze())
     }
 }
 
