@@ -77,3 +77,46 @@ where
         source: Some(Box::new(error)),
     }
 }
+
+/// The variable that points every AWS call of a function at an emulator (moto's server, LocalStack).
+pub const ENDPOINT_URL: &str = "MAILROOM_ENDPOINT_URL";
+
+/// The SDK configuration a function builds once at init: the standard chain (region, credentials,
+/// `AWS_ENDPOINT_URL`), with [`ENDPOINT_URL`] as the endpoint when it is set and not blank.
+///
+/// The stack declares `MAILROOM_ENDPOINT_URL` empty, because `sam local invoke --env-vars` can only
+/// set the variables a template declares; an empty `AWS_ENDPOINT_URL` would not do, as the SDK's
+/// clients take an empty value as their endpoint.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_from(|name| std::env::var(name).ok()).await
+}
+
+/// [`sdk_config`] with [`ENDPOINT_URL`] read through `lookup` (the rest of the chain reads the process
+/// environment as usual).
+pub async fn sdk_config_from(lookup: impl Fn(&str) -> Option<String>) -> aws_config::SdkConfig {
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match crate::settings::Settings::new(lookup).text(ENDPOINT_URL) {
+        Some(url) => loader.endpoint_url(url),
+        None => loader,
+    }
+    .load()
+    .await
+}
+
+#[cfg(test)]
+mod sdk_config_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_endpoint_is_the_variable_unless_it_is_blank() {
+        let set = sdk_config_from(|name| {
+            (name == ENDPOINT_URL).then(|| "http://127.0.0.1:5000".to_owned())
+        })
+        .await;
+        assert_eq!(set.endpoint_url(), Some("http://127.0.0.1:5000"));
+        // Blank is unset: whatever the standard chain says (AWS_ENDPOINT_URL may be set where tests run).
+        let blank = sdk_config_from(|name| (name == ENDPOINT_URL).then(|| " ".to_owned())).await;
+        let standard = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        assert_eq!(blank.endpoint_url(), standard.endpoint_url());
+    }
+}
