@@ -118,6 +118,22 @@ fn env_json_configures_the_inbound_function() {
     })
     .expect("env.json configures the feedback function too");
     assert_eq!(config.table, "mailroom-table");
+    let vars = env["Links"].as_object().unwrap();
+    let config = links::Config::from_lookup(|name| {
+        vars.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+    })
+    .expect("env.json configures the links function too");
+    assert_eq!(config.bucket, "mailroom-mail");
+    assert_eq!(
+        config.link_key_arn, None,
+        "the key itself, no Secrets Manager call"
+    );
+    let key = config.link_key.expect("a link key");
+    assert!(mailroom::deliver::links::LinkKey::parse(&key).is_ok());
+    assert_eq!(
+        vars["MAILROOM_LINK_KEY"],
+        env["Inbound"]["MAILROOM_LINK_KEY"]
+    );
 }
 
 /// The SES notification of a feedback sample: SNS event or SQS batch, first record.

@@ -101,13 +101,19 @@ fn the_bucket_is_encrypted_private_and_tls_only() {
         tagged(&ses["Condition"]["StringEquals"]["aws:SourceAccount"]).is_some(),
         "scoped to this account"
     );
+    // Only the stack's own rule, in its own rule set or in the one ExistingRuleSet names.
     let (_, rule_arn) = tagged(&ses["Condition"]["ArnEquals"]["aws:SourceArn"]).unwrap();
     assert!(
-        rule_arn
+        rule_arn[0]
             .as_str()
             .unwrap()
-            .contains(":receipt-rule-set/${AWS::StackName}-rules:receipt-rule/")
+            .ends_with(":receipt-rule-set/${RuleSet}:receipt-rule/${AWS::StackName}-inbound")
     );
+    let (tag, choice) = tagged(&rule_arn[1]["RuleSet"]).unwrap();
+    assert_eq!(tag, "!If");
+    assert_eq!(choice[0], "UseExistingRuleSet");
+    assert_eq!(tagged(&choice[1]).unwrap().1, "ExistingRuleSet");
+    assert_eq!(tagged(&choice[2]).unwrap().1, "${AWS::StackName}-rules");
 }
 
 #[test]
