@@ -87,9 +87,13 @@ async fn setup_domain_creates_the_identity_and_prints_the_records() {
         mx.ends_with(&format!("10 inbound-smtp.{REGION}.amazonaws.com")),
         "{mx}"
     );
-    assert!(text.contains("v=spf1 include:amazonses.com"));
     assert!(text.contains(&format!("_dmarc.{domain}.")));
-    assert!(text.contains("verified for sending: not yet"));
+    assert!(text.contains("verified: not yet"), "{text}");
+    // SPF: one record only; without the domain's current one, the record to publish when it has none.
+    assert!(
+        text.contains("\"v=spf1 include:amazonses.com ~all\"  (only if it has no SPF record"),
+        "{text}"
+    );
     let identity = aws_sdk_sesv2::Client::new(&sdk().await)
         .get_email_identity()
         .email_identity(&domain)
@@ -98,6 +102,28 @@ async fn setup_domain_creates_the_identity_and_prints_the_records() {
     assert!(identity.is_ok(), "the identity exists");
     let again = mailroom(&["setup", "domain", "--domain", &domain, "--region", REGION]);
     assert!(stdout(&again).contains("exists"), "a second run finds it");
+
+    let merged = mailroom(&[
+        "setup",
+        "domain",
+        "--domain",
+        &domain,
+        "--spf",
+        "v=spf1 include:_spf.google.com ~all",
+    ]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    let text = stdout(&merged);
+    assert!(
+        text.contains(&format!(
+            "{domain}.  TXT  \"v=spf1 include:_spf.google.com include:amazonses.com ~all\"  (replaces"
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"v=spf1 include:amazonses.com ~all\""),
+        "no second SPF record is proposed: {text}"
+    );
+
     let bad = mailroom(&[
         "setup",
         "domain",
@@ -107,14 +133,124 @@ async fn setup_domain_creates_the_identity_and_prints_the_records() {
         REGION,
     ]);
     assert_eq!(bad.status.code(), Some(2));
+    let not_spf = mailroom(&["setup", "domain", "--domain", &domain, "--spf", "v=DMARC1"]);
+    assert_eq!(not_spf.status.code(), Some(2));
+    let nothing = mailroom(&["setup", "domain", "--region", REGION]);
+    assert_eq!(
+        nothing.status.code(),
+        Some(2),
+        "neither --domain nor --stack"
+    );
+}
+
+/// A stack in the emulator with the outputs `sam deploy` gives Mailroom's, on tables `setup emulator` made.
+async fn mailroom_stack(recipients: &str, rule_set: &str) -> (String, String) {
+    let prefix = unique("stk");
+    let setup = mailroom(&["setup", "emulator", "--prefix", &prefix]);
+    assert!(setup.status.success(), "{}", stderr(&setup));
+    let stack = format!("{prefix}-stack");
+    let table = format!("{prefix}-table");
+    stack_with_outputs(
+        &sdk().await,
+        &stack,
+        &[
+            ("Table", &table),
+            ("ReceivingDomains", recipients),
+            ("ReceiptRuleSet", rule_set),
+            ("ReceiptRule", &format!("{stack}-inbound")),
+        ],
+    )
+    .await;
+    (stack, table)
+}
+
+#[tokio::test]
+async fn setup_domain_with_a_stack_does_its_domains_and_says_what_is_left() {
+    let first = format!("{}.example.com", unique("first"));
+    let second = format!("{}.example.org", unique("second"));
+    let (stack, table) = mailroom_stack(
+        &format!("{first},support@{second},billing@{second}"),
+        &unique("rules"),
+    )
+    .await;
+
+    let output = mailroom(&["setup", "domain", "--stack", &stack]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let ses = aws_sdk_sesv2::Client::new(&sdk().await);
+    for domain in [&first, &second] {
+        assert!(
+            text.contains(&format!(
+                "created the SES identity {domain} (Easy DKIM) in {REGION}"
+            )),
+            "{text}"
+        );
+        assert!(
+            ses.get_email_identity()
+                .email_identity(domain)
+                .send()
+                .await
+                .is_ok()
+        );
+        assert!(
+            text.contains(&format!(
+                "[?] {domain}. MX 10 inbound-smtp.{REGION}.amazonaws.com"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("[ ] SES has not verified {domain} yet")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!("What is left for stack {stack} in {REGION}:")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "[ ] no route takes test@{first}: `mailroom routes add '*@{first}' --webhook https://… --generate-secret --stack {stack}`"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("[?] SES production access"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Then write to test@{first} and watch it arrive: `mailroom messages list --stack {stack}`"
+        )),
+        "{text}"
+    );
+
+    let route = mailroom(&[
+        "routes",
+        "add",
+        &format!("*@{first}"),
+        "--webhook",
+        "https://app.example.com/mail",
+        "--table",
+        &table,
+    ]);
+    assert!(route.status.success(), "{}", stderr(&route));
+    let again = stdout(&mailroom(&["setup", "domain", "--stack", &stack]));
+    assert!(
+        again.contains(&format!("the SES identity {first} exists")),
+        "{again}"
+    );
+    assert!(
+        again.contains(&format!("[x] a route takes test@{first}: *@{first}")),
+        "{again}"
+    );
+
+    let missing = mailroom(&["setup", "domain", "--stack", "no-such-stack"]);
+    assert_eq!(missing.status.code(), Some(4));
 }
 
 #[tokio::test]
 async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
     let sdk = sdk().await;
-    let stack = unique("stack");
-    let ours = format!("{stack}-rules");
-    stack_with_outputs(&sdk, &stack, &[("ReceiptRuleSet", &ours)]).await;
+    let ours = unique("ours-rules");
+    let domain = format!("{}.example.com", unique("act"));
+    let (stack, _) = mailroom_stack(&domain, &ours).await;
     let ses = aws_sdk_ses::Client::new(&sdk);
     ses.create_receipt_rule_set()
         .rule_set_name(&ours)
@@ -136,6 +272,11 @@ async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
     let refused = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains(&other), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("ExistingRuleSet={other}")),
+        "{}",
+        stderr(&refused)
+    );
     let active = ses.describe_active_receipt_rule_set().send().await.unwrap();
     assert_eq!(
         active.metadata().and_then(|m| m.name()),
@@ -143,23 +284,42 @@ async fn setup_activate_keeps_another_active_set_unless_told_to_replace() {
         "nothing changed"
     );
 
-    let replaced = mailroom(&[
-        "setup",
-        "activate",
-        "--region",
-        REGION,
-        "--stack",
-        &stack,
-        "--replace",
-    ]);
+    let replaced = mailroom(&["setup", "activate", "--stack", &stack, "--replace"]);
     assert!(replaced.status.success(), "{}", stderr(&replaced));
+    let text = stdout(&replaced);
+    assert!(
+        text.contains(&format!(
+            "{ours} is now the active receipt rule set in {REGION} (was {other})"
+        )),
+        "{text}"
+    );
+    // What is left: the domain (no identity yet), its MX, and a route; the rule set line depends on what
+    // other tests activate meanwhile, SES holding one active set per region.
+    assert!(
+        text.contains(&format!(
+            "[ ] no SES identity for {domain}: `mailroom setup domain --stack {stack}`"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[?] {domain}. MX 10 inbound-smtp.{REGION}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("no route takes test@{domain}")),
+        "{text}"
+    );
     let active = ses.describe_active_receipt_rule_set().send().await.unwrap();
     assert_eq!(
         active.metadata().and_then(|m| m.name()),
         Some(ours.as_str())
     );
     let again = mailroom(&["setup", "activate", "--region", REGION, "--stack", &stack]);
-    assert!(stdout(&again).contains("already the active"));
+    assert!(
+        stdout(&again).contains("already the active"),
+        "{}",
+        stdout(&again)
+    );
 
     let missing = mailroom(&[
         "setup",
