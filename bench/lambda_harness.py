@@ -3,11 +3,13 @@
 
 Subcommands (stdlib only, except `upload`, `records` and `objects`, which use boto3, installed with moto):
 
-  ready EXE [--runs N]
+  ready EXE [--runs N] [--evict]
       A fake Lambda Runtime API on 127.0.0.1. Spawns EXE N times (environment as given) and measures from
       just before the spawn to the first `GET /2018-06-01/runtime/invocation/next`, i.e. the function's init
       up to "ready for an event". The process is killed after each run. Prints one line per run and a summary
-      line `ready_ms min=.. median=.. max=..`.
+      line `ready_ms min=.. median=.. max=..`. With --evict, EXE's pages are dropped from the page cache
+      before each spawn (posix_fadvise DONTNEED), so each start reads the binary from disk, as a fresh Lambda
+      sandbox does.
 
   invoke EXE --bucket B --key K --size N [--timeout S]
       The same fake Runtime API serving one invocation: answers the first `next` with an S3 ObjectCreated
@@ -180,6 +182,10 @@ def cmd_ready(args):
     for run in range(args.runs):
         runtime = FakeRuntime()
         env = lambda_env(runtime.port)
+        if args.evict:
+            with open(args.exe, "rb") as exe:
+                os.fsync(exe.fileno())
+                os.posix_fadvise(exe.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         start = time.monotonic_ns()
         proc = subprocess.Popen([args.exe], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ok = runtime.next_seen.wait(30)
@@ -304,6 +310,7 @@ def main():
     p = sub.add_parser("ready")
     p.add_argument("exe")
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--evict", action="store_true")
     p = sub.add_parser("invoke")
     p.add_argument("exe")
     p.add_argument("--bucket", required=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A webhook receiver for trying Mailroom locally: prints each POST and answers 200.
 
-Usage: scripts/receiver.py [PORT]   (default 3000; listens on 127.0.0.1)
+Usage: scripts/receiver.py [PORT [HOST]]   (default 3000 on 127.0.0.1; for `sam local invoke` on Linux, HOST is
+docker0's address, where the containers reach the host as host.docker.internal)
 With MAILROOM_WEBHOOK_SECRET=whsec_... set, it also checks the Standard Webhooks signature.
 """
 import base64
@@ -34,6 +35,9 @@ class Handler(BaseHTTPRequestHandler):
             payload = json.loads(body)
             summary = f"to={payload['envelope']['to']} subject={payload['headers'].get('subject', '')!r} " \
                       f"attachments={len(payload['attachments'])}"
+            links = [a["url"] for a in payload["attachments"] if "url" in a]
+            if links:
+                summary += f" links={','.join(links)}"
         print(f"POST {self.path} webhook-id={self.headers.get('webhook-id')}{check} {summary}", flush=True)
         self.send_response(200)
         self.send_header("Content-Length", "2")
@@ -46,5 +50,6 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
-    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    print(f"listening on http://{host}:{port}", flush=True)
+    HTTPServer((host, port), Handler).serve_forever()
