@@ -15,10 +15,20 @@
 #   also gives the POST body's size (target < 64 KB = 64,000 bytes), whether its attachments carry `url` and no
 #   `content`, and the objects under attachments/ in the bucket afterwards. Start-to-ready is skipped in that
 #   mode unless READY_RUNS is set.
+#   4. whole batches, as the stack runs them (BATCHES=1, the default): the template's MemorySize, Timeout and
+#      BatchSize of the Inbound function are read from template.yaml; BatchSize copies of the 40 MB message are
+#      handed to the binary as one SQS batch of SES notifications (the default wiring), with
+#      AWS_LAMBDA_FUNCTION_MEMORY_SIZE and a deadline Timeout seconds away, once per route kind: JSON inline,
+#      multipart, raw, `attachments: s3`, and a forward through (moto's) SES. Peak RSS is set against
+#      MemorySize (target: under 90 %). Then the cost: batches of BatchSize small (bench/data/small), ~200 KB
+#      (bench/data/medium) and 40 MB messages to a JSON route; GB-seconds per message = the invocation's wall
+#      time x MemorySize in GB / BatchSize, and a CPU-bound estimate for Lambda (CPU seconds x 1769 /
+#      MemorySize: Lambda gives a function one vCPU at 1,769 MB, a share below that).
 #   Figures land in bench/results/inbound-<time>/ (git-ignored) and on stdout.
 #
 # Usage: bench/inbound.sh        Environment: ATTACHMENTS (inline | s3; inline), READY_RUNS (20 inline, 0 s3;
-#                                0 skips start-to-ready), MESSAGE (bench/data/xl/ses_max_40mb.eml),
+#                                0 skips start-to-ready), MESSAGE (bench/data/xl/ses_max_40mb.eml), BATCHES
+#                                (1; 0 skips the batches), SINGLE (1; 0 skips the single message),
 #                                LINK_BASE_URL (s3 mode), MOTO_PORT and RECEIVER_PORT (default: free ports
 #                                picked at start)
 # Every cargo command and each timed step runs under `flock $CARGO_LOCK` (default /tmp/cargo.lock).
@@ -42,8 +52,20 @@ MESSAGE="${MESSAGE:-bench/data/xl/ses_max_40mb.eml}"
 OUT="bench/results/inbound-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 HARNESS="bench/lambda_harness.py"
-EXE="target/release/inbound"
-CLI="target/release/mailroom"
+# The Inbound function's MemorySize, Timeout and BatchSize, as template.yaml deploys it.
+read -r MEMORY_MB TIMEOUT_S BATCH_SIZE < <(python3 - <<'EOF'
+import re
+text = open("template.yaml").read()
+inbound = text[text.index("\n  Inbound:\n") + 1:]
+inbound = inbound[: re.search(r"\n  [A-Za-z]", inbound).start()]
+memory = re.search(r"\n      MemorySize: (\d+)", inbound).group(1)
+timeout = re.search(r"\n      Timeout: (\d+)", inbound).group(1)
+batch = re.search(r"\n            BatchSize: (\d+)", inbound).group(1)
+print(memory, timeout, batch)
+EOF
+)
+EXE="${CARGO_TARGET_DIR:-target}/release/inbound"
+CLI="${CARGO_TARGET_DIR:-target}/release/mailroom"
 say() { printf '\n== %s\n' "$*"; }
 
 PIDS=()
@@ -77,23 +99,19 @@ say "machine"
 } | tee "$OUT/machine.txt"
 
 say "build"
-locked cargo build --release -p inbound
+# The whole workspace, so the feature set (and the AWS SDK) is the one every other build of it shares.
+locked cargo build --release --workspace --bins
 # The lock may be held for minutes by other builds; the tree can change meanwhile, so record what the inbound
 # binary was built from.
 echo "built from: $(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet HEAD -- shared functions 2>/dev/null || echo ' + uncommitted changes in shared/ or functions/') at $(date -u +%H:%M:%SZ)" \
     | tee -a "$OUT/machine.txt"
-# The CLI only sets the emulator up; an existing binary will do if the CLI does not build at the moment.
-if ! locked cargo build --release -p mailroom-cli; then
-    [[ -x "$CLI" ]] || exit 1
-    echo "warning: mailroom-cli did not build; using the existing $CLI" >&2
-fi
 ls -l "$EXE" | tee "$OUT/binary.txt"
 
 if ((READY_RUNS > 0)); then
     say "start-to-ready ($READY_RUNS runs, no network at init)"
     (
         unset MAILROOM_DEFAULT_WEBHOOK_SECRET_ARN AWS_ENDPOINT_URL
-        export AWS_LAMBDA_FUNCTION_NAME=inbound AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_FUNCTION_VERSION=1 \
+        export AWS_LAMBDA_FUNCTION_NAME=inbound AWS_LAMBDA_FUNCTION_MEMORY_SIZE=$MEMORY_MB AWS_LAMBDA_FUNCTION_VERSION=1 \
             AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test MAILROOM_TABLE=t
         locked python3 "$HARNESS" ready "$EXE" --runs "$READY_RUNS"
     ) | tee "$OUT/ready.txt"
@@ -101,8 +119,7 @@ else
     say "start-to-ready skipped (READY_RUNS=0)"
 fi
 
-say "peak memory delivering $MESSAGE (attachments: $ATTACHMENTS)"
-[[ -f "$MESSAGE" ]] || python3 bench/gen_corpus.py
+[[ -f "$MESSAGE" && -d bench/data/small && -d bench/data/medium ]] || python3 bench/gen_corpus.py
 SIZE=$(stat -c %s "$MESSAGE")
 python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$OUT/moto.log" 2>&1 &
 PIDS+=($!)
@@ -118,6 +135,10 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=eu-west-1 AWS_A
 # shellcheck disable=SC1091
 source "$OUT/exports.sh"
 cat "$OUT/exports.sh"
+BATCHES="${BATCHES:-1}"
+SINGLE="${SINGLE:-1}"
+if [[ "$SINGLE" == 1 ]]; then
+say "peak memory delivering $MESSAGE (attachments: $ATTACHMENTS)"
 ID="bench$(date +%s)xl40mb"
 python3 "$HARNESS" upload "$MESSAGE" --bucket "$MAILROOM_BUCKET" --key "inbound/$ID"
 if [[ "$ATTACHMENTS" == s3 ]]; then
@@ -130,7 +151,7 @@ else
 fi
 
 export MAILROOM_ALLOW_PRIVATE_TARGETS=true MAILROOM_ALLOW_HTTP_TARGETS=true AWS_LAMBDA_FUNCTION_NAME=inbound \
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_FUNCTION_VERSION=1
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=$MEMORY_MB AWS_LAMBDA_FUNCTION_VERSION=1
 locked python3 "$HARNESS" invoke "$EXE" --bucket "$MAILROOM_BUCKET" --key "inbound/$ID" --size "$SIZE" \
     --stderr "$OUT/inbound.log" | tee "$OUT/invoke.txt"
 sleep 0.5
@@ -140,7 +161,7 @@ python3 "$HARNESS" records --table "$MAILROOM_TABLE" | tee "$OUT/records.txt"
 python3 "$HARNESS" objects --bucket "$MAILROOM_BUCKET" --prefix attachments/ | tee "$OUT/objects.txt"
 
 say "summary"
-python3 - "$OUT" "$SIZE" "$ATTACHMENTS" <<'EOF' | tee "$OUT/summary.md"
+python3 - "$OUT" "$SIZE" "$ATTACHMENTS" "$MEMORY_MB" <<'EOF' | tee "$OUT/summary.md"
 import json, re, sys
 from pathlib import Path
 out, size, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -151,7 +172,7 @@ posts = (out / "receiver.log").read_text().splitlines()
 records = [json.loads(l) for l in (out / "records.txt").read_text().splitlines() if l.strip()]
 hwm = int(inv["vm_hwm_kb"]) * 1024
 maxrss = int(inv["ru_maxrss_kb"]) * 1024
-limit = 256 * 2**20
+limit = int(sys.argv[4]) * 2**20
 print(f"attachments: {mode}")
 if ready is None:
     print("start-to-ready: skipped (READY_RUNS=0)")
@@ -160,7 +181,7 @@ else:
           f"max {ready['max']} ms (target <= 20 ms: {'pass' if float(ready['median']) <= 20 else 'FAIL'} on the "
           f"median, {'pass' if float(ready['max']) <= 20 else 'FAIL'} on the max)")
 print(f"40 MB message ({size} bytes): peak RSS {hwm / 2**20:.1f} MiB (VmHWM), {maxrss / 2**20:.1f} MiB (ru_maxrss), "
-      f"{hwm / size:.2f}x the message; limit 256 MiB: {'pass' if max(hwm, maxrss) <= limit else 'FAIL'}; "
+      f"{hwm / size:.2f}x the message; limit {limit >> 20} MiB (MemorySize): {'pass' if max(hwm, maxrss) <= limit else 'FAIL'}; "
       f"invocation {inv['invoke_s']} s, outcome {inv['outcome']}")
 print(f"receiver: {len(posts)} POST(s): {'; '.join(posts)}")
 print(f"records: {', '.join(r['status'] + ' (' + str(r.get('response_status')) + ')' for r in records)}")
@@ -179,7 +200,105 @@ if mode == "s3":
           f"({fields[0].get('attachments')} attachment(s), {fields[0].get('with_url')} with url, "
           f"{fields[0].get('with_content')} with content, hosts {fields[0].get('url_hosts')})" if fields else
           "s3 mode: no POST received: FAIL")
-    print(f"s3 mode: peak {hwm / 2**20:.1f} MiB (target <= 256 MiB: {'pass' if max(hwm, maxrss) <= limit else 'FAIL'}), "
+    print(f"s3 mode: peak {hwm / 2**20:.1f} MiB (target <= {limit >> 20} MiB: {'pass' if max(hwm, maxrss) <= limit else 'FAIL'}), "
           f"invocation {inv['invoke_s']} s; {count} object(s) under attachments/, {total} bytes")
 EOF
+fi
+
+if [[ "$BATCHES" == 1 ]]; then
+    say "whole batches, as the stack runs them"
+    echo "template.yaml: Inbound MemorySize $MEMORY_MB MB, Timeout $TIMEOUT_S s, BatchSize $BATCH_SIZE" \
+        | tee "$OUT/batch-template.txt"
+    FORWARD_DOMAIN="forward.bench.test"
+    python3 - "$FORWARD_DOMAIN" <<'EOF'
+import os, sys, boto3
+boto3.client("sesv2", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+             region_name=os.environ["AWS_REGION"]).create_email_identity(EmailIdentity=sys.argv[1])
+EOF
+    # One batch: upload the files, hand them over as one SQS batch, record the figures under NAME.
+    run_batch() {
+        local name=$1; shift
+        local keys=() i=0 file key
+        for file in "$@"; do
+            key="inbound/batch-$name-$i-$(date +%s%N)"
+            python3 "$HARNESS" upload "$file" --bucket "$MAILROOM_BUCKET" --key "$key"
+            keys+=("$key")
+            i=$((i + 1))
+        done
+        python3 "$HARNESS" sqs-event --bucket "$MAILROOM_BUCKET" "${keys[@]}" >"$OUT/batch-$name.event.json"
+        : >"$OUT/receiver.log"
+        env AWS_LAMBDA_FUNCTION_MEMORY_SIZE="$MEMORY_MB" MAILROOM_FORWARD_FROM="mailroom@$FORWARD_DOMAIN" \
+            MAILROOM_CONFIGURATION_SET="$MAILROOM_CONFIGURATION_SET" \
+            MAILROOM_LINK_BASE_URL="$LINK_BASE_URL" MAILROOM_LINK_KEY_ARN="$MAILROOM_LINK_KEY_ARN" \
+            MAILROOM_QUEUE_URL="$MAILROOM_QUEUE_URL" MAILROOM_DLQ_URL="$MAILROOM_DLQ_URL" \
+            MAILROOM_ALLOW_PRIVATE_TARGETS=true MAILROOM_ALLOW_HTTP_TARGETS=true \
+            flock "$LOCK" python3 "$HARNESS" invoke "$EXE" --event "$OUT/batch-$name.event.json" \
+            --deadline-s "$TIMEOUT_S" --timeout "$((TIMEOUT_S + 30))" --stderr "$OUT/batch-$name.log" \
+            | tee "$OUT/batch-$name.txt"
+        sleep 0.5
+        echo "posts=$(wc -l <"$OUT/receiver.log")" >>"$OUT/batch-$name.txt"
+    }
+    XL=()
+    for _ in $(seq "$BATCH_SIZE"); do XL+=("$MESSAGE"); done
+    for kind in json multipart raw s3 forward; do
+        "$CLI" routes remove '*' >/dev/null 2>&1 || true
+        case "$kind" in
+            json | multipart | raw)
+                "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" --format "$kind" >/dev/null ;;
+            s3)
+                "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" --attachments s3 >/dev/null ;;
+            forward)
+                "$CLI" routes add '*' --forward "someone@elsewhere.bench.test" \
+                    --forward-from "mailroom@$FORWARD_DOMAIN" >/dev/null ;;
+        esac
+        say "batch of $BATCH_SIZE x $(basename "$MESSAGE") to a $kind route"
+        run_batch "xl-$kind" "${XL[@]}"
+    done
+    "$CLI" routes remove '*' >/dev/null 2>&1 || true
+    "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" >/dev/null
+    mapfile -t SMALL < <(ls bench/data/small/*.eml | head -n "$BATCH_SIZE")
+    mapfile -t MEDIUM < <(ls bench/data/medium/*.eml | head -n "$BATCH_SIZE")
+    say "cost: a batch of $BATCH_SIZE small messages to a JSON route"
+    run_batch "cost-small" "${SMALL[@]}"
+    say "cost: a batch of $BATCH_SIZE ~200 KB messages to a JSON route"
+    run_batch "cost-medium" "${MEDIUM[@]}"
+    python3 "$HARNESS" records --table "$MAILROOM_TABLE" >"$OUT/batch-records.txt"
+
+    say "batch summary"
+    python3 - "$OUT" "$MEMORY_MB" "$BATCH_SIZE" <<'EOF' | tee "$OUT/batches.md"
+import json, re, sys
+from collections import Counter
+from pathlib import Path
+out, memory_mb, batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+limit = memory_mb * 2**20
+def figures(name):
+    lines = (out / f"batch-{name}.txt").read_text().splitlines()
+    inv = dict(re.findall(r"(\w+)=(\S+)", lines[-2]))
+    posts = int(re.search(r"posts=(\d+)", lines[-1]).group(1))
+    return inv, posts
+records = [json.loads(l) for l in (out / "batch-records.txt").read_text().splitlines() if l.strip()]
+def statuses(name):
+    found = Counter(r["status"] for r in records if r.get("pk", "").startswith(f"MSG#batch-{name}-"))
+    return ", ".join(f"{n} {s}" for s, n in sorted(found.items())) or "none"
+print(f"| route kind ({batch} x 40 MB, one SQS batch) | peak RSS | of MemorySize {memory_mb} MB | POSTs | records | answer | wall s | CPU s |")
+print("|---|---|---|---|---|---|---|---|")
+for kind in ["json", "multipart", "raw", "s3", "forward"]:
+    inv, posts = figures(f"xl-{kind}")
+    peak = max(int(inv["vm_hwm_kb"]), int(inv["ru_maxrss_kb"])) * 1024
+    verdict = "pass" if peak < 0.9 * limit else "FAIL"
+    print(f"| {kind} | {peak / 2**20:.1f} MiB | {100 * peak / limit:.0f} % ({verdict}: under 90 %) | {posts} | "
+          f"{statuses('xl-' + kind)} | {inv['outcome'][:48]} | {inv['invoke_s']} | {inv['cpu_s']} |")
+print()
+print(f"| set ({batch} messages, JSON route) | wall s | CPU s | GB-s per message (wall here) | GB-s per message (CPU-bound on Lambda) | $ per million messages (wall / CPU-bound) |")
+print("|---|---|---|---|---|---|")
+price_gbs, price_request = 0.0000133334, 0.20 / 1e6  # arm64 first tier, per GB-s; per request (one per batch)
+for name, label in [("cost-small", "small"), ("cost-medium", "~200 KB"), ("xl-json", "40 MB")]:
+    inv, posts = figures(name)
+    wall, cpu = float(inv["invoke_s"]), float(inv["cpu_s"])
+    gbs_wall = wall * memory_mb / 1024 / batch
+    gbs_cpu = max(wall, cpu * 1769 / memory_mb) * memory_mb / 1024 / batch
+    cost = lambda gbs: (gbs * price_gbs + price_request / batch) * 1e6
+    print(f"| {label} | {wall:.3f} | {cpu:.3f} | {gbs_wall:.5f} | {gbs_cpu:.5f} | {cost(gbs_wall):.2f} / {cost(gbs_cpu):.2f} |")
+EOF
+fi
 echo "all figures: $OUT"

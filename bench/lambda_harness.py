@@ -11,11 +11,18 @@ Subcommands (stdlib only, except `upload`, `records` and `objects`, which use bo
       before each spawn (posix_fadvise DONTNEED), so each start reads the binary from disk, as a fresh Lambda
       sandbox does.
 
-  invoke EXE --bucket B --key K --size N [--timeout S]
+  invoke EXE (--bucket B --key K --size N | --event FILE) [--timeout S] [--deadline-s S]
       The same fake Runtime API serving one invocation: answers the first `next` with an S3 ObjectCreated
-      event for s3://B/K (eventTime now) and the Lambda-Runtime-* headers, waits for the POST to
+      event for s3://B/K (eventTime now), or with the event in FILE, and the Lambda-Runtime-* headers (the
+      deadline S seconds away, 900 by default: give the template's Timeout), waits for the POST to
       `.../invocation/<id>/response` (or `/error`), reads the process's VmHWM from /proc just before stopping
-      it, then its ru_maxrss from wait4. Prints `invoke_s=.. vm_hwm_kb=.. ru_maxrss_kb=.. outcome=..`.
+      it, then its ru_maxrss and CPU time from wait4. Prints
+      `invoke_s=.. vm_hwm_kb=.. ru_maxrss_kb=.. cpu_s=.. outcome=..` (cpu_s covers init and the invocation).
+
+  sqs-event --bucket B KEY... [--shape s3|ses]
+      Prints an SQS event (what Lambda's poller hands the function) with one record per KEY, whose body is
+      an S3 ObjectCreated event (`s3`, the S3Event wiring) or an SNS-wrapped SES notification (`ses`, the
+      default wiring) for s3://B/KEY.
 
   receiver PORT LOG
       A webhook receiver: reads each POST whole (Content-Length or chunked), appends one line to LOG with the
@@ -59,8 +66,9 @@ class QuietServer(ThreadingHTTPServer):
 class FakeRuntime:
     """The Runtime API's three calls the Rust runtime makes: next, response, error."""
 
-    def __init__(self, event=None):
+    def __init__(self, event=None, deadline_s=900):
         self.event = event  # bytes to hand out on the first `next`, or None: never answer
+        self.deadline_s = deadline_s
         self.first_next = None  # time.monotonic_ns() of the first `next`
         self.served = False
         self.request_id = None
@@ -89,7 +97,7 @@ class FakeRuntime:
                     return
                 runtime.served = True
                 runtime.request_id = str(uuid.uuid4())
-                deadline_ms = int(time.time() * 1000) + 900_000
+                deadline_ms = int(time.time() * 1000) + runtime.deadline_s * 1000
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(runtime.event)))
@@ -152,20 +160,19 @@ def lambda_env(port):
     return env
 
 
-def stop(proc):
-    """SIGTERM, then SIGKILL; returns ru_maxrss (KiB) from wait4."""
+def stop(proc, with_cpu=False):
+    """SIGTERM, then SIGKILL; returns ru_maxrss (KiB) from wait4 (and the CPU seconds used, with_cpu)."""
     proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 5
     while True:
         pid, _status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if not pid and time.monotonic() > deadline:
+            proc.kill()
+            pid, _status, usage = os.wait4(proc.pid, 0)
         if pid:
             proc.returncode = _status
-            return usage.ru_maxrss
-        if time.monotonic() > deadline:
-            proc.kill()
-            _pid, _status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = _status
-            return usage.ru_maxrss
+            cpu = usage.ru_utime + usage.ru_stime
+            return (usage.ru_maxrss, cpu) if with_cpu else usage.ru_maxrss
         time.sleep(0.01)
 
 
@@ -202,9 +209,9 @@ def cmd_ready(args):
           f"max={max(times):.2f} mean={statistics.mean(times):.2f}")
 
 
-def cmd_invoke(args):
+def s3_event(bucket, key, size):
     now = datetime.now(timezone.utc)
-    event = {"Records": [{
+    return {"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
         "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
         "eventName": "ObjectCreated:Put",
@@ -212,24 +219,68 @@ def cmd_invoke(args):
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
         "responseElements": {"x-amz-request-id": "BENCH", "x-amz-id-2": "BENCH"},
         "s3": {"s3SchemaVersion": "1.0", "configurationId": "mailroom-inbound",
-               "bucket": {"name": args.bucket, "ownerIdentity": {"principalId": "BENCH"},
-                          "arn": f"arn:aws:s3:::{args.bucket}"},
-               "object": {"key": args.key, "size": args.size, "eTag": "0" * 32, "sequencer": "0A"}},
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "BENCH"},
+                          "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size, "eTag": "0" * 32,
+                          "sequencer": "0A"}},
     }]}
-    runtime = FakeRuntime(json.dumps(event).encode())
+
+
+def ses_notification(bucket, key):
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    message_id = key.rsplit("/", 1)[-1]
+    ses = {"notificationType": "Received",
+           "mail": {"timestamp": now, "source": "sender@bench.example", "messageId": message_id,
+                    "destination": ["support@mail.bench.test"]},
+           "receipt": {"timestamp": now, "recipients": ["support@mail.bench.test"],
+                       "spamVerdict": {"status": "PASS"}, "virusVerdict": {"status": "PASS"},
+                       "spfVerdict": {"status": "PASS"}, "dkimVerdict": {"status": "PASS"},
+                       "dmarcVerdict": {"status": "PASS"},
+                       "action": {"type": "S3", "topicArn": "arn:aws:sns:eu-west-1:123456789012:bench",
+                                  "bucketName": bucket, "objectKeyPrefix": "inbound/", "objectKey": key}}}
+    return {"Type": "Notification", "MessageId": str(uuid.uuid4()),
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:bench", "Message": json.dumps(ses)}
+
+
+def cmd_sqs_event(args):
+    ms = str(int(time.time() * 1000))
+    records = []
+    for key in args.keys:
+        body = s3_event(args.bucket, key, 0) if args.shape == "s3" else ses_notification(args.bucket, key)
+        if args.shape == "s3":
+            body["Records"][0]["s3"]["object"].pop("size")
+        records.append({
+            "messageId": str(uuid.uuid4()), "receiptHandle": "bench-" + str(uuid.uuid4()),
+            "body": json.dumps(body),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": ms, "SenderId": "BENCH",
+                           "ApproximateFirstReceiveTimestamp": ms},
+            "messageAttributes": {}, "md5OfBody": "0" * 32, "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:bench-inbound", "awsRegion": "eu-west-1"})
+    print(json.dumps({"Records": records}))
+
+
+def cmd_invoke(args):
+    if args.event:
+        event_bytes = open(args.event, "rb").read()
+    elif args.bucket and args.key:
+        event_bytes = json.dumps(s3_event(args.bucket, args.key, args.size)).encode()
+    else:
+        sys.exit("invoke needs --event FILE, or --bucket and --key")
+    runtime = FakeRuntime(event_bytes, args.deadline_s)
     env = lambda_env(runtime.port)
     start = time.monotonic()
     proc = subprocess.Popen([args.exe], env=env, stdout=subprocess.DEVNULL, stderr=open(args.stderr, "wb"))
     answered = runtime.done.wait(args.timeout)
     hwm = vm_hwm_kb(proc.pid) if proc.poll() is None else None
-    maxrss = stop(proc)
+    maxrss, cpu = stop(proc, with_cpu=True)
     runtime.close()
     if not answered:
         sys.exit(f"no response within {args.timeout} s (see {args.stderr})")
     ready = (runtime.first_next / 1e9) - start if runtime.first_next else float("nan")
     invoke_s = runtime.answered_at - runtime.served_at
     outcome = runtime.outcome.replace(" ", "_")
-    print(f"ready_s={ready:.3f} invoke_s={invoke_s:.3f} vm_hwm_kb={hwm} ru_maxrss_kb={maxrss} outcome={outcome}")
+    print(f"ready_s={ready:.3f} invoke_s={invoke_s:.3f} vm_hwm_kb={hwm} ru_maxrss_kb={maxrss} cpu_s={cpu:.3f} "
+          f"outcome={outcome}")
     if not runtime.outcome.startswith("response"):
         sys.exit("the invocation failed")
 
@@ -313,11 +364,17 @@ def main():
     p.add_argument("--evict", action="store_true")
     p = sub.add_parser("invoke")
     p.add_argument("exe")
-    p.add_argument("--bucket", required=True)
-    p.add_argument("--key", required=True)
-    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--bucket")
+    p.add_argument("--key")
+    p.add_argument("--size", type=int, default=0)
+    p.add_argument("--event")
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--deadline-s", type=int, default=900)
     p.add_argument("--stderr", default="/dev/null")
+    p = sub.add_parser("sqs-event")
+    p.add_argument("keys", nargs="+")
+    p.add_argument("--bucket", required=True)
+    p.add_argument("--shape", choices=["s3", "ses"], default="ses")
     p = sub.add_parser("receiver")
     p.add_argument("port", type=int)
     p.add_argument("log")
@@ -332,7 +389,7 @@ def main():
     p.add_argument("--prefix", default="")
     args = ap.parse_args()
     {"ready": cmd_ready, "invoke": cmd_invoke, "receiver": cmd_receiver, "upload": cmd_upload,
-     "records": cmd_records, "objects": cmd_objects}[args.cmd](args)
+     "records": cmd_records, "objects": cmd_objects, "sqs-event": cmd_sqs_event}[args.cmd](args)
 
 
 if __name__ == "__main__":
