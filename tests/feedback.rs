@@ -340,7 +340,11 @@ async fn the_route_events_url_gets_a_signed_post_retried_with_the_same_id() {
     batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = Value::String("2".to_owned());
     let response = w.invoke(batch.clone()).await.unwrap();
     assert_eq!(failures(&response).len(), 1, "{response}");
-    assert_eq!(receiver.requests().len(), 1, "nothing posted before it is due");
+    assert_eq!(
+        receiver.requests().len(),
+        1,
+        "nothing posted before it is due"
+    );
     let pending = &w.record().await.events_pending;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, 1);
@@ -406,7 +410,11 @@ async fn confirmations_and_garbage_are_acknowledged_and_never_fail_the_others() 
         .map(|r| r["body"].as_str().unwrap().to_owned())
         .filter(|body| mailroom::feedback::notification::read_envelope(body).is_err())
         .collect();
-    assert_eq!(garbage_bodies.len(), 1, "the sample batch holds one unreadable body");
+    assert_eq!(
+        garbage_bodies.len(),
+        1,
+        "the sample batch holds one unreadable body"
+    );
     assert_eq!(w.dead_letters().await, garbage_bodies);
 
     // Invoked directly by SNS (no queue), an unreadable notification is a failed invocation.

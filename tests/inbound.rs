@@ -491,7 +491,11 @@ async fn test_events_missing_objects_and_unparseable_bytes() {
         .unwrap()
         .messages
         .unwrap_or_default();
-    assert_eq!(dead.len(), 1, "it waits in the dead-letter queue, whose alarm fires");
+    assert_eq!(
+        dead.len(),
+        1,
+        "it waits in the dead-letter queue, whose alarm fires"
+    );
     assert_eq!(dead[0].body.as_deref(), Some("this is not an event"));
 }
 

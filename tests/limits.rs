@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use integration_tests::{
-    Receiver, Reply, failures, inbound_settings, receive_as_event, resources, s3, sdk, store_inbound,
-    unique,
+    Receiver, Reply, failures, inbound_settings, receive_as_event, resources, s3, sdk,
+    store_inbound, unique,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
@@ -87,8 +87,8 @@ impl World {
     /// Invokes with Lambda's deadline `left` from now.
     async fn invoke_until(&self, payload: Value, left: Duration) -> Value {
         let mut context = Context::default();
-        context.deadline = (Utc::now() + chrono::Duration::from_std(left).unwrap())
-            .timestamp_millis() as u64;
+        context.deadline =
+            (Utc::now() + chrono::Duration::from_std(left).unwrap()).timestamp_millis() as u64;
         inbound::handle(&self.app, LambdaEvent::new(payload, context))
             .await
             .unwrap()
@@ -191,7 +191,8 @@ fn ses_notification(bucket: &str, message_id: &str) -> String {
                     "action": {"type": "S3", "bucketName": bucket, "objectKeyPrefix": "inbound/",
                                "objectKey": format!("inbound/{message_id}")}}
     });
-    json!({"Type": "Notification", "MessageId": unique("sns"), "Message": ses.to_string()}).to_string()
+    json!({"Type": "Notification", "MessageId": unique("sns"), "Message": ses.to_string()})
+        .to_string()
 }
 
 #[tokio::test]
@@ -214,7 +215,11 @@ async fn a_day_long_retry_after_stays_hidden_and_an_early_return_posts_nothing()
 
     let event = w.receive().await.expect("the notification is visible");
     let response = w.invoke(event.clone()).await;
-    assert_eq!(failures(&response).len(), 1, "reported failed: it must come back");
+    assert_eq!(
+        failures(&response).len(),
+        1,
+        "reported failed: it must come back"
+    );
     assert_eq!(receiver.requests().len(), 1);
     let record = w.record(&id, RECIPIENT, &url).await.unwrap();
     assert_eq!(record.status, Status::Retrying);
@@ -227,14 +232,22 @@ async fn a_day_long_retry_after_stays_hidden_and_an_early_return_posts_nothing()
     // accepted, so the message is hidden, not back at the queue's own timeout.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(w.receive().await.is_none(), "hidden, not receivable");
-    assert_eq!(w.queue_counts(&w.res.queue_url).await, (0, 1), "still in the queue");
+    assert_eq!(
+        w.queue_counts(&w.res.queue_url).await,
+        (0, 1),
+        "still in the queue"
+    );
 
     // Back early, as it will be after at most 11 h 45 min: hidden again, nothing posted, no attempt.
     w.bring_back(&event).await;
     let early = w.receive().await.expect("visible again");
     let response = w.invoke(early).await;
     assert_eq!(failures(&response).len(), 1);
-    assert_eq!(receiver.requests().len(), 1, "no POST before the attempt is due");
+    assert_eq!(
+        receiver.requests().len(),
+        1,
+        "no POST before the attempt is due"
+    );
     let record = w.record(&id, RECIPIENT, &url).await.unwrap();
     assert_eq!(record.attempts, 1);
     assert_eq!(record.status, Status::Retrying);
@@ -253,14 +266,15 @@ async fn a_72_hour_outage_ends_failed_by_the_give_up_not_by_the_receive_count() 
     let (id, _) = store_inbound(&w.sdk, &w.res.bucket, mail("outage")).await;
     w.send(&ses_notification(&w.res.bucket, &id)).await;
 
-    let longest_hide = chrono::Duration::from_std(
-        Duration::from_secs(12 * 3600) - VISIBILITY_MARGIN,
-    )
-    .unwrap();
+    let longest_hide =
+        chrono::Duration::from_std(Duration::from_secs(12 * 3600) - VISIBILITY_MARGIN).unwrap();
     let mut receives = 0;
     let mut last_receive_count;
     loop {
-        let event = w.receive().await.expect("the message is still in the queue");
+        let event = w
+            .receive()
+            .await
+            .expect("the message is still in the queue");
         receives += 1;
         last_receive_count = event["Records"][0]["attributes"]["ApproximateReceiveCount"]
             .as_str()
@@ -291,10 +305,18 @@ async fn a_72_hour_outage_ends_failed_by_the_give_up_not_by_the_receive_count() 
     let record = w.record(&id, RECIPIENT, &url).await.unwrap();
     assert_eq!(record.attempts, 10, "every attempt of the schedule");
     assert!(
-        record.error.as_deref().unwrap().starts_with("gave up after 10 attempts over 72 hours"),
+        record
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 10 attempts over 72 hours"),
         "{record:?}"
     );
-    assert_eq!(receiver.requests().len(), 10, "one POST per attempt, none on an early return");
+    assert_eq!(
+        receiver.requests().len(),
+        10,
+        "one POST per attempt, none on an early return"
+    );
     assert_eq!(receives, 13, "10 attempts and 3 early returns");
     assert!(last_receive_count < MAX_RECEIVE_COUNT);
     // Dead-lettered by the give-up itself (the alarm's queue), gone from the inbound queue.
@@ -356,7 +378,10 @@ async fn a_slow_target_hands_the_rest_of_the_batch_back_with_records_intact() {
     let record = w.record(&large, RECIPIENT, &url).await.unwrap();
     assert_eq!(record.status, Status::Retrying);
     assert_eq!(record.attempts, 1);
-    assert!(record.error.as_deref().unwrap().contains("timed out"), "{record:?}");
+    assert!(
+        record.error.as_deref().unwrap().contains("timed out"),
+        "{record:?}"
+    );
     for id in [&small_a, &small_b] {
         assert!(
             w.record(id, RECIPIENT, &url).await.is_none(),
@@ -365,14 +390,19 @@ async fn a_slow_target_hands_the_rest_of_the_batch_back_with_records_intact() {
     }
     // Handed back for a short wait, not hidden for a retry's.
     tokio::time::sleep(Duration::from_secs(11)).await;
-    let back = w.receive().await.expect("the handed-back messages return within seconds");
+    let back = w
+        .receive()
+        .await
+        .expect("the handed-back messages return within seconds");
     let bodies: Vec<&str> = back["Records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["body"].as_str().unwrap())
         .collect();
-    assert!(bodies.iter().any(|b| b.contains(&small_a)) || bodies.iter().any(|b| b.contains(&small_b)));
+    assert!(
+        bodies.iter().any(|b| b.contains(&small_a)) || bodies.iter().any(|b| b.contains(&small_b))
+    );
     let response = w.invoke(back.clone()).await;
     w.acknowledge(&back, &response).await;
     for id in [&small_a, &small_b] {
@@ -394,7 +424,11 @@ async fn ses_setup_notification_posts_nothing_and_records_nothing() {
         .put_object()
         .bucket(&w.res.bucket)
         .key("inbound/AMAZON_SES_SETUP_NOTIFICATION")
-        .body(b"Return-Path: <>\r\nSubject: Amazon SES Setup Notification\r\n\r\nThis is a test.\r\n".to_vec().into())
+        .body(
+            b"Return-Path: <>\r\nSubject: Amazon SES Setup Notification\r\n\r\nThis is a test.\r\n"
+                .to_vec()
+                .into(),
+        )
         .send()
         .await
         .unwrap();
@@ -404,7 +438,11 @@ async fn ses_setup_notification_posts_nothing_and_records_nothing() {
     assert_eq!(w.invoke(s3_event.clone()).await, Value::Null);
     // Through the queue in both trigger modes: the S3 event, and SES's notification of it.
     w.send(&s3_event.to_string()).await;
-    w.send(&ses_notification(&w.res.bucket, "AMAZON_SES_SETUP_NOTIFICATION")).await;
+    w.send(&ses_notification(
+        &w.res.bucket,
+        "AMAZON_SES_SETUP_NOTIFICATION",
+    ))
+    .await;
     let mut seen = 0;
     while let Some(event) = w.receive().await {
         seen += event["Records"].as_array().unwrap().len();
@@ -420,7 +458,9 @@ async fn ses_setup_notification_posts_nothing_and_records_nothing() {
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("MSG#AMAZON_SES_SETUP_NOTIFICATION".to_owned()),
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "MSG#AMAZON_SES_SETUP_NOTIFICATION".to_owned(),
+            ),
         )
         .send()
         .await
@@ -451,7 +491,10 @@ async fn an_object_over_the_size_limit_is_recorded_failed_without_being_read() {
         .expect("a failure record for the whole message");
     assert_eq!(record.status, Status::Failed);
     let error = record.error.unwrap();
-    assert!(error.contains("over the") && error.contains("not read"), "{error}");
+    assert!(
+        error.contains("over the") && error.contains("not read"),
+        "{error}"
+    );
     assert!(
         s3(&w.sdk)
             .head_object()
@@ -517,16 +560,27 @@ async fn a_forward_ses_refuses_with_access_denied_is_rejected_at_once() {
         },
         size: None,
     };
-    assert_eq!(inbound.process(&received).await.unwrap(), Outcome::Done, "not retried");
+    assert_eq!(
+        inbound.process(&received).await.unwrap(),
+        Outcome::Done,
+        "not retried"
+    );
     let record = store
-        .get(&DeliveryKey::new("denied-1", RECIPIENT, "forward ana@example.net"))
+        .get(&DeliveryKey::new(
+            "denied-1",
+            RECIPIENT,
+            "forward ana@example.net",
+        ))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(record.status, Status::Rejected);
     assert_eq!(record.attempts, 1);
     let error = record.error.unwrap();
-    assert!(error.starts_with("SES AccessDeniedException: User"), "SES's words: {error}");
+    assert!(
+        error.starts_with("SES AccessDeniedException: User"),
+        "SES's words: {error}"
+    );
     // The address went out lower-case, as the stack's IAM condition compares it.
     let sent = &ses.requests()[0];
     let body: Value = serde_json::from_slice(&sent.body).unwrap();
@@ -545,12 +599,23 @@ async fn mail_without_header_fields_keeps_its_text() {
     w.route("*@mail.example.com", &receiver.url("/hook")).await;
     let cases = [
         // The sender wrote no header field: SES's trace headers run straight into the text.
-        ("ses-trace-then-text.eml", "missing_header_separator", "my order 1234 never arrived"),
+        (
+            "ses-trace-then-text.eml",
+            "missing_header_separator",
+            "my order 1234 never arrived",
+        ),
         // No header field at all (put by hand, or a stray upload).
-        ("no-header-fields.eml", "no_headers", "Please find the meter reading below."),
+        (
+            "no-header-fields.eml",
+            "no_headers",
+            "Please find the meter reading below.",
+        ),
     ];
     for (file, warning, text) in cases {
-        let raw = std::fs::read(integration_tests::repo(&format!("tests/golden/cases/{file}"))).unwrap();
+        let raw = std::fs::read(integration_tests::repo(&format!(
+            "tests/golden/cases/{file}"
+        )))
+        .unwrap();
         let (id, _) = store_inbound(&w.sdk, &w.res.bucket, raw).await;
         w.send(&ses_notification(&w.res.bucket, &id)).await;
         let event = w.receive().await.unwrap();
@@ -558,12 +623,22 @@ async fn mail_without_header_fields_keeps_its_text() {
         assert!(failures(&response).is_empty(), "{file}: delivered");
         w.acknowledge(&event, &response).await;
         let post = receiver.requests().pop().unwrap().json();
-        assert!(post["plain"].as_str().unwrap().contains(text), "{file}: {post}");
         assert!(
-            post["warnings"].as_array().unwrap().iter().any(|w| w["code"] == warning),
+            post["plain"].as_str().unwrap().contains(text),
             "{file}: {post}"
         );
-        let record = w.record(&id, RECIPIENT, &receiver.url("/hook")).await.unwrap();
+        assert!(
+            post["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["code"] == warning),
+            "{file}: {post}"
+        );
+        let record = w
+            .record(&id, RECIPIENT, &receiver.url("/hook"))
+            .await
+            .unwrap();
         assert_eq!(record.status, Status::Delivered);
     }
     let last = receiver.requests().pop().unwrap().json();

@@ -714,12 +714,23 @@ fn delivery_limits_agree_with_the_code() {
     // Both event sources are capped by the MaximumConcurrency parameter.
     let parameter = &t["Parameters"]["MaximumConcurrency"];
     assert_eq!(parameter["Type"], "Number");
-    assert!(parameter["Default"].as_u64().is_some_and(|d| (2..=1000).contains(&d)));
+    assert!(
+        parameter["Default"]
+            .as_u64()
+            .is_some_and(|d| (2..=1000).contains(&d))
+    );
     for (function, event) in [("Inbound", "Mail"), ("Feedback", "Notifications")] {
         let source = &resource(&t, function)["Properties"]["Events"][event]["Properties"];
         let (tag, value) = tagged(&source["ScalingConfig"]["MaximumConcurrency"]).unwrap();
-        assert_eq!((tag.as_str(), value.as_str()), ("!Ref", Some("MaximumConcurrency")), "{function}");
-        assert_eq!(source["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+        assert_eq!(
+            (tag.as_str(), value.as_str()),
+            ("!Ref", Some("MaximumConcurrency")),
+            "{function}"
+        );
+        assert_eq!(
+            source["FunctionResponseTypes"][0],
+            "ReportBatchItemFailures"
+        );
     }
     // Failed records are counted (EMF) and alarmed on.
     let alarm = &resource(&t, "FailedRecordsAlarm")["Properties"];

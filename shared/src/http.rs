@@ -481,7 +481,8 @@ impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let room = STREAM_CHUNK - self.chunk.len();
         let taken = buf.len().min(room);
-        self.chunk.extend_from_slice(buf.get(..taken).unwrap_or_default());
+        self.chunk
+            .extend_from_slice(buf.get(..taken).unwrap_or_default());
         if self.chunk.len() >= STREAM_CHUNK {
             self.flush()?;
         }

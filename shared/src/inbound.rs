@@ -17,11 +17,11 @@ use crate::budget::{Deadline, MemoryBudget};
 use crate::deliver::policy::{self, Judgement};
 use crate::deliver::{BodyWriter, WebhookRequest, webhook_id};
 use crate::feedback::{Outbound, OutboundStatus};
-use crate::format::{Format, Payload};
-use crate::http::SendError;
 use crate::format::forward::{
     ForwardHeaders, OversizeNotice, oversize_notice, rewrite_for_forward,
 };
+use crate::format::{Format, Payload};
+use crate::http::SendError;
 use crate::mail::envelope::{Envelope, KnownEnvelope, RecipientSource};
 use crate::mail::{self, Email};
 use crate::ports::{
@@ -315,19 +315,21 @@ where
         deadline: Deadline,
         memory: MemoryBudget,
     ) -> Vec<Result<Outcome, Retryable>> {
-        let sized: Vec<Received> = futures_util::future::join_all(batch.iter().map(|received| async move {
-            let mut received = received.clone();
-            if received.size.is_none()
-                && let Ok(size) = self.mail.object_size(&received.location).await
-            {
-                // A failed look-up leaves the size unknown; reading the message finds out what is wrong.
-                received.size = size;
-            }
-            received
-        }))
-        .await;
+        let sized: Vec<Received> =
+            futures_util::future::join_all(batch.iter().map(|received| async move {
+                let mut received = received.clone();
+                if received.size.is_none()
+                    && let Ok(size) = self.mail.object_size(&received.location).await
+                {
+                    // A failed look-up leaves the size unknown; reading the message finds out what is wrong.
+                    received.size = size;
+                }
+                received
+            }))
+            .await;
         let sizes: Vec<Option<u64>> = sized.iter().map(|r| r.size).collect();
-        let mut results: Vec<Option<Result<Outcome, Retryable>>> = sized.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<Outcome, Retryable>>> =
+            sized.iter().map(|_| None).collect();
         for wave in memory.waves(&sizes) {
             if !deadline.allows(self.config.attempt_limit) {
                 break;
@@ -335,7 +337,9 @@ where
             let done = futures_util::future::join_all(
                 wave.iter()
                     .filter_map(|&i| sized.get(i).map(|r| (i, r)))
-                    .map(|(i, received)| async move { (i, self.process_within(received, deadline).await) }),
+                    .map(|(i, received)| async move {
+                        (i, self.process_within(received, deadline).await)
+                    }),
             )
             .await;
             for (i, result) in done {
@@ -385,7 +389,10 @@ where
             return Ok(Outcome::Done);
         };
         if size > mail::MAX_MESSAGE_BYTES as u64 {
-            warn!(message_id, size, "stored message over the size limit; not read");
+            warn!(
+                message_id,
+                size, "stored message over the size limit; not read"
+            );
             self.record_failure(
                 received,
                 None,
@@ -819,7 +826,8 @@ where
             ),
             (None, Ok(url)) => {
                 let envelope = message.envelope.for_recipient(recipient);
-                let inline_size = Payload::new(webhook.format, &message.email, &envelope).size_hint();
+                let inline_size =
+                    Payload::new(webhook.format, &message.email, &envelope).size_hint();
                 let urls = self
                     .attachment_links(message, webhook.attachments, inline_size)
                     .await?;
@@ -1203,7 +1211,12 @@ struct PayloadBody {
 }
 
 impl PayloadBody {
-    fn new(format: Format, email: Arc<Email>, envelope: Envelope, urls: Option<Vec<String>>) -> Self {
+    fn new(
+        format: Format,
+        email: Arc<Email>,
+        envelope: Envelope,
+        urls: Option<Vec<String>>,
+    ) -> Self {
         let boundary = Payload::new(format, &email, &envelope)
             .multipart_boundary()
             .map(str::to_owned);
@@ -1314,11 +1327,7 @@ mod tests {
         let inbound = Inbound::new(
             mail,
             store.clone(),
-            HttpClient::new(
-                Duration::from_secs(5),
-                TargetPolicy::STRICT,
-            )
-            .unwrap(),
+            HttpClient::new(Duration::from_secs(5), TargetPolicy::STRICT).unwrap(),
             sender.clone(),
             SystemClock,
             InboundConfig {

@@ -29,7 +29,9 @@ fn golden_files_match() {
         // Corpus messages, or cases of our own (tests/golden/cases/) for what the corpus lacks.
         let raw = fs::read(support::corpus_dir().join(&name))
             .or_else(|_| fs::read(support::golden_dir().join("cases").join(&name)))
-            .unwrap_or_else(|_| panic!("neither tests/corpus/{name} nor tests/golden/cases/{name}"));
+            .unwrap_or_else(|_| {
+                panic!("neither tests/corpus/{name} nor tests/golden/cases/{name}")
+            });
         let actual = support::normalized(support::render_json(&raw));
         let actual_text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
         if bless {

@@ -142,7 +142,8 @@ pub async fn receive_as_event(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(k, v)| {
-                    let value = serde_json::json!({"stringValue": v.string_value, "dataType": v.data_type});
+                    let value =
+                        serde_json::json!({"stringValue": v.string_value, "dataType": v.data_type});
                     (k, value)
                 })
                 .collect();

@@ -138,7 +138,6 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
     }
 }
 
-
 /// One record of an SNS event. There is no queue to carry a wait, so anything to retry becomes a
 /// `Retryable` error and Lambda's own retries of the asynchronous invocation apply.
 async fn handle_sns_record(
@@ -154,7 +153,16 @@ async fn handle_sns_record(
     };
     let envelope = sns_message(text("Type").as_deref(), text("MessageId"), text("Message"));
     let sns_message_id = text("MessageId");
-    match apply(app, envelope, sns_message_id.as_deref(), 1, Utc::now(), deadline).await {
+    match apply(
+        app,
+        envelope,
+        sns_message_id.as_deref(),
+        1,
+        Utc::now(),
+        deadline,
+    )
+    .await
+    {
         Settlement::Done => Ok(()),
         Settlement::DeadLetter(why) => Err(HandlerError::Permanent(why)),
         Settlement::Fail(why) => Err(HandlerError::Retryable(why)),
@@ -181,7 +189,9 @@ async fn handle_sqs(
             .map(|record| handle_record(app, record, deadline)),
     )
     .await;
-    app.queues.settle(&event.records, settlements, received).await
+    app.queues
+        .settle(&event.records, settlements, received)
+        .await
 }
 
 /// What becomes of one SQS record.
@@ -192,9 +202,9 @@ async fn handle_record(app: &App, record: &SqsMessage, deadline: Deadline) -> Se
     };
     let envelope = read_envelope(body);
     let sns_message_id = match &envelope {
-        Ok(Envelope::Notification { sns_message_id, .. } | Envelope::Ignore { sns_message_id, .. }) => {
-            sns_message_id.clone()
-        }
+        Ok(
+            Envelope::Notification { sns_message_id, .. } | Envelope::Ignore { sns_message_id, .. },
+        ) => sns_message_id.clone(),
         Err(_) => None,
     };
     apply(

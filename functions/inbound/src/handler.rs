@@ -269,7 +269,6 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Handl
     }
 }
 
-
 /// A direct trigger has no queue to carry a wait: a retryable failure becomes a `Retryable` error so
 /// Lambda's own retries apply.
 async fn handle_direct(
@@ -334,7 +333,9 @@ async fn handle_sqs(
     for (index, record) in event.records.iter().enumerate() {
         let id = record.message_id.as_deref().unwrap_or("(no id)");
         let Some(body) = record.body.as_deref() else {
-            settlements[index] = Some(Settlement::DeadLetter("an SQS record without a body".to_owned()));
+            settlements[index] = Some(Settlement::DeadLetter(
+                "an SQS record without a body".to_owned(),
+            ));
             continue;
         };
         match events::read_body(body, first_seen_of(record)) {
@@ -348,7 +349,10 @@ async fn handle_sqs(
         }
     }
     let batch: Vec<Received> = messages.iter().map(|(_, m)| m.clone()).collect();
-    let results = app.inbound.process_batch(&batch, deadline, app.memory).await;
+    let results = app
+        .inbound
+        .process_batch(&batch, deadline, app.memory)
+        .await;
     // A record may announce several messages: the most urgent of their results decides for it.
     let mut folded: Vec<Option<Folded>> = vec![None; event.records.len()];
     for ((index, message), result) in messages.iter().zip(results) {
@@ -357,7 +361,9 @@ async fn handle_sqs(
             Ok(outcome) => Folded::Outcome(outcome),
             // Trying again cannot help (a refused write, a missing permission): straight to the dead-letter
             // queue, where the alarm calls for a look and `mailroom redrive` brings it back.
-            Err(Retryable(error)) if !error.retryable => Folded::Permanent(format!("{id}: {error}")),
+            Err(Retryable(error)) if !error.retryable => {
+                Folded::Permanent(format!("{id}: {error}"))
+            }
             Err(error) => Folded::Passing(format!("{id}: {error}")),
         };
         if let Some(slot) = folded.get_mut(*index) {
@@ -376,7 +382,9 @@ async fn handle_sqs(
             (None, Some(folded)) => folded.settlement(),
         })
         .collect();
-    app.queues.settle(&event.records, settlements, received).await
+    app.queues
+        .settle(&event.records, settlements, received)
+        .await
 }
 
 /// What the messages of one record came to.

@@ -23,7 +23,8 @@ pub enum Work {
 /// the notification announcing it): a check that SES may write to the bucket, not mail.
 pub const SES_SETUP_NOTIFICATION: &str = "AMAZON_SES_SETUP_NOTIFICATION";
 
-const SETUP_IGNORED: &str = "SES's setup notification (written when the receipt rule was created), not mail";
+const SETUP_IGNORED: &str =
+    "SES's setup notification (written when the receipt rule was created), not mail";
 
 /// Why a message could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +58,8 @@ pub fn read_value(value: &Value, first_seen: DateTime<Utc>) -> Result<Work, Malf
         _ => {}
     }
     if value.get("notificationType").is_some() || value.get("receipt").is_some() {
-        if value.pointer("/mail/messageId").and_then(Value::as_str) == Some(SES_SETUP_NOTIFICATION) {
+        if value.pointer("/mail/messageId").and_then(Value::as_str) == Some(SES_SETUP_NOTIFICATION)
+        {
             return Ok(Work::Ignore(SETUP_IGNORED));
         }
         return ses_notification(value, first_seen).map(|r| Work::Mail(Box::new(r)));
@@ -281,16 +283,25 @@ mod tests {
         // What SES writes and announces when the receipt rule is created.
         let setup_object = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "b"}, "object": {"key": "inbound/AMAZON_SES_SETUP_NOTIFICATION", "size": 559}}}]});
-        assert!(matches!(read_value(&setup_object, now).unwrap(), Work::Ignore(_)));
+        assert!(matches!(
+            read_value(&setup_object, now).unwrap(),
+            Work::Ignore(_)
+        ));
         let setup_notification = serde_json::json!({"notificationType": "Received",
             "mail": {"messageId": "AMAZON_SES_SETUP_NOTIFICATION", "source": "no-reply@amazonaws.com"},
             "receipt": {"recipients": [], "action": {"type": "S3", "bucketName": "b",
                 "objectKey": "inbound/AMAZON_SES_SETUP_NOTIFICATION"}}});
-        let wrapped = serde_json::json!({"Type": "Notification", "Message": setup_notification.to_string()});
-        assert!(matches!(read_body(&wrapped.to_string(), now).unwrap(), Work::Ignore(_)));
+        let wrapped =
+            serde_json::json!({"Type": "Notification", "Message": setup_notification.to_string()});
+        assert!(matches!(
+            read_body(&wrapped.to_string(), now).unwrap(),
+            Work::Ignore(_)
+        ));
         let sized = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "b"}, "object": {"key": "inbound/abc", "size": 1234}}}]});
-        let Work::Mail(received) = read_value(&sized, now).unwrap() else { panic!("one message") };
+        let Work::Mail(received) = read_value(&sized, now).unwrap() else {
+            panic!("one message")
+        };
         assert_eq!(received.size, Some(1234));
         assert!(read_body("{}", now).is_err());
     }

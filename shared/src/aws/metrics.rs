@@ -49,8 +49,11 @@ mod tests {
 
     #[test]
     fn the_line_follows_the_embedded_metric_format() {
-        let line: serde_json::Value =
-            serde_json::from_str(&failed_record_line(1_700_000_000_000, "mailroom-eu-inbound")).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&failed_record_line(
+            1_700_000_000_000,
+            "mailroom-eu-inbound",
+        ))
+        .unwrap();
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Mailroom");
         assert_eq!(directive["Metrics"][0]["Name"], "FailedRecords");

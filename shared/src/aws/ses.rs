@@ -50,7 +50,7 @@ impl MailSender for SesSender {
             .raw(
                 RawMessage::builder()
                     // Without a copy when nothing else holds the bytes any more (the stored copy was written).
-            .data(Blob::new(Vec::from(raw)))
+                    .data(Blob::new(Vec::from(raw)))
                     .build()
                     .map_err(|e| {
                         SendMailError::Rejected(format!("cannot build the message: {e}"))

@@ -35,6 +35,9 @@ pub const MAX_RECEIVE_COUNT: u32 = 50;
 /// From this receive on, a message that has to wait is sent again as a new message instead of hidden.
 pub const REQUEUE_FROM_RECEIVE: u32 = 25;
 
+// A message is sent again well before SQS would dead-letter it by count.
+const _: () = assert!(REQUEUE_FROM_RECEIVE < MAX_RECEIVE_COUNT);
+
 /// How long a message handed back unattempted stays hidden.
 pub const HAND_BACK_WAIT: Duration = Duration::from_secs(10);
 
@@ -123,12 +126,21 @@ impl Queues {
     }
 
     /// Settles one record; false when it must be reported failed (it comes back).
-    async fn settle_one(&self, record: &SqsMessage, settlement: Settlement, received: Instant) -> bool {
+    async fn settle_one(
+        &self,
+        record: &SqsMessage,
+        settlement: Settlement,
+        received: Instant,
+    ) -> bool {
         let id = record.message_id.as_deref().unwrap_or("(no id)");
         let wait = match settlement {
             Settlement::Done => return true,
             Settlement::Fail(why) => {
-                tracing::warn!(sqs_message_id = id, why, "failed; the queue's timeout brings it back");
+                tracing::warn!(
+                    sqs_message_id = id,
+                    why,
+                    "failed; the queue's timeout brings it back"
+                );
                 return false;
             }
             Settlement::DeadLetter(why) => {
@@ -158,7 +170,10 @@ impl Queues {
             Settlement::HandBack => HAND_BACK_WAIT,
         };
         let Some(queue_url) = self.queue_url_for(record.event_source_arn.as_deref()) else {
-            tracing::warn!(sqs_message_id = id, "no queue URL; the queue's own timeout applies");
+            tracing::warn!(
+                sqs_message_id = id,
+                "no queue URL; the queue's own timeout applies"
+            );
             return false;
         };
         if receive_count(record) >= REQUEUE_FROM_RECEIVE
@@ -169,7 +184,11 @@ impl Queues {
                 .await
             {
                 Ok(()) => {
-                    tracing::info!(sqs_message_id = id, wait_secs = wait.as_secs(), "sent again as a new message; its receive count starts over");
+                    tracing::info!(
+                        sqs_message_id = id,
+                        wait_secs = wait.as_secs(),
+                        "sent again as a new message; its receive count starts over"
+                    );
                     return true;
                 }
                 Err(error) => {
@@ -178,10 +197,16 @@ impl Queues {
             }
         }
         let Some(handle) = record.receipt_handle.as_deref() else {
-            tracing::warn!(sqs_message_id = id, "no receipt handle; the queue's own timeout applies");
+            tracing::warn!(
+                sqs_message_id = id,
+                "no receipt handle; the queue's own timeout applies"
+            );
             return false;
         };
-        if let Err(error) = self.hide(&queue_url, handle, hide_for(wait, received.elapsed())).await {
+        if let Err(error) = self
+            .hide(&queue_url, handle, hide_for(wait, received.elapsed()))
+            .await
+        {
             // The queue's own visibility timeout brings it back sooner: an early return, waited out then.
             tracing::warn!(sqs_message_id = id, error = %error, "cannot change visibility; the queue's own timeout applies");
         }
@@ -218,7 +243,9 @@ impl Queues {
             .data_type("Number")
             .string_value(first_seen.timestamp_millis().to_string())
             .build()
-            .map_err(|e| StoreError::permanent(format!("cannot describe the first receipt: {e}")))?;
+            .map_err(|e| {
+                StoreError::permanent(format!("cannot describe the first receipt: {e}"))
+            })?;
         self.client
             .send_message()
             .queue_url(queue_url)
@@ -418,7 +445,8 @@ mod tests {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let Some(mut wait) = next_wait(attempts, retry_after, GIVE_UP_AFTER.saturating_sub(elapsed))
+            let Some(mut wait) =
+                next_wait(attempts, retry_after, GIVE_UP_AFTER.saturating_sub(elapsed))
             else {
                 return receives;
             };
@@ -441,7 +469,6 @@ mod tests {
             assert!(needed < REQUEUE_FROM_RECEIVE, "{needed}");
         }
         assert_eq!(plain, 13, "10 attempts and 3 waits split in two");
-        assert!(REQUEUE_FROM_RECEIVE < MAX_RECEIVE_COUNT);
     }
 
     #[test]
@@ -453,16 +480,23 @@ mod tests {
             hide_for(day, Duration::from_secs(100)),
             cap - VISIBILITY_MARGIN - Duration::from_secs(100)
         );
-        assert_eq!(hide_for(Duration::from_secs(5), Duration::from_secs(100)), Duration::from_secs(5));
-        assert_eq!(hide_for(Duration::ZERO, Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(
+            hide_for(Duration::from_secs(5), Duration::from_secs(100)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            hide_for(Duration::ZERO, Duration::ZERO),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]
     fn a_requeued_message_keeps_its_first_receipt() {
         let mut record = SqsMessage::default();
-        record
-            .attributes
-            .insert("ApproximateFirstReceiveTimestamp".into(), "1700000000000".into());
+        record.attributes.insert(
+            "ApproximateFirstReceiveTimestamp".into(),
+            "1700000000000".into(),
+        );
         assert_eq!(first_seen_of(&record).timestamp(), 1_700_000_000);
         let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
         attribute.string_value = Some("1600000000000".into());

@@ -203,7 +203,11 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
     let body_at = body_without_separator(&original);
     if let Some(at) = body_at {
         let line_break: &[u8] = if at == 0 {
-            if first_line(&original).ends_with(b"\r\n") { b"\r\n" } else { b"\n" }
+            if first_line(&original).ends_with(b"\r\n") {
+                b"\r\n"
+            } else {
+                b"\n"
+            }
         } else if original.get(..at).is_some_and(|h| h.ends_with(b"\r\n")) {
             b"\r\n"
         } else {
@@ -227,7 +231,11 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         });
     }
     if body_at == Some(0)
-        && !is_text(original.get(first_line(&original).len()..).unwrap_or_default())
+        && !is_text(
+            original
+                .get(first_line(&original).len()..)
+                .unwrap_or_default(),
+        )
     {
         // Without headers nothing says what binary content is: it is passed on as one file.
         let content = original.slice(first_line(&original).len()..);
