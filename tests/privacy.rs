@@ -3,8 +3,6 @@
 //! 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{Receiver, Reply, resources, sdk, store_inbound};
 use lambda_runtime::{Context, LambdaEvent};
@@ -25,12 +23,7 @@ struct World {
 async fn world(test: &str) -> World {
     let sdk = sdk().await;
     let res = resources(&sdk, test).await;
-    let env: HashMap<&str, String> = HashMap::from([
-        ("MAILROOM_TABLE", res.table.clone()),
-        ("MAILROOM_WEBHOOK_TIMEOUT_SECS", "5".to_owned()),
-        ("MAILROOM_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
-        ("MAILROOM_ALLOW_HTTP_TARGETS", "true".to_owned()),
-    ]);
+    let env = integration_tests::inbound_settings(&res, &[]);
     let config = inbound::Config::from_lookup(|name| env.get(name).cloned()).unwrap();
     let app = inbound::App::new(config, &sdk).await.unwrap();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone());

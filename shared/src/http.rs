@@ -134,6 +134,16 @@ impl HttpClient {
         check_url(url, self.policy)
     }
 
+    /// The URL to connect to, checked, without its credentials, and those credentials (sent as basic auth).
+    fn target(&self, url: &Url) -> Result<(Url, Option<(String, Option<String>)>), Refused> {
+        self.check_url(url)?;
+        let mut target = url.clone();
+        let credentials = basic_auth(&target);
+        let _ = target.set_username("");
+        let _ = target.set_password(None);
+        Ok((target, credentials))
+    }
+
     /// GETs a URL without a body, as a 303 answer to a POST asks, and reads the start of the answer.
     /// Basic-auth credentials in the URL are sent as an `Authorization` header.
     pub async fn get(
@@ -141,11 +151,7 @@ impl HttpClient {
         url: &Url,
         request: &WebhookRequest,
     ) -> Result<HttpResponse, SendError> {
-        self.check_url(url)?;
-        let mut target = url.clone();
-        let credentials = basic_auth(&target);
-        let _ = target.set_username("");
-        let _ = target.set_password(None);
+        let (target, credentials) = self.target(url)?;
         // No body, so no content type and no signature: only who asks, and for which delivery.
         let mut builder = self
             .client
@@ -166,12 +172,7 @@ impl HttpClient {
         url: &Url,
         request: &WebhookRequest,
     ) -> Result<HttpResponse, SendError> {
-        self.check_url(url)?;
-        let mut target = url.clone();
-        let credentials = basic_auth(&target);
-        let _ = target.set_username("");
-        let _ = target.set_password(None);
-
+        let (target, credentials) = self.target(url)?;
         let mut builder = self.client.post(target).body(send_body(&request.body));
         if let crate::deliver::RequestBody::Streamed { len, .. } = &request.body {
             builder = builder.header(reqwest::header::CONTENT_LENGTH, *len);
