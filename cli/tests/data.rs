@@ -5,15 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use integration_tests::{
-    LINK_BASE, Receiver, Reply, on_emulator, resources, s3, sdk, store_inbound, unique,
-    verified_domain,
+    LINK_BASE, Receiver, Reply, files_containing, on_emulator, resources, s3, sdk, store_inbound,
+    unique, verified_domain,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
@@ -356,26 +355,6 @@ async fn export_and_delete_on_the_stack() {
         &["data", "delete", "--address", ADDRESS, "--yes"],
     );
     assert_eq!(nothing.status.code(), Some(5));
-}
-
-/// Every file under `dir` whose bytes contain `needle` (case-insensitive).
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(path.display().to_string());
-                }
-            }
-        }
-    }
-    found
 }
 
 #[tokio::test]

@@ -1062,10 +1062,7 @@ async fn every_file_under_data_is_the_owners_alone() {
             std::ffi::OsStr::new(&receiver.url("/all")),
         ],
     );
-    let raw = "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: scan\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
-         --b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+    let raw = scan_with_pdf("scan");
     send(
         dev.smtp,
         "ana@client.test",
@@ -1147,10 +1144,7 @@ async fn the_inspector_answers_only_requests_addressed_to_it() {
     let dir = workdir("host");
     let receiver = Receiver::start().await;
     let dev = Dev::start(&dir, &config(&dir, &receiver, "attachments = \"s3\"\n"));
-    let raw = "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: secret plans\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
-         --b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+    let raw = scan_with_pdf("secret plans");
     send(
         dev.smtp,
         "ana@client.test",
@@ -1248,4 +1242,14 @@ async fn mail_without_header_fields_arrives_with_its_text() {
     );
     assert_eq!(json["envelope"]["from"], "ana@client.test");
     assert!(json["headers"].get("meter_reading_for_flat_4").is_none());
+}
+
+/// A message to support@example.test with a short text and a one-line PDF attached.
+fn scan_with_pdf(subject: &str) -> String {
+    format!(
+        "From: Ana <ana@client.test>\r\nTo: support@example.test\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"scan.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n"
+    )
 }

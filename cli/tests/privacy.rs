@@ -5,12 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use chrono::Utc;
-use integration_tests::{Receiver, on_emulator, resources, s3, sdk, store_inbound, unique};
+use integration_tests::{
+    Receiver, files_containing, on_emulator, resources, s3, sdk, store_inbound, unique,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use mailroom::aws::dynamo::DynamoStore;
 use mailroom::format::Format;
@@ -64,26 +65,6 @@ fn mail_from_header(to: &str) -> Vec<u8> {
         unique("m")
     )
     .into_bytes()
-}
-
-/// Every file under `dir` whose bytes contain `needle` (case-insensitive).
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(path.display().to_string());
-                }
-            }
-        }
-    }
-    found
 }
 
 fn assert_no_secret(export: &Value) {

@@ -135,7 +135,7 @@ impl HttpClient {
     }
 
     /// The URL to connect to, checked, without its credentials, and those credentials (sent as basic auth).
-    fn target(&self, url: &Url) -> Result<(Url, Option<(String, Option<String>)>), Refused> {
+    fn target(&self, url: &Url) -> Result<(Url, Option<BasicAuth>), Refused> {
         self.check_url(url)?;
         let mut target = url.clone();
         let credentials = basic_auth(&target);
@@ -501,7 +501,10 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-fn basic_auth(url: &Url) -> Option<(String, Option<String>)> {
+/// A user name and an optional password, sent as basic auth.
+type BasicAuth = (String, Option<String>);
+
+fn basic_auth(url: &Url) -> Option<BasicAuth> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
     }

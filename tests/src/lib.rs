@@ -498,3 +498,23 @@ pub async fn verified_domain(sdk: &SdkConfig, prefix: &str) -> String {
         .expect("the emulator verifies the identity");
     domain
 }
+
+/// Every file under `dir` whose bytes contain `needle` (case-insensitive).
+pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    found
+}
