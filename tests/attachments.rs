@@ -7,11 +7,11 @@ use integration_tests::{
     LINK_BASE, Receiver, follow_link, resources, s3, sdk, store_inbound, unique,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::Value;
 
 struct World {

@@ -1,7 +1,7 @@
 //! Every sample event in events/ deserialises and is understood by the function that receives it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use inbound::events::{Work, read_body, read_value};
+use mailroom_aws::events::{Work, read_body, read_value};
 
 use integration_tests::repo;
 

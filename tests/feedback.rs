@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use integration_tests::{Receiver, Reply, failures, repo, resources, sdk, unique};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::feedback::{Outbound, OutboundStatus, SuppressionReason};
 use mailroom::format::Format;
 use mailroom::ports::{Clock, OutboundStore, RouteStore, SuppressionList};
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::Value;
 
 /// The SES message id every sample is about.

@@ -12,12 +12,12 @@ use integration_tests::{
     unique, verified_domain,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::feedback::{OutboundStatus, SuppressionReason};
 use mailroom::ports::{OutboundStore, RouteStore, SuppressionList};
 use mailroom::record::Delivery;
 use mailroom::route::Route;
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::{Value, json};
 
 const RECIPIENT: &str = "support@mail.example.com";
@@ -147,7 +147,7 @@ impl World {
             .items
             .unwrap_or_default();
         assert_eq!(items.len(), 1, "{items:?}");
-        mailroom::aws::item::from_item(&items[0]).unwrap()
+        mailroom_aws::item::from_item(&items[0]).unwrap()
     }
 
     async fn object(&self, key: &str) -> Vec<u8> {

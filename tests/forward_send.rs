@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 use integration_tests::{repo, resources, sdk, ses_raw_sends, verified_domain};
-use mailroom::aws::ses::SesSender;
 use mailroom::format::forward::{ForwardHeaders, rewrite_for_forward};
 use mailroom::ports::{MailSender, SendMailError};
+use mailroom_aws::ses::SesSender;
 use serde_json::Value;
 
 /// What moto's SES kept of a raw send.

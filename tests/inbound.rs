@@ -10,12 +10,12 @@ use integration_tests::{
     Receiver, Reply, failures, inbound_settings, receive_as_event, repo, resources, s3, sdk, unique,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Redact, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::{Value, json};
 
 struct World {
@@ -102,7 +102,7 @@ impl World {
             .iter()
             .map(|item| {
                 serde_json::to_value(
-                    mailroom::aws::item::from_item::<mailroom::record::Delivery>(item).unwrap(),
+                    mailroom_aws::item::from_item::<mailroom::record::Delivery>(item).unwrap(),
                 )
                 .unwrap()
             })

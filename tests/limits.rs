@@ -13,13 +13,13 @@ use integration_tests::{
     store_inbound, unique,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
-use mailroom::aws::sqs::{MAX_RECEIVE_COUNT, VISIBILITY_MARGIN};
 use mailroom::format::Format;
 use mailroom::ports::{Clock, RecordStore, RouteStore};
 use mailroom::record::{Delivery, DeliveryKey, Status};
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
+use mailroom_aws::sqs::{MAX_RECEIVE_COUNT, VISIBILITY_MARGIN};
 use serde_json::{Value, json};
 
 /// A clock the test moves on, to see days pass in seconds.
@@ -509,13 +509,13 @@ async fn an_object_over_the_size_limit_is_recorded_failed_without_being_read() {
 
 #[tokio::test]
 async fn a_forward_ses_refuses_with_access_denied_is_rejected_at_once() {
-    use mailroom::aws::ses::SesSender;
-    use mailroom::http::{HttpClient, TargetPolicy};
-    use mailroom::inbound::{Inbound, InboundConfig, Outcome, Received};
-    use mailroom::local::files::LocalMailStore;
-    use mailroom::local::sqlite::SqliteStore;
     use mailroom::mail::envelope::KnownEnvelope;
     use mailroom::ports::{MailLocation, SystemClock};
+    use mailroom::usecases::inbound::{Inbound, InboundConfig, Outcome, Received};
+    use mailroom_aws::ses::SesSender;
+    use mailroom_http::{HttpClient, TargetPolicy};
+    use mailroom_local::files::LocalMailStore;
+    use mailroom_local::sqlite::SqliteStore;
 
     // SES as IAM answers a send from an address outside the stack's Domains (restJson1's error shape).
     let ses = Receiver::start().await;

@@ -6,8 +6,8 @@
 use chrono::{Duration, Utc};
 use integration_tests::{repo, resources, s3, sdk};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::setup::Resources;
 use mailroom::deliver::links::{LinkKey, LinkKeys, link_url};
+use mailroom_aws::setup::Resources;
 use serde_json::{Value, json};
 
 struct World {
@@ -189,8 +189,8 @@ async fn links_signed_with_the_previous_key_still_open_after_a_rotation() {
     let before = w.path("attachments/m1/0", Utc::now() + Duration::days(7));
     assert_eq!(w.get(&before, "GET").await["statusCode"], 302);
 
-    let secrets = mailroom::aws::secrets::client(&w.sdk);
-    let rotated: LinkKeys = mailroom::aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
+    let secrets = mailroom_aws::secrets::client(&w.sdk);
+    let rotated: LinkKeys = mailroom_aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
         .await
         .unwrap();
     assert_ne!(rotated.current().id(), w.key.id());
@@ -223,7 +223,7 @@ async fn links_signed_with_the_previous_key_still_open_after_a_rotation() {
     // The container started before it still opens the links it knew.
     assert_eq!(w.get(&before, "GET").await["statusCode"], 302);
     // A second rotation retires the first key: its links stop opening.
-    mailroom::aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
+    mailroom_aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
         .await
         .unwrap();
     let later = links::App::new(&config, &w.sdk).await.unwrap();
@@ -250,8 +250,8 @@ async fn a_warm_function_reads_a_rotated_key_when_a_link_names_it() {
         .unwrap()
         .refreshing_at_most_every(std::time::Duration::ZERO);
     let before = w.path("attachments/m2/0", Utc::now() + Duration::days(7));
-    let secrets = mailroom::aws::secrets::client(&w.sdk);
-    let rotated = mailroom::aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
+    let secrets = mailroom_aws::secrets::client(&w.sdk);
+    let rotated = mailroom_aws::secrets::rotate_link_key(&secrets, &w.res.link_key_arn)
         .await
         .unwrap();
     let token = rotated

@@ -6,11 +6,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{Receiver, Reply, resources, sdk, store_inbound};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::Value;
 
 struct World {

@@ -145,7 +145,7 @@ fn the_table_keeps_records_by_ttl_with_recovery_and_encryption() {
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         table["TimeToLiveSpecification"]["AttributeName"],
-        mailroom::aws::dynamo::TTL_ATTRIBUTE
+        mailroom_aws::dynamo::TTL_ATTRIBUTE
     );
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
     assert_eq!(
@@ -179,7 +179,7 @@ fn the_table_schema_matches_setup_emulator() {
     let t = template();
     let table = &resource(&t, "Table")["Properties"];
     let key_schema = yaml_key_schema(&table["KeySchema"]);
-    let emulator: Vec<(String, String)> = mailroom::aws::setup::table_key_schema()
+    let emulator: Vec<(String, String)> = mailroom_aws::setup::table_key_schema()
         .into_iter()
         .map(|(name, kind)| (name, kind.as_str().to_owned()))
         .collect();
@@ -200,7 +200,7 @@ fn the_table_schema_matches_setup_emulator() {
             )
         })
         .collect();
-    let emulator: Vec<IndexShape> = mailroom::aws::setup::global_secondary_indexes()
+    let emulator: Vec<IndexShape> = mailroom_aws::setup::global_secondary_indexes()
         .iter()
         .map(|index| {
             (
@@ -231,7 +231,7 @@ fn the_table_schema_matches_setup_emulator() {
         .iter()
         .map(|d| d["AttributeName"].as_str().unwrap())
         .collect();
-    assert_eq!(defined, mailroom::aws::setup::key_attributes());
+    assert_eq!(defined, mailroom_aws::setup::key_attributes());
 }
 
 #[test]
@@ -646,7 +646,7 @@ fn env_json_sets_only_declared_variables_and_every_one_sam_cannot_resolve() {
             // A variable declared empty is one for local runs only: blank means unset to the functions.
             if value.as_str() == Some("") {
                 assert!(
-                    key == mailroom::aws::ENDPOINT_URL
+                    key == mailroom_aws::ENDPOINT_URL
                         || [
                             "MAILROOM_ALLOW_PRIVATE_TARGETS",
                             "MAILROOM_ALLOW_HTTP_TARGETS",
@@ -659,7 +659,7 @@ fn env_json_sets_only_declared_variables_and_every_one_sam_cannot_resolve() {
             }
         }
         assert_eq!(
-            variables[mailroom::aws::ENDPOINT_URL],
+            variables[mailroom_aws::ENDPOINT_URL],
             "",
             "{name} can be pointed at an emulator, and is not in AWS"
         );
@@ -700,9 +700,9 @@ fn sam_build_uses_the_makefile_and_the_lambda_profile() {
 
 #[test]
 fn delivery_limits_agree_with_the_code() {
-    use mailroom::aws::sqs::MAX_RECEIVE_COUNT;
+    use mailroom_aws::sqs::MAX_RECEIVE_COUNT;
     let t = template();
-    // Both queues dead-letter by count only past what the 72-hour schedule needs (shared/src/aws/sqs.rs).
+    // Both queues dead-letter by count only past what the 72-hour schedule needs (adapters/aws/src/sqs.rs).
     for queue in ["InboundQueue", "FeedbackQueue"] {
         let redrive = &resource(&t, queue)["Properties"]["RedrivePolicy"];
         assert_eq!(
@@ -734,8 +734,8 @@ fn delivery_limits_agree_with_the_code() {
     }
     // Failed records are counted (EMF) and alarmed on.
     let alarm = &resource(&t, "FailedRecordsAlarm")["Properties"];
-    assert_eq!(alarm["Namespace"], mailroom::aws::metrics::NAMESPACE);
-    assert_eq!(alarm["MetricName"], mailroom::aws::metrics::FAILED_RECORDS);
+    assert_eq!(alarm["Namespace"], mailroom_aws::metrics::NAMESPACE);
+    assert_eq!(alarm["MetricName"], mailroom_aws::metrics::FAILED_RECORDS);
     assert!(tagged(&alarm["AlarmActions"][0]).is_some());
     // The feedback function dead-letters what it cannot read, and may send there.
     let feedback = &resource(&t, "Feedback")["Properties"];

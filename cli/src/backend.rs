@@ -1,12 +1,7 @@
-//! Which store a command works on: AWS when `MAILROOM_TABLE` (or `--stack`) is given, otherwise the dev
-//! store under `--data`.
+//! Which store a command works on: a deployed stack when `--stack`, `--table` or `MAILROOM_TABLE` names
+//! one (in a `mailroom` built with the `aws` feature), otherwise the dev store under `--data`.
 
 use anyhow::Context;
-
-/// The SDK configuration from the standard environment (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
 
 /// A current-thread runtime for one command.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -18,31 +13,15 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The dev store's database under `data` (the folder `mailroom dev` uses), created when missing: the
 /// folder 0700, the database 0600.
-pub fn dev_store(data: &std::path::Path) -> anyhow::Result<mailroom::local::sqlite::SqliteStore> {
-    mailroom::local::private::create_dir_all(data)
+pub fn dev_store(data: &std::path::Path) -> anyhow::Result<mailroom_local::sqlite::SqliteStore> {
+    mailroom_local::private::create_dir_all(data)
         .with_context(|| format!("cannot create the dev store folder {}", data.display()))?;
-    mailroom::local::sqlite::SqliteStore::open(&data.join(DEV_DATABASE))
+    mailroom_local::sqlite::SqliteStore::open(&data.join(DEV_DATABASE))
         .map_err(crate::exit::from_store)
 }
 
 /// The dev store's database file, inside `--data`.
 pub const DEV_DATABASE: &str = "mailroom.db";
-
-/// The stack's table, through the standard AWS environment.
-pub async fn table_store(table: String) -> mailroom::aws::dynamo::DynamoStore {
-    let sdk = sdk_config().await;
-    mailroom::aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
-}
-
-/// An S3 client for the stack's bucket; path-style addressing, which emulators reached by name need and AWS
-/// accepts.
-pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
 
 /// Which store an operator command works on: the same three options on every such command.
 #[derive(clap::Args, Debug, Clone)]
@@ -59,11 +38,51 @@ pub struct Target {
     pub data: std::path::PathBuf,
 }
 
+/// Where an operator command works.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// The dev store under `--data`.
+    Dev(std::path::PathBuf),
+    /// A deployed stack's table, and the stack's other names that are known.
+    #[cfg(feature = "aws")]
+    Stack {
+        /// The table of routes and records.
+        table: String,
+        /// The bucket and the queues, when known.
+        names: crate::stack::StackNames,
+    },
+}
+
 impl Target {
+    /// The stack when one is named (`--stack`, `--table` or `MAILROOM_TABLE`), otherwise the dev store.
+    pub fn store(&self) -> anyhow::Result<Store> {
+        #[cfg(feature = "aws")]
+        {
+            let names = self.names()?;
+            if let Some(table) = names.table.clone() {
+                return Ok(Store::Stack { table, names });
+            }
+        }
+        #[cfg(not(feature = "aws"))]
+        if let Some(asked) = self.stack_asked() {
+            return Err(crate::exit::CliError::new(
+                crate::exit::BAD_ARGUMENTS,
+                format!(
+                    "{asked} names a deployed stack, but this mailroom was built without AWS support \
+                     (--no-default-features); build it with `cargo build --release -p mailroom-cli`"
+                ),
+            )
+            .into());
+        }
+        Ok(Store::Dev(self.data.clone()))
+    }
+
     /// The stack's names (`--stack` wins over `--table`, which wins over the environment); all `None`
     /// for the dev store.
-    pub fn names(&self) -> anyhow::Result<StackNames> {
-        let mut names = StackNames::resolve(self.stack.as_deref())?;
+    #[cfg(feature = "aws")]
+    pub fn names(&self) -> anyhow::Result<crate::stack::StackNames> {
+        let mut names =
+            runtime()?.block_on(crate::stack::StackNames::resolve(self.stack.as_deref()))?;
         if self.stack.is_none()
             && let Some(table) = self.table.as_ref().filter(|t| !t.trim().is_empty())
         {
@@ -71,51 +90,19 @@ impl Target {
         }
         Ok(names)
     }
-}
 
-/// The physical names of a stack's resources, as the operator commands use them. All `None`: the dev
-/// store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StackNames {
-    /// The table of routes and records (output `Table`, or `MAILROOM_TABLE`).
-    pub table: Option<String>,
-    /// The bucket of stored mail (output `Bucket`, or `MAILROOM_BUCKET`).
-    pub bucket: Option<String>,
-    /// The inbound queue (output `QueueUrl`, or `MAILROOM_QUEUE_URL`).
-    pub queue_url: Option<String>,
-    /// Its dead-letter queue (output `DeadLetterQueueUrl`, or `MAILROOM_DLQ_URL`).
-    pub dlq_url: Option<String>,
-}
-
-impl StackNames {
-    /// `--stack NAME`: the names from the stack's outputs; without it, from the environment.
-    pub fn resolve(stack: Option<&str>) -> anyhow::Result<StackNames> {
-        let Some(stack) = stack.map(str::trim).filter(|s| !s.is_empty()) else {
-            let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-            return Ok(StackNames {
-                table: env("MAILROOM_TABLE"),
-                bucket: env("MAILROOM_BUCKET"),
-                queue_url: env("MAILROOM_QUEUE_URL"),
-                dlq_url: env("MAILROOM_DLQ_URL"),
-            });
-        };
-        runtime()?.block_on(async {
-            let sdk = sdk_config().await;
-            let mut outputs = crate::setup::stack_outputs(&sdk, stack).await?;
-            let names = StackNames {
-                table: outputs.remove("Table"),
-                bucket: outputs.remove("Bucket"),
-                queue_url: outputs.remove("QueueUrl"),
-                dlq_url: outputs.remove("DeadLetterQueueUrl"),
-            };
-            if names.table.is_none() {
-                return Err(crate::exit::CliError::new(
-                    crate::exit::NOT_FOUND,
-                    format!("stack {stack} has no Table output: is it a Mailroom stack?"),
-                )
-                .into());
-            }
-            Ok(names)
-        })
+    /// Which option or variable asks for a stack, if any.
+    #[cfg(not(feature = "aws"))]
+    fn stack_asked(&self) -> Option<&'static str> {
+        let given = |value: Option<&str>| value.is_some_and(|v| !v.trim().is_empty());
+        if given(self.stack.as_deref()) {
+            Some("--stack")
+        } else if given(self.table.as_deref()) {
+            Some("--table")
+        } else if given(std::env::var("MAILROOM_TABLE").ok().as_deref()) {
+            Some("MAILROOM_TABLE")
+        } else {
+            None
+        }
     }
 }

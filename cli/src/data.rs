@@ -5,15 +5,13 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::Subcommand;
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::s3::S3MailStore;
-use mailroom::erasure::{AddressData, Erased, Held};
-use mailroom::local::files::LocalMailStore;
-use mailroom::local::outbox::Outbox;
-use mailroom::local::sqlite::SqliteStore;
 use mailroom::ports::{
     AddressRecords, ObjectEraser, OutboundStore, RouteStore, SoftBounceStore, SuppressionList,
 };
+use mailroom::usecases::erasure::{AddressData, Erased, Held};
+use mailroom_local::files::LocalMailStore;
+use mailroom_local::outbox::Outbox;
+use mailroom_local::sqlite::SqliteStore;
 
 use crate::exit::{self, CliError};
 
@@ -57,36 +55,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let names = args.target.names()?;
+    let data = match args.target.store()? {
+        #[cfg(feature = "aws")]
+        crate::backend::Store::Stack { table, names } => {
+            return on_stack(args.command, &address, table, names.bucket);
+        }
+        crate::backend::Store::Dev(data) => data,
+    };
     let runtime = crate::backend::runtime()?;
-    if let Some(table) = names.table {
-        let Some(bucket) = names.bucket else {
-            return Err(CliError::new(
-                exit::BAD_ARGUMENTS,
-                "the stored mail is in the stack's bucket: set MAILROOM_BUCKET as well as MAILROOM_TABLE",
-            )
-            .into());
-        };
-        return runtime.block_on(async {
-            let sdk = crate::backend::sdk_config().await;
-            let data = AddressData::new(
-                DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-                S3MailStore::new(crate::backend::s3_client(&sdk)),
-                bucket,
-            );
-            run_on(&data, args.command, &address, |_| Ok(())).await
-        });
-    }
-    let store = crate::backend::dev_store(&args.target.data)?;
-    let data = AddressData::new(
+    let store = crate::backend::dev_store(&data)?;
+    let address_data = AddressData::new(
         store.clone(),
-        LocalMailStore::new(args.target.data.join("mail")),
+        LocalMailStore::new(data.join("mail")),
         crate::dev::LOCAL_BUCKET,
     );
-    let outbox = Outbox::new(args.target.data.join("outbox"));
-    runtime.block_on(run_on(&data, args.command, &address, |held| {
+    let outbox = Outbox::new(data.join("outbox"));
+    runtime.block_on(run_on(&address_data, args.command, &address, |held| {
         forget_dev_traces(&store, &outbox, held)
     }))
+}
+
+/// The command on a deployed stack's table and bucket.
+#[cfg(feature = "aws")]
+fn on_stack(
+    command: Command,
+    address: &str,
+    table: String,
+    bucket: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let Some(bucket) = bucket else {
+        return Err(CliError::new(
+            exit::BAD_ARGUMENTS,
+            "the stored mail is in the stack's bucket: set MAILROOM_BUCKET as well as MAILROOM_TABLE",
+        )
+        .into());
+    };
+    crate::backend::runtime()?.block_on(async {
+        let sdk = crate::stack::sdk_config().await;
+        let data = AddressData::new(
+            mailroom_aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            mailroom_aws::s3::S3MailStore::new(mailroom_aws::s3_client(&sdk)),
+            bucket,
+        );
+        run_on(&data, command, address, |_| Ok(())).await
+    })
 }
 
 /// What only the dev store keeps beside the ports: the retry queue's copies of envelopes and the outbox.

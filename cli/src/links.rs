@@ -38,38 +38,53 @@ both accepted by the link endpoint. On the dev store (--data) it is DATA/link-ke
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Command::RotateKey { secret } = args.command;
     let secret = secret.filter(|s| !s.trim().is_empty());
-    let runtime = crate::backend::runtime()?;
-    let secret = match (secret, args.target.stack.as_deref()) {
-        (Some(arn), _) => Some(arn),
-        (None, Some(stack)) => Some(runtime.block_on(stack_link_key(stack))?),
-        (None, None) => None,
-    };
-    match secret {
-        Some(arn) => runtime.block_on(async {
-            let sdk = crate::backend::sdk_config().await;
-            let client = mailroom::aws::secrets::client(&sdk);
-            let keys = mailroom::aws::secrets::rotate_link_key(&client, &arn)
-                .await
-                .map_err(exit::from_store)?;
-            report(
-                &keys,
-                "the link function reads it at its next start, or at the first link of the new key",
-            );
-            Ok(ExitCode::SUCCESS)
-        }),
-        None => {
-            if args.target.names()?.table.is_some() {
-                return Err(CliError::new(
-                    exit::BAD_ARGUMENTS,
-                    "the link key of a stack is a secret: give --stack NAME or --secret ARN (MAILROOM_LINK_KEY_ARN)",
-                )
-                .into());
-            }
-            let keys = rotate_dev_key(&args.target.data.join("link-key"))?;
-            report(&keys, "restart `mailroom dev` to sign new links with it");
-            Ok(ExitCode::SUCCESS)
-        }
+    #[cfg(feature = "aws")]
+    if secret.is_some() || args.target.stack.is_some() {
+        return rotate_secret(secret, args.target.stack.as_deref());
     }
+    #[cfg(not(feature = "aws"))]
+    if secret.is_some() {
+        return Err(CliError::new(
+            exit::BAD_ARGUMENTS,
+            "--secret names a key in Secrets Manager, but this mailroom was built without AWS support",
+        )
+        .into());
+    }
+    let data = match args.target.store()? {
+        #[cfg(feature = "aws")]
+        crate::backend::Store::Stack { .. } => {
+            return Err(CliError::new(
+                exit::BAD_ARGUMENTS,
+                "the link key of a stack is a secret: give --stack NAME or --secret ARN (MAILROOM_LINK_KEY_ARN)",
+            )
+            .into());
+        }
+        crate::backend::Store::Dev(data) => data,
+    };
+    let keys = rotate_dev_key(&data.join("link-key"))?;
+    report(&keys, "restart `mailroom dev` to sign new links with it");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stack's key (or the one `--secret` names) rotated in Secrets Manager.
+#[cfg(feature = "aws")]
+fn rotate_secret(secret: Option<String>, stack: Option<&str>) -> anyhow::Result<ExitCode> {
+    crate::backend::runtime()?.block_on(async {
+        let arn = match secret {
+            Some(arn) => arn,
+            None => crate::stack::link_key_arn(stack.unwrap_or_default()).await?,
+        };
+        let sdk = crate::stack::sdk_config().await;
+        let client = mailroom_aws::secrets::client(&sdk);
+        let keys = mailroom_aws::secrets::rotate_link_key(&client, &arn)
+            .await
+            .map_err(exit::from_store)?;
+        report(
+            &keys,
+            "the link function reads it at its next start, or at the first link of the new key",
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// The dev store's key file gets a new first line; the key that was first becomes the second.
@@ -119,32 +134,4 @@ fn report(keys: &LinkKeys, when: &str) {
         ),
         None => println!("no previous key is kept: links signed before may not open"),
     }
-}
-
-/// The ARN of a stack's link key: the physical id of its `LinkKey` resource.
-async fn stack_link_key(stack: &str) -> anyhow::Result<String> {
-    let sdk = crate::backend::sdk_config().await;
-    let output = aws_sdk_cloudformation::Client::new(&sdk)
-        .describe_stack_resource()
-        .stack_name(stack)
-        .logical_resource_id("LinkKey")
-        .send()
-        .await
-        .map_err(|e| {
-            exit::from_store(mailroom::aws::store_error(
-                format!("cannot find the LinkKey of stack {stack}"),
-                e,
-            ))
-        })?;
-    output
-        .stack_resource_detail()
-        .and_then(|detail| detail.physical_resource_id())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            CliError::new(
-                exit::NOT_FOUND,
-                format!("stack {stack} has no LinkKey: is it a Mailroom stack?"),
-            )
-            .into()
-        })
 }

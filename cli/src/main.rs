@@ -1,5 +1,9 @@
 //! `mailroom`: render and post messages as Mailroom delivers them, and operate a stack.
 
+// Built without AWS, `backend::Store` has a single variant, and the commands' `match` on it reads the
+// same in both builds.
+#![cfg_attr(not(feature = "aws"), allow(clippy::infallible_destructuring_match))]
+
 mod backend;
 mod data;
 mod dev;
@@ -10,7 +14,10 @@ mod post;
 mod redrive;
 mod render;
 mod routes;
+#[cfg(feature = "aws")]
 mod setup;
+#[cfg(feature = "aws")]
+mod stack;
 mod suppressions;
 mod table;
 
@@ -47,7 +54,14 @@ enum Command {
     /// Move dead-lettered messages back to the inbound queue (AWS), or re-queue failed deliveries (dev store).
     Redrive(redrive::Args),
     /// Create what the functions need in an emulator (moto, LocalStack).
+    #[cfg(feature = "aws")]
     Setup(setup::Args),
+    /// Set up a stack (needs a mailroom built with AWS support, the default).
+    #[cfg(not(feature = "aws"))]
+    Setup {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,7 +74,14 @@ fn main() -> ExitCode {
         Command::Messages(args) => messages::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Redrive(args) => redrive::run(args),
+        #[cfg(feature = "aws")]
         Command::Setup(args) => setup::run(args),
+        #[cfg(not(feature = "aws"))]
+        Command::Setup { .. } => Err(exit::CliError::new(
+            exit::BAD_ARGUMENTS,
+            "`setup` works on AWS, but this mailroom was built without AWS support (--no-default-features)",
+        )
+        .into()),
         Command::Suppressions(args) => suppressions::run(args),
         Command::Data(args) => data::run(args),
         Command::Links(args) => links::run(args),

@@ -6,20 +6,18 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use clap::Subcommand;
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::s3::S3MailStore;
-use mailroom::aws::ses::SesSender;
-use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{ForwardSettings, Inbound, InboundConfig};
-use mailroom::local::files::LocalMailStore;
-use mailroom::local::outbox::Outbox;
-use mailroom::local::sqlite::SqliteStore;
 use mailroom::ports::{
     MailLocation, MailStore, ObjectStore, RecordFilter, RecordQuery, Reopen, SystemClock,
 };
 use mailroom::record::{Delivery, Status};
 use mailroom::settings::{SettingError, Settings};
+use mailroom::usecases::inbound::{ForwardSettings, Inbound, InboundConfig};
+use mailroom_http::{HttpClient, TargetPolicy};
+use mailroom_local::files::LocalMailStore;
+use mailroom_local::outbox::Outbox;
+use mailroom_local::sqlite::SqliteStore;
 
+use crate::backend::Store;
 use crate::exit::{self, CliError};
 
 /// `mailroom messages …`.
@@ -104,90 +102,121 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let names = args.target.names()?;
-    let runtime = crate::backend::runtime()?;
-    if let Some(table) = names.table {
-        return runtime.block_on(async {
-            let sdk = crate::backend::sdk_config().await;
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-            let mail = S3MailStore::new(crate::backend::s3_client(&sdk));
-            let bucket = names.bucket;
-            match args.command {
-                Command::List(list) => list_records(&store, list).await,
-                Command::Resend { id, target } => {
-                    let Some(bucket) = bucket else {
-                        return Err(CliError::new(
-                            exit::BAD_ARGUMENTS,
-                            "resend reads the stored mail: set MAILROOM_BUCKET (or give --stack)",
-                        )
-                        .into());
-                    };
-                    // The function's own settings, read the way it reads them.
-                    let env = Settings::new(|name| std::env::var(name).ok());
-                    let policy = TargetPolicy {
-                        allow_private: env
-                            .flag("MAILROOM_ALLOW_PRIVATE_TARGETS")
-                            .map_err(bad_setting)?,
-                        allow_http: env
-                            .flag("MAILROOM_ALLOW_HTTP_TARGETS")
-                            .map_err(bad_setting)?,
-                    };
-                    let inbound = Inbound::new(
-                        mail.clone(),
-                        store.clone(),
-                        http_client(policy)?,
-                        SesSender::new(
-                            aws_sdk_sesv2::Client::new(&sdk),
-                            env.text("MAILROOM_CONFIGURATION_SET"),
-                        ),
-                        SystemClock,
-                        resend_config(&env, env.text("MAILROOM_FORWARD_FROM"))?,
-                    );
-                    resend(&store, &inbound, &mail, &bucket, &id, target.as_deref()).await
-                }
-                Command::Show { id, raw, json } => {
-                    if raw && bucket.is_none() {
-                        return Err(CliError::new(
-                            exit::BAD_ARGUMENTS,
-                            "--raw reads the stack's bucket: set MAILROOM_BUCKET",
-                        )
-                        .into());
-                    }
-                    show(
-                        &store,
-                        &mail,
-                        bucket.as_deref().unwrap_or(""),
-                        &id,
-                        raw,
-                        json,
-                    )
-                    .await
-                }
-            }
-        });
+    match args.target.store()? {
+        #[cfg(feature = "aws")]
+        Store::Stack { table, names } => on_stack(args.command, table, names.bucket),
+        Store::Dev(data) => on_dev_store(args.command, &data),
     }
-    let db = args.target.data.join(crate::backend::DEV_DATABASE);
+}
+
+/// The command on a deployed stack's table and bucket.
+#[cfg(feature = "aws")]
+fn on_stack(command: Command, table: String, bucket: Option<String>) -> anyhow::Result<ExitCode> {
+    use mailroom_aws::dynamo::DynamoStore;
+    use mailroom_aws::s3::S3MailStore;
+
+    crate::backend::runtime()?.block_on(async {
+        let sdk = crate::stack::sdk_config().await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        let mail = S3MailStore::new(mailroom_aws::s3_client(&sdk));
+        match command {
+            Command::List(list) => list_records(&store, list).await,
+            Command::Resend { id, target } => {
+                let Some(bucket) = bucket else {
+                    return Err(CliError::new(
+                        exit::BAD_ARGUMENTS,
+                        "resend reads the stored mail: set MAILROOM_BUCKET (or give --stack)",
+                    )
+                    .into());
+                };
+                let inbound = stack_inbound(&sdk, &store, &mail)?;
+                resend(&store, &inbound, &mail, &bucket, &id, target.as_deref()).await
+            }
+            Command::Show { id, raw, json } => {
+                if raw && bucket.is_none() {
+                    return Err(CliError::new(
+                        exit::BAD_ARGUMENTS,
+                        "--raw reads the stack's bucket: set MAILROOM_BUCKET",
+                    )
+                    .into());
+                }
+                show(
+                    &store,
+                    &mail,
+                    bucket.as_deref().unwrap_or(""),
+                    &id,
+                    raw,
+                    json,
+                )
+                .await
+            }
+        }
+    })
+}
+
+/// The inbound use case as the stack's function runs it, with the function's own settings read the way
+/// it reads them.
+#[cfg(feature = "aws")]
+fn stack_inbound(
+    sdk: &aws_config::SdkConfig,
+    store: &mailroom_aws::dynamo::DynamoStore,
+    mail: &mailroom_aws::s3::S3MailStore,
+) -> anyhow::Result<
+    Inbound<
+        mailroom_aws::s3::S3MailStore,
+        mailroom_aws::dynamo::DynamoStore,
+        HttpClient,
+        mailroom_aws::ses::SesSender,
+        SystemClock,
+    >,
+> {
+    let env = Settings::new(|name| std::env::var(name).ok());
+    let policy = TargetPolicy {
+        allow_private: env
+            .flag("MAILROOM_ALLOW_PRIVATE_TARGETS")
+            .map_err(bad_setting)?,
+        allow_http: env
+            .flag("MAILROOM_ALLOW_HTTP_TARGETS")
+            .map_err(bad_setting)?,
+    };
+    Ok(Inbound::new(
+        mail.clone(),
+        store.clone(),
+        http_client(policy)?,
+        mailroom_aws::ses::SesSender::new(
+            aws_sdk_sesv2::Client::new(sdk),
+            env.text("MAILROOM_CONFIGURATION_SET"),
+        ),
+        SystemClock,
+        resend_config(&env, env.text("MAILROOM_FORWARD_FROM"))?,
+    ))
+}
+
+/// The command on the dev store under `data`.
+fn on_dev_store(command: Command, data: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let runtime = crate::backend::runtime()?;
+    let db = data.join(crate::backend::DEV_DATABASE);
     if !db.exists() {
         return Err(CliError::new(
             exit::NOT_FOUND,
             format!(
                 "no dev store at {} (run `mailroom dev`, or give --data DIR)",
-                args.target.data.display()
+                data.display()
             ),
         )
         .into());
     }
     let store = SqliteStore::open(&db).map_err(exit::from_store)?;
-    let mail = LocalMailStore::new(args.target.data.join("mail"));
+    let mail = LocalMailStore::new(data.join("mail"));
     runtime.block_on(async {
-        match args.command {
+        match command {
             Command::List(list) => list_records(&store, list).await,
             Command::Resend { id, target } => {
                 let inbound = Inbound::new(
                     mail.clone(),
                     store.clone(),
                     http_client(TargetPolicy::LOCAL)?,
-                    Outbox::new(args.target.data.join("outbox")),
+                    Outbox::new(data.join("outbox")),
                     SystemClock,
                     resend_config(
                         &Settings::new(|name| std::env::var(name).ok()),

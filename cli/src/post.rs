@@ -8,8 +8,8 @@ use anyhow::Context;
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::deliver::{WebhookRequest, random_webhook_id};
 use mailroom::format::{Format, Payload};
-use mailroom::http::{HttpClient, TargetPolicy};
 use mailroom::mail::{self, envelope::Envelope, envelope::KnownEnvelope};
+use mailroom_http::{HttpClient, TargetPolicy};
 
 /// How much of the answer is printed, as in the delivery record.
 const SHOWN_RESPONSE_BYTES: usize = 2048;

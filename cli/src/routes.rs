@@ -99,13 +99,14 @@ struct AddArgs {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = backend::runtime()?;
-    match args.target.names()?.table {
-        Some(table) => runtime
-            .block_on(async { run_on(&backend::table_store(table).await, args.command).await }),
-        None => runtime.block_on(run_on(
-            &backend::dev_store(&args.target.data)?,
-            args.command,
-        )),
+    match args.target.store()? {
+        #[cfg(feature = "aws")]
+        backend::Store::Stack { table, .. } => runtime.block_on(async {
+            run_on(&crate::stack::table_store(table).await, args.command).await
+        }),
+        backend::Store::Dev(data) => {
+            runtime.block_on(run_on(&backend::dev_store(&data)?, args.command))
+        }
     }
 }
 

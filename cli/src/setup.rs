@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use aws_config::Region;
 use clap::Subcommand;
-use mailroom::aws::setup::create_all;
 use mailroom::ports::RouteStore;
+use mailroom_aws::setup::create_all;
 
 use crate::{backend, exit};
 
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .into());
             }
             let resources = runtime.block_on(async {
-                let sdk = backend::sdk_config().await;
+                let sdk = crate::stack::sdk_config().await;
                 create_all(&sdk, &prefix).await
             });
             let resources = resources.map_err(exit::from_store)?;
@@ -131,7 +131,7 @@ fn sdk_failure<E>(
 where
     E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    exit::from_store(mailroom::aws::store_error(what, error))
+    exit::from_store(mailroom_aws::store_error(what, error))
 }
 
 /// A domain as SES and DNS want it: lower case, no trailing dot; an error for anything else.
@@ -156,7 +156,7 @@ struct Stack {
 
 impl Stack {
     async fn describe(sdk: &aws_config::SdkConfig, name: &str) -> anyhow::Result<Stack> {
-        let (outputs, parameters) = describe_stack(sdk, name).await?;
+        let (outputs, parameters) = crate::stack::describe_stack(sdk, name).await?;
         if !outputs.contains_key("Table") {
             return Err(exit::CliError::new(
                 exit::NOT_FOUND,
@@ -419,7 +419,7 @@ async fn active_rule_set(ses: &aws_sdk_ses::Client) -> anyhow::Result<Option<Str
         .send()
         .await
         .map_err(|e| {
-            exit::from_store(mailroom::aws::store_error(
+            exit::from_store(mailroom_aws::store_error(
                 "cannot read the active receipt rule set",
                 e,
             ))
@@ -470,7 +470,7 @@ async fn activate(
                 .send()
                 .await
                 .map_err(|e| {
-                    exit::from_store(mailroom::aws::store_error(
+                    exit::from_store(mailroom_aws::store_error(
                         format!("cannot activate {rule_set}"),
                         e,
                     ))
@@ -563,7 +563,7 @@ async fn left_to_do(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Resul
         Some(domain) => format!("test@{domain}"),
         None => "test@<your domain>".to_owned(),
     };
-    let routes = mailroom::aws::dynamo::DynamoStore::new(
+    let routes = mailroom_aws::dynamo::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         stack.output("Table")?,
     )
@@ -628,64 +628,6 @@ async fn left_to_do(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Resul
         "Then write to {test_address} and watch it arrive: `mailroom messages list --stack {name}`"
     );
     Ok(())
-}
-
-/// Every output of a CloudFormation stack, by key.
-pub async fn stack_outputs(
-    sdk: &aws_config::SdkConfig,
-    stack: &str,
-) -> anyhow::Result<HashMap<String, String>> {
-    Ok(describe_stack(sdk, stack).await?.0)
-}
-
-/// A stack's outputs and parameters, by key.
-async fn describe_stack(
-    sdk: &aws_config::SdkConfig,
-    stack: &str,
-) -> anyhow::Result<(HashMap<String, String>, HashMap<String, String>)> {
-    let cloudformation = aws_sdk_cloudformation::Client::new(sdk);
-    let output = cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| {
-            let not_found = e
-                .as_service_error()
-                .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
-                .is_some_and(|m| m.contains("does not exist"));
-            if not_found {
-                exit::CliError::new(
-                    exit::NOT_FOUND,
-                    format!("stack {stack} not found (check --stack and the region)"),
-                )
-                .into()
-            } else {
-                exit::from_store(mailroom::aws::store_error(
-                    format!("cannot read stack {stack}"),
-                    e,
-                ))
-            }
-        })?;
-    let Some(found) = output.stacks().first() else {
-        return Ok(Default::default());
-    };
-    let outputs = found
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect();
-    let parameters = found
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_key()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect();
-    Ok((outputs, parameters))
 }
 
 #[cfg(test)]

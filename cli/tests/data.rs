@@ -15,12 +15,12 @@ use integration_tests::{
     unique, verified_domain,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::feedback::{CountedBounce, SoftBounces, Suppression, SuppressionReason};
 use mailroom::format::Format;
 use mailroom::ports::{RouteStore, SoftBounceStore, SuppressionList};
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::{Value, json};
 
 /// The address a data-protection request is about.
@@ -359,13 +359,13 @@ async fn export_and_delete_on_the_stack() {
 
 #[tokio::test]
 async fn export_and_delete_on_the_dev_store_leave_no_trace_in_its_files() {
-    use mailroom::http::{HttpClient, TargetPolicy};
-    use mailroom::inbound::{ForwardSettings, Inbound, InboundConfig, Received};
-    use mailroom::local::files::LocalMailStore;
-    use mailroom::local::outbox::Outbox;
-    use mailroom::local::sqlite::SqliteStore;
     use mailroom::mail::envelope::KnownEnvelope;
     use mailroom::ports::{MailLocation, SystemClock};
+    use mailroom::usecases::inbound::{ForwardSettings, Inbound, InboundConfig, Received};
+    use mailroom_http::{HttpClient, TargetPolicy};
+    use mailroom_local::files::LocalMailStore;
+    use mailroom_local::outbox::Outbox;
+    use mailroom_local::sqlite::SqliteStore;
 
     let dir = std::env::temp_dir().join(unique("mailroom-data"));
     let data = dir.join("data");

@@ -7,11 +7,11 @@ use std::process::{Command, Output};
 
 use integration_tests::{Receiver, on_emulator, printed_array, resources, sdk, store_inbound};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::Value;
 
 fn mailroom(res: &Resources, args: &[&str]) -> Output {

@@ -13,10 +13,10 @@ use integration_tests::{
     Receiver, files_containing, on_emulator, resources, s3, sdk, store_inbound, unique,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
 use mailroom::route::{AttachmentMode, Redact, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
 use serde_json::Value;
 
 /// The person asking.
@@ -365,19 +365,19 @@ async fn mail_found_only_by_its_from_header_is_exported_and_erased_on_the_stack(
 
 #[tokio::test]
 async fn mail_found_only_by_its_from_header_is_erased_from_every_dev_store_file() {
-    use mailroom::http::{HttpClient, TargetPolicy};
-    use mailroom::inbound::{Inbound, InboundConfig, Received};
-    use mailroom::local::files::LocalMailStore;
-    use mailroom::local::outbox::Outbox;
-    use mailroom::local::sqlite::SqliteStore;
     use mailroom::mail::envelope::KnownEnvelope;
     use mailroom::ports::{MailLocation, SystemClock};
+    use mailroom::usecases::inbound::{Inbound, InboundConfig, Received};
+    use mailroom_http::{HttpClient, TargetPolicy};
+    use mailroom_local::files::LocalMailStore;
+    use mailroom_local::outbox::Outbox;
+    use mailroom_local::sqlite::SqliteStore;
 
     let dir = std::env::temp_dir().join(unique("mailroom-privacy-dev"));
     let data = dir.join("data");
     let receiver = Receiver::start().await;
     {
-        mailroom::local::private::create_dir_all(&data).unwrap();
+        mailroom_local::private::create_dir_all(&data).unwrap();
         let store = SqliteStore::open(&data.join("mailroom.db")).unwrap();
         let mail = LocalMailStore::new(data.join("mail"));
         let mut support = Route::new("support@example.test".parse().unwrap());
@@ -445,8 +445,8 @@ async fn mail_found_only_by_its_from_header_is_erased_from_every_dev_store_file(
 async fn rotate_key_keeps_the_previous_key_on_the_stack_and_in_the_dev_store() {
     let sdk = sdk().await;
     let res = resources(&sdk, "privacy-rotate").await;
-    let secrets = mailroom::aws::secrets::client(&sdk);
-    let before = mailroom::aws::secrets::link_keys(&secrets, &res.link_key_arn)
+    let secrets = mailroom_aws::secrets::client(&sdk);
+    let before = mailroom_aws::secrets::link_keys(&secrets, &res.link_key_arn)
         .await
         .unwrap();
     let out = mailroom(
@@ -454,7 +454,7 @@ async fn rotate_key_keeps_the_previous_key_on_the_stack_and_in_the_dev_store() {
         &["links", "rotate-key"],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let after = mailroom::aws::secrets::link_keys(&secrets, &res.link_key_arn)
+    let after = mailroom_aws::secrets::link_keys(&secrets, &res.link_key_arn)
         .await
         .unwrap();
     assert_ne!(after.current().id(), before.current().id());
@@ -474,9 +474,9 @@ async fn rotate_key_keeps_the_previous_key_on_the_stack_and_in_the_dev_store() {
     // The dev store: DATA/link-key gets the new key first and keeps the one before.
     let dir = std::env::temp_dir().join(unique("mailroom-privacy-rotate"));
     let data = dir.join("data");
-    mailroom::local::private::create_dir_all(&data).unwrap();
+    mailroom_local::private::create_dir_all(&data).unwrap();
     let key = mailroom::deliver::links::LinkKey::generate().unwrap();
-    mailroom::local::private::write(&data.join("link-key"), format!("{key}\n").as_bytes()).unwrap();
+    mailroom_local::private::write(&data.join("link-key"), format!("{key}\n").as_bytes()).unwrap();
     let old = mailroom::deliver::links::LinkKey::parse(&key).unwrap();
     let out = mailroom(
         &[],

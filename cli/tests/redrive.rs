@@ -9,19 +9,19 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{REGION, Receiver, Reply, on_emulator, resources, s3, sdk, unique};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::aws::dynamo::DynamoStore;
-use mailroom::aws::setup::Resources;
-use mailroom::aws::sqs::{Queue, QueuedMessage};
 use mailroom::format::Format;
-use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{Inbound, InboundConfig, Outcome, Received};
-use mailroom::local::files::LocalMailStore;
-use mailroom::local::outbox::Outbox;
-use mailroom::local::sqlite::SqliteStore;
 use mailroom::mail::envelope::KnownEnvelope;
 use mailroom::ports::{MailLocation, RecordQuery, RouteStore, SystemClock};
 use mailroom::record::{Delivery, Status};
 use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom::usecases::inbound::{Inbound, InboundConfig, Outcome, Received};
+use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
+use mailroom_aws::sqs::{Queue, QueuedMessage};
+use mailroom_http::{HttpClient, TargetPolicy};
+use mailroom_local::files::LocalMailStore;
+use mailroom_local::outbox::Outbox;
+use mailroom_local::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 fn webhook_route(pattern: &str, url: String) -> Route {

@@ -133,13 +133,13 @@ async fn routes_on_the_stack() {
 async fn routes_on_the_dev_store() {
     use std::time::Duration;
 
-    use mailroom::http::{HttpClient, TargetPolicy};
-    use mailroom::inbound::{Inbound, InboundConfig, Received};
-    use mailroom::local::files::LocalMailStore;
-    use mailroom::local::outbox::Outbox;
-    use mailroom::local::sqlite::SqliteStore;
     use mailroom::mail::envelope::KnownEnvelope;
     use mailroom::ports::{MailLocation, SystemClock};
+    use mailroom::usecases::inbound::{Inbound, InboundConfig, Received};
+    use mailroom_http::{HttpClient, TargetPolicy};
+    use mailroom_local::files::LocalMailStore;
+    use mailroom_local::outbox::Outbox;
+    use mailroom_local::sqlite::SqliteStore;
 
     let dir = std::env::temp_dir().join(unique("mailroom-routes"));
     let backend = Backend {

@@ -1,5 +1,5 @@
-//! One small trait per capability the use cases need. AWS adapters (`aws`) and local ones (`local`)
-//! implement them; tests may fake them.
+//! One small trait per capability the use cases need. The adapter crates (`mailroom-aws`, `mailroom-local`,
+//! `mailroom-http`) implement them; tests may fake them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::deliver::WebhookRequest;
+use crate::deliver::answer::{Answer, SendError};
 use crate::feedback::{Outbound, SoftBounces, Suppression};
-use crate::http::{Answer, HttpClient, SendError};
 use crate::record::{Delivery, DeliveryKey};
 use crate::route::{Disabled, Pattern, Route};
 
@@ -161,16 +161,6 @@ pub trait Webhooks: Send + Sync {
         url: &Url,
         request: &WebhookRequest,
     ) -> impl Future<Output = Result<Answer, SendError>> + Send;
-}
-
-impl Webhooks for HttpClient {
-    fn post(
-        &self,
-        url: &Url,
-        request: &WebhookRequest,
-    ) -> impl Future<Output = Result<Answer, SendError>> + Send {
-        self.post_following_redirects(url, request)
-    }
 }
 
 /// The time.

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use mailroom::aws::setup::{Resources, create_all};
 use mailroom::deliver::signing::{WebhookSecret, verify_any};
+use mailroom_aws::setup::{Resources, create_all};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 

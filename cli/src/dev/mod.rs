@@ -18,17 +18,17 @@ use chrono::{DateTime, Utc};
 use mailroom::deliver::links::{LinkKeys, token_key_id};
 use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
-use mailroom::http::{HttpClient, TargetPolicy};
-use mailroom::inbound::{
-    ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received, Report,
-};
-use mailroom::local::files::LocalMailStore;
-use mailroom::local::outbox::Outbox;
-use mailroom::local::sqlite::SqliteStore;
 use mailroom::mail::envelope::KnownEnvelope;
 use mailroom::ports::{MailLocation, RouteStore, SystemClock};
 use mailroom::record::DEFAULT_RETENTION_DAYS;
 use mailroom::route::{self, AttachmentMode, Pattern, Route, WebhookTarget};
+use mailroom::usecases::inbound::{
+    ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received, Report,
+};
+use mailroom_http::{HttpClient, TargetPolicy};
+use mailroom_local::files::LocalMailStore;
+use mailroom_local::outbox::Outbox;
+use mailroom_local::sqlite::SqliteStore;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -174,7 +174,7 @@ pub struct Started {
 /// retry timer. `routes` replaces the configured routes (the demo uses it).
 pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<Started> {
     let mut warnings = Vec::new();
-    if args.data.exists() && mailroom::local::private::is_shared(&args.data) {
+    if args.data.exists() && mailroom_local::private::is_shared(&args.data) {
         warnings.push(format!(
             "WARNING: {} can be read by other users of this machine, and it holds mail and every route's \
              secret; `chmod 700 {}` (mailroom dev creates its folders 0700 and its files 0600)",
@@ -262,7 +262,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         ),
         max_bytes: config
             .forward_max_bytes
-            .unwrap_or(mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES),
+            .unwrap_or(mailroom::usecases::inbound::DEFAULT_FORWARD_MAX_BYTES),
     };
     let inbound = Inbound::new(
         mail.clone(),
@@ -478,7 +478,7 @@ impl Dev {
 
 /// Writes a file only its owner may read (mode 0600 on Unix), as every file under `--data` is.
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    mailroom::local::private::write(path, contents)
+    mailroom_local::private::write(path, contents)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -561,7 +561,7 @@ pub fn tls_acceptor(dir: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
     if !cert_path.exists() || !key_path.exists() {
-        mailroom::local::private::create_dir_all(dir)
+        mailroom_local::private::create_dir_all(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let certified = rcgen::generate_simple_self_signed(vec![
             "localhost".to_owned(),
@@ -659,7 +659,7 @@ mod limit_tests {
             std::process::id(),
             limits.max_connections
         ));
-        mailroom::local::private::create_dir_all(&dir).unwrap();
+        mailroom_local::private::create_dir_all(&dir).unwrap();
         let tls = tls_acceptor(&dir).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

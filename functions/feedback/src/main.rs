@@ -6,7 +6,7 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = feedback::Config::from_env()?;
-    let sdk = mailroom::aws::sdk_config().await;
+    let sdk = mailroom_aws::sdk_config().await;
     let app = feedback::App::new(&config, &sdk)?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         feedback::handle(&app, event)

@@ -95,14 +95,14 @@ impl Config {
             attachment_url_days: env.number("MAILROOM_ATTACHMENT_URL_DAYS", 7, 365)? as u32,
             inline_max_bytes: env.number(
                 "MAILROOM_INLINE_MAX_BYTES",
-                mailroom::inbound::DEFAULT_INLINE_MAX_BYTES as u64,
+                mailroom::usecases::inbound::DEFAULT_INLINE_MAX_BYTES as u64,
                 1 << 30,
             )? as usize,
             forward_from: env.text("MAILROOM_FORWARD_FROM"),
             forward_max_bytes: env.number(
                 "MAILROOM_FORWARD_MAX_BYTES",
-                mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
-                mailroom::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
+                mailroom::usecases::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
+                mailroom::usecases::inbound::DEFAULT_FORWARD_MAX_BYTES as u64,
             )? as usize,
             configuration_set: env.text("MAILROOM_CONFIGURATION_SET"),
             memory_mb: match env.text("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {

@@ -261,37 +261,6 @@ pub fn token_from_path(path: &str) -> Option<&str> {
 /// How long the presigned URL a link redirects to stays valid.
 pub const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// What the link endpoint answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkAnswer {
-    /// 302 to this presigned URL.
-    Redirect(String),
-    /// 404, whatever the reason: a bad, foreign or expired token, or an object that is gone.
-    NotFound,
-    /// 503: the store failed; the link may work later.
-    Unavailable,
-}
-
-/// Answers a request for `path` on the link endpoint.
-pub async fn resolve<P: crate::ports::Presigner>(
-    keys: &LinkKeys,
-    presigner: &P,
-    path: &str,
-    now: DateTime<Utc>,
-) -> LinkAnswer {
-    let Some(object_key) = token_from_path(path).and_then(|token| keys.verify(token, now)) else {
-        return LinkAnswer::NotFound;
-    };
-    match presigner.presign(&object_key, PRESIGNED_FOR).await {
-        Ok(Some(url)) => LinkAnswer::Redirect(url),
-        Ok(None) => LinkAnswer::NotFound,
-        Err(error) => {
-            tracing::warn!(error = %error, "cannot presign a link");
-            LinkAnswer::Unavailable
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -1,5 +1,6 @@
 //! Delivery to the user's application: what a webhook request carries, and how it is signed.
 
+pub mod answer;
 pub mod links;
 pub mod policy;
 pub mod signing;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::http::{Answer, SendError};
+use crate::deliver::answer::{Answer, SendError};
 
 /// Waits between attempts: after the first failure 5 s, then 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
 pub const BACKOFF: [Duration; 9] = [
@@ -126,7 +126,7 @@ pub fn response_excerpt(body: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::http::HttpResponse;
+    use crate::deliver::answer::HttpResponse;
 
     fn answer(status: u16) -> Result<Answer, SendError> {
         Ok(Answer {
@@ -171,7 +171,7 @@ mod tests {
                 "{status}"
             );
         }
-        let refused = Err(SendError::Refused(crate::http::Refused(
+        let refused = Err(SendError::Refused(crate::deliver::answer::Refused(
             "127.0.0.1 is loopback".into(),
         )));
         assert!(matches!(judge(&refused), Judgement::Reject { .. }));

@@ -1,0 +1,1597 @@
+//! Routes, delivery records and the retry queue of `mailroom dev`, in one embedded SQLite file.
+//!
+//! | table | holds |
+//! |---|---|
+//! | `routes` | each [`Route`] as JSON, keyed by its pattern |
+//! | `deliveries` | each [`Delivery`] as JSON, keyed by message and delivery id, with copies of the columns that listings filter on and the claim of the worker attempting it |
+//! | `pending` | the dev server's retry queue: a payload per message, due at a time |
+//! | `suppressions` | each [`Suppression`] as JSON, keyed by the normalised address |
+//! | `outbound` | each [`Outbound`] record of a forward as JSON, keyed by its id, with its `version` and the addresses it was sent from and to |
+//! | `soft_bounces` | each address's [`SoftBounces`] as JSON, with its `version` |
+//! | `settings` | the store's own values: its lookup key |
+//!
+//! The address columns of `deliveries` hold what the DynamoDB indexes are keyed by: `recipient` and
+//! `sender` the address lowercased, or the keyed digest standing in for it where the route redacted it;
+//! `from_header` and `reply_to` always the digest of the header's address, which records do not hold.
+//!
+//! The semantics follow the DynamoDB adapter ([`mailroom_aws::dynamo`]) exactly: a claim-only row stands for
+//! a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take the same
+//! conditions. The file is opened with `secure_delete`, so erased rows are overwritten rather than left in
+//! free pages.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+
+use mailroom::feedback::{Outbound, SoftBounces, Suppression, normalise_address};
+use mailroom::ports::{
+    AddressRecords, Claim, OutboundStore, RecordFilter, RecordQuery, RecordStore, RouteStore,
+    SoftBounceStore, StoreError, SuppressionList,
+};
+use mailroom::record::{Delivery, DeliveryKey, LookupKey, Party, Status};
+use mailroom::route::{Disabled, Pattern, Route};
+
+/// How long a statement waits for another connection's lock before failing as busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema, one step per version: step `i` takes `PRAGMA user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    "
+    CREATE TABLE routes (
+        pattern TEXT PRIMARY KEY,
+        route TEXT NOT NULL,
+        updated_at TEXT
+    );
+    CREATE TABLE deliveries (
+        message_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        record TEXT,
+        status TEXT,
+        recipient TEXT,
+        sender TEXT,
+        received_at TEXT,
+        expires_at INTEGER,
+        claim_token TEXT,
+        claim_until INTEGER,
+        PRIMARY KEY (message_id, delivery_id)
+    );
+    CREATE INDEX deliveries_recipient ON deliveries (recipient);
+    CREATE INDEX deliveries_sender ON deliveries (sender);
+    CREATE INDEX deliveries_received_at ON deliveries (received_at);
+    CREATE INDEX deliveries_status ON deliveries (status);
+    CREATE TABLE pending (
+        message_key TEXT PRIMARY KEY,
+        due_at INTEGER NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX pending_due_at ON pending (due_at);
+",
+    "
+    CREATE TABLE suppressions (
+        address TEXT PRIMARY KEY,
+        suppression TEXT NOT NULL
+    );
+",
+    "
+    CREATE TABLE outbound (
+        id TEXT PRIMARY KEY,
+        message_id TEXT,
+        record TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        recipient TEXT,
+        sender TEXT
+    );
+    CREATE INDEX outbound_message_id ON outbound (message_id);
+    CREATE INDEX outbound_recipient ON outbound (recipient);
+    CREATE INDEX outbound_sender ON outbound (sender);
+    CREATE TABLE soft_bounces (
+        address TEXT PRIMARY KEY,
+        counts TEXT NOT NULL,
+        version INTEGER NOT NULL
+    );
+",
+    "
+    ALTER TABLE deliveries ADD COLUMN forward_to TEXT;
+    CREATE INDEX deliveries_forward_to ON deliveries (forward_to);
+",
+    "
+    ALTER TABLE deliveries ADD COLUMN from_header TEXT;
+    ALTER TABLE deliveries ADD COLUMN reply_to TEXT;
+    CREATE INDEX deliveries_from_header ON deliveries (from_header);
+    CREATE INDEX deliveries_reply_to ON deliveries (reply_to);
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+",
+];
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What `claim` reads of a delivery row before deciding.
+#[derive(Debug, Default)]
+struct ClaimRow {
+    record: Option<String>,
+    status: Option<String>,
+    expires_at: Option<i64>,
+    claim_until: Option<i64>,
+}
+
+/// Routes, records and the retry queue in one SQLite database; clones share one connection.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// A store error from a SQLite one, keeping it as the source: busy and locked databases may free up, the
+/// rest will fail again.
+pub(crate) fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
+    let retryable = matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    );
+    StoreError {
+        what: format!("{what}: {error}"),
+        retryable,
+        source: Some(Box::new(error)),
+    }
+}
+
+pub(crate) fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
+    StoreError {
+        what: format!("{what}: {error}"),
+        retryable: false,
+        source: Some(Box::new(error)),
+    }
+}
+
+/// A time as stored in text columns: fixed width and in UTC, so text order is time order.
+fn time_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Unix milliseconds back to a time, for the retry queue.
+fn from_millis(millis: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::permanent(format!("a stored time is out of range: {millis}")))
+}
+
+pub(crate) fn parse_record(json: &str) -> Result<Delivery, StoreError> {
+    serde_json::from_str(json).map_err(|e| serialisation("cannot read a record", e))
+}
+
+/// An address as the lookup columns keep it.
+fn lookup(address: Option<&str>) -> Option<String> {
+    address.map(normalise_address)
+}
+
+/// The name of the lookup key in `settings`.
+const LOOKUP_KEY: &str = "lookup_key";
+
+impl SqliteStore {
+    /// Opens (or creates, readable by its owner only, as its `-wal` and `-shm` files then are) the database
+    /// at `path`, bringing its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let what = format!("cannot open the database {}", path.display());
+        super::private::touch(path).map_err(|e| StoreError {
+            what: format!("{what}: {e}"),
+            retryable: false,
+            source: Some(Box::new(e)),
+        })?;
+        let conn = Connection::open(path).map_err(|e| sql_error(&what, e))?;
+        SqliteStore::setup(conn).map_err(|mut e| {
+            e.what = format!("{what}: {}", e.what);
+            e
+        })
+    }
+
+    /// A database that lives in memory only, for tests.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory()
+            .map_err(|e| sql_error("cannot open an in-memory database", e))?;
+        SqliteStore::setup(conn)
+    }
+
+    fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        let pragma = |e| sql_error("cannot configure the database", e);
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(pragma)?;
+        // WAL lets the inspector read while a delivery writes; in memory it stays `memory`.
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(pragma)?;
+        // Erased records must not linger in free pages of the file.
+        conn.pragma_update_and_check(None, "secure_delete", "ON", |row| row.get::<_, i64>(0))
+            .map_err(pragma)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(pragma)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The connection; a panic elsewhere while it was held leaves SQLite consistent, so poisoning is
+    /// ignored.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The one JSON column of the row `sql` selects, read as `T`.
+    fn json_row<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>, StoreError> {
+        let json: Option<String> = self
+            .conn()
+            .query_row(sql, params, |row| row.get(0))
+            .optional()
+            .map_err(|e| sql_error(what, e))?;
+        json.map(|json| serde_json::from_str(&json).map_err(|e| serialisation(what, e)))
+            .transpose()
+    }
+
+    /// The one JSON column of every row `sql` selects, read as `T`.
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(sql).map_err(|e| sql_error(what, e))?;
+        let rows = statement
+            .query_map(params, |row| row.get::<_, String>(0))
+            .map_err(|e| sql_error(what, e))?;
+        let mut all = Vec::new();
+        for json in rows {
+            let json = json.map_err(|e| sql_error(what, e))?;
+            all.push(serde_json::from_str(&json).map_err(|e| serialisation(what, e))?);
+        }
+        Ok(all)
+    }
+
+    /// Deletes the delivery records that have expired by `now`, as DynamoDB's TTL would; returns how many.
+    pub fn delete_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM deliveries WHERE expires_at <= ?1",
+                params![now.timestamp()],
+            )
+            .map_err(|e| sql_error("cannot delete expired records", e))
+    }
+
+    /// Puts a message in the retry queue, due at `due_at`; replaces its earlier entry, if any.
+    pub fn schedule(
+        &self,
+        message_key: &str,
+        due_at: DateTime<Utc>,
+        payload: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO pending (message_key, due_at, payload) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (message_key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload",
+                params![message_key, due_at.timestamp_millis(), payload],
+            )
+            .map_err(|e| sql_error("cannot schedule a retry", e))?;
+        Ok(())
+    }
+
+    /// The queued messages due by `now`, oldest first: `(message key, due at, payload)`.
+    pub fn due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError> {
+        let what = "cannot read the retry queue";
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT message_key, due_at, payload FROM pending WHERE due_at <= ?1
+                 ORDER BY due_at, message_key",
+            )
+            .map_err(|e| sql_error(what, e))?;
+        let rows = statement
+            .query_map(params![now.timestamp_millis()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| sql_error(what, e))?;
+        let mut due = Vec::new();
+        for row in rows {
+            let (key, at, payload) = row.map_err(|e| sql_error(what, e))?;
+            due.push((key, from_millis(at)?, payload));
+        }
+        Ok(due)
+    }
+
+    /// When the next queued message is due, if any is queued.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = self
+            .conn()
+            .query_row("SELECT MIN(due_at) FROM pending", [], |row| row.get(0))
+            .map_err(|e| sql_error("cannot read the retry queue", e))?;
+        next.map(from_millis).transpose()
+    }
+
+    /// Takes a message out of the retry queue; false when it was not queued.
+    pub fn unschedule(&self, message_key: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM pending WHERE message_key = ?1",
+                params![message_key],
+            )
+            .map_err(|e| sql_error("cannot unschedule a retry", e))?;
+        Ok(removed > 0)
+    }
+
+    /// How many messages are queued.
+    pub fn pending_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM pending", [], |row| row.get(0))
+            .map_err(|e| sql_error("cannot count the retry queue", e))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    fn get_now(
+        &self,
+        key: &DeliveryKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let json: Option<Option<String>> = self
+            .conn()
+            .query_row(
+                "SELECT record FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
+                params![key.message_id, key.delivery_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error("cannot read a record", e))?;
+        match json.flatten() {
+            Some(json) => {
+                let record = parse_record(&json)?;
+                Ok((!record.is_expired(now)).then_some(record))
+            }
+            // No row, or only a claim so far.
+            None => Ok(None),
+        }
+    }
+
+    fn claim_now(
+        &self,
+        key: &DeliveryKey,
+        token: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let what = "cannot claim a delivery";
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock before reading, so no other writer slips in between.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(what, e))?;
+        let row = tx
+            .query_row(
+                "SELECT record, status, expires_at, claim_until FROM deliveries
+                 WHERE message_id = ?1 AND delivery_id = ?2",
+                params![key.message_id, key.delivery_id],
+                |row| {
+                    Ok(ClaimRow {
+                        record: row.get(0)?,
+                        status: row.get(1)?,
+                        expires_at: row.get(2)?,
+                        claim_until: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| sql_error(what, e))?
+            .unwrap_or_default();
+        let now_secs = now.timestamp();
+        // The condition of the DynamoDB adapter: no item, or expired, or no live claim on an item with no
+        // record yet (a first attempt under way) or a pending/retrying one.
+        let claim_free = row.claim_until.is_none_or(|u| u < now_secs);
+        let granted = match &row.status {
+            None => claim_free,
+            Some(status) => {
+                row.expires_at.is_some_and(|e| e <= now_secs)
+                    || ((status == Status::Pending.as_str() || status == Status::Retrying.as_str())
+                        && claim_free)
+            }
+        };
+        let record = match (&row.record, &row.status) {
+            (Some(json), Some(_)) => Some(parse_record(json)?).filter(|r| !r.is_expired(now)),
+            _ => None,
+        };
+        if !granted {
+            return match record {
+                Some(record) if record.status.is_final() => Ok(Claim::Final(Box::new(record))),
+                _ => {
+                    let until = row
+                        .claim_until
+                        .and_then(|t| DateTime::from_timestamp(t, 0))
+                        .unwrap_or(now);
+                    Ok(Claim::Busy(until))
+                }
+            };
+        }
+        // A claim-only row expires some days after its claim (as the DynamoDB item does), so an attempt
+        // that never recorded its end leaves nothing behind for good; a record keeps its own expiry.
+        tx.execute(
+            "INSERT INTO deliveries (message_id, delivery_id, claim_token, claim_until, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (message_id, delivery_id)
+             DO UPDATE SET claim_token = excluded.claim_token, claim_until = excluded.claim_until,
+                 expires_at = COALESCE(deliveries.expires_at, excluded.expires_at)",
+            params![
+                key.message_id,
+                key.delivery_id,
+                token,
+                until.timestamp(),
+                (until + mailroom::record::CLAIM_ONLY_TTL).timestamp()
+            ],
+        )
+        .map_err(|e| sql_error(what, e))?;
+        tx.commit().map_err(|e| sql_error(what, e))?;
+        Ok(Claim::Granted(record.map(Box::new)))
+    }
+
+    /// The store's lookup key, made when `create` and there is none yet.
+    pub fn lookup_key(&self, create: bool) -> Result<Option<LookupKey>, StoreError> {
+        let what = "cannot read the lookup key";
+        let read = |conn: &Connection| -> Result<Option<String>, StoreError> {
+            conn.query_row(
+                "SELECT value FROM settings WHERE name = ?1",
+                params![LOOKUP_KEY],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(what, e))
+        };
+        let conn = self.conn();
+        let mut text = read(&conn)?;
+        if text.is_none() && create {
+            let fresh = LookupKey::generate().map_err(|e| StoreError {
+                what: format!("cannot make a lookup key: {e}"),
+                retryable: false,
+                source: Some(Box::new(e)),
+            })?;
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+                params![LOOKUP_KEY, fresh],
+            )
+            .map_err(|e| sql_error("cannot store the lookup key", e))?;
+            text = read(&conn)?;
+        }
+        text.map(|t| {
+            LookupKey::parse(&t).map_err(|e| {
+                StoreError::permanent(format!("the store's lookup key is unusable: {e}"))
+            })
+        })
+        .transpose()
+    }
+
+    fn save_now(&self, record: &Delivery, token: Option<&str>) -> Result<bool, StoreError> {
+        let what = "cannot write a record";
+        let mut record = record.clone();
+        if record.needs_lookup_key()
+            && let Some(key) = self.lookup_key(true)?
+        {
+            record.seal(&key);
+        }
+        let record = &record;
+        let json = serde_json::to_string(record).map_err(|e| serialisation(what, e))?;
+        let recipient = record.party_key(Party::Recipient);
+        let sender = record.party_key(Party::Sender);
+        let from_header = record.party_key(Party::From);
+        let reply_to = record.party_key(Party::ReplyTo);
+        let forward_to = lookup(record.forward_address());
+        let received_at = time_text(record.received_at);
+        let conn = self.conn();
+        // Like DynamoDB's PutItem, a write replaces the whole row, so any claim on it is released.
+        let written = match token {
+            Some(token) => conn.execute(
+                "UPDATE deliveries SET record = ?3, status = ?4, recipient = ?5, sender = ?6,
+                     received_at = ?7, expires_at = ?8, claim_token = NULL, claim_until = NULL,
+                     forward_to = ?10, from_header = ?11, reply_to = ?12
+                 WHERE message_id = ?1 AND delivery_id = ?2 AND claim_token = ?9",
+                params![
+                    record.message_id,
+                    record.delivery_id,
+                    json,
+                    record.status.as_str(),
+                    recipient,
+                    sender,
+                    received_at,
+                    record.expires_at,
+                    token,
+                    forward_to,
+                    from_header,
+                    reply_to
+                ],
+            ),
+            None => conn.execute(
+                "INSERT INTO deliveries (message_id, delivery_id, record, status, recipient, sender,
+                     received_at, expires_at, forward_to, from_header, reply_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?11, ?12, ?13)
+                 ON CONFLICT (message_id, delivery_id) DO UPDATE SET
+                     record = excluded.record, status = excluded.status,
+                     recipient = excluded.recipient, sender = excluded.sender,
+                     received_at = excluded.received_at, expires_at = excluded.expires_at,
+                     forward_to = excluded.forward_to, from_header = excluded.from_header,
+                     reply_to = excluded.reply_to, claim_token = NULL, claim_until = NULL
+                 WHERE deliveries.record IS NULL OR deliveries.status IS NULL
+                     OR deliveries.status IN (?9, ?10)",
+                params![
+                    record.message_id,
+                    record.delivery_id,
+                    json,
+                    record.status.as_str(),
+                    recipient,
+                    sender,
+                    received_at,
+                    record.expires_at,
+                    Status::Pending.as_str(),
+                    Status::Retrying.as_str(),
+                    forward_to,
+                    from_header,
+                    reply_to
+                ],
+            ),
+        }
+        .map_err(|e| sql_error(what, e))?;
+        Ok(written > 0)
+    }
+
+    fn routes_now(&self) -> Result<Vec<Route>, StoreError> {
+        let what = "cannot read routes";
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT pattern, route FROM routes ORDER BY pattern")
+            .map_err(|e| sql_error(what, e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|e| sql_error(what, e))?;
+        let mut routes = Vec::new();
+        for row in rows {
+            let (pattern, json) = row.map_err(|e| sql_error(what, e))?;
+            match serde_json::from_str::<Route>(&json) {
+                Ok(route) => routes.push(route),
+                Err(error) => {
+                    // One broken route must not stop all mail; it is reported and skipped.
+                    tracing::error!(pattern, error = %error, "a route cannot be read and is skipped");
+                }
+            }
+        }
+        Ok(routes)
+    }
+
+    fn put_route_now(&self, route: &Route) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(route).map_err(|e| serialisation("cannot store a route", e))?;
+        self.conn()
+            .execute(
+                "INSERT INTO routes (pattern, route, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (pattern) DO UPDATE SET route = excluded.route, updated_at = excluded.updated_at",
+                params![route.pattern.to_string(), json, time_text(Utc::now())],
+            )
+            .map_err(|e| sql_error("cannot write a route", e))?;
+        Ok(())
+    }
+
+    fn remove_route_now(&self, pattern: &Pattern) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM routes WHERE pattern = ?1",
+                params![pattern.to_string()],
+            )
+            .map_err(|e| sql_error("cannot remove a route", e))?;
+        Ok(removed > 0)
+    }
+
+    /// Edits one route's stored JSON in place, so fields this version does not know survive; `edit` returns
+    /// false to leave it as it was. Returns whether the route exists and was changed.
+    fn edit_route(
+        &self,
+        pattern: &Pattern,
+        edit: impl FnOnce(&mut Value) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        let what = "cannot update a route";
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(what, e))?;
+        let key = pattern.to_string();
+        let json: Option<String> = tx
+            .query_row(
+                "SELECT route FROM routes WHERE pattern = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(what, e))?;
+        let Some(json) = json else {
+            return Ok(false);
+        };
+        let mut value: Value = serde_json::from_str(&json).map_err(|e| serialisation(what, e))?;
+        if !edit(&mut value)? {
+            return Ok(false);
+        }
+        let json = serde_json::to_string(&value).map_err(|e| serialisation(what, e))?;
+        tx.execute(
+            "UPDATE routes SET route = ?2 WHERE pattern = ?1",
+            params![key, json],
+        )
+        .map_err(|e| sql_error(what, e))?;
+        tx.commit().map_err(|e| sql_error(what, e))?;
+        Ok(true)
+    }
+
+    fn list_now(
+        &self,
+        filter: &RecordFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let limit = match filter.limit {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        self.records(
+            "SELECT record FROM deliveries
+             WHERE record IS NOT NULL AND expires_at > ?1
+                 AND (?2 IS NULL OR recipient = ?2)
+                 AND (?3 IS NULL OR sender = ?3)
+                 AND (?4 IS NULL OR status = ?4)
+                 AND (?5 IS NULL OR received_at >= ?5)
+             ORDER BY received_at DESC, message_id DESC, delivery_id
+             LIMIT ?6",
+            params![
+                now.timestamp(),
+                lookup(filter.recipient.as_deref()),
+                lookup(filter.sender.as_deref()),
+                filter.status.map(Status::as_str),
+                filter.since.map(time_text),
+                limit
+            ],
+        )
+    }
+
+    fn message_now(
+        &self,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.records(
+            "SELECT record FROM deliveries
+             WHERE message_id = ?1 AND record IS NOT NULL AND expires_at > ?2
+             ORDER BY delivery_id",
+            params![message_id, now.timestamp()],
+        )
+    }
+
+    fn records(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let what = "cannot list records";
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(sql).map_err(|e| sql_error(what, e))?;
+        let rows = statement
+            .query_map(params, |row| row.get::<_, String>(0))
+            .map_err(|e| sql_error(what, e))?;
+        let mut records = Vec::new();
+        for row in rows {
+            records.push(parse_record(&row.map_err(|e| sql_error(what, e))?)?);
+        }
+        Ok(records)
+    }
+}
+
+/// Brings the schema from its `user_version` up to [`SCHEMA_VERSION`], one transaction per step.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let what = "cannot set up the database schema";
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| sql_error(what, e))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::permanent(format!(
+            "the database has schema version {version}, newer than this mailroom's {SCHEMA_VERSION}: \
+             upgrade mailroom or use another file"
+        )));
+    }
+    for (step, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(what, e))?;
+        tx.execute_batch(sql).map_err(|e| sql_error(what, e))?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)
+            .map_err(|e| sql_error(what, e))?;
+        tx.commit().map_err(|e| sql_error(what, e))?;
+    }
+    Ok(())
+}
+
+impl RecordStore for SqliteStore {
+    async fn get(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
+        self.get_now(key, Utc::now())
+    }
+
+    async fn claim(
+        &self,
+        key: &DeliveryKey,
+        token: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        self.claim_now(key, token, now, until)
+    }
+
+    async fn save(&self, record: &Delivery, token: Option<&str>) -> Result<bool, StoreError> {
+        self.save_now(record, token)
+    }
+}
+
+impl RouteStore for SqliteStore {
+    async fn routes(&self) -> Result<Vec<Route>, StoreError> {
+        self.routes_now()
+    }
+
+    async fn put_route(&self, route: &Route) -> Result<(), StoreError> {
+        self.put_route_now(route)
+    }
+
+    async fn remove_route(&self, pattern: &Pattern) -> Result<bool, StoreError> {
+        self.remove_route_now(pattern)
+    }
+
+    async fn set_webhook_disabled(
+        &self,
+        pattern: &Pattern,
+        disabled: Option<Disabled>,
+    ) -> Result<(), StoreError> {
+        let disabled = disabled
+            .map(|d| serde_json::to_value(d).map_err(|e| serialisation("cannot store a route", e)))
+            .transpose()?;
+        // The route was removed or lost its webhook meanwhile: nothing to mark.
+        self.edit_route(pattern, |route| {
+            let Some(webhook) = route.get_mut("webhook").and_then(Value::as_object_mut) else {
+                return Ok(false);
+            };
+            match disabled {
+                Some(disabled) => {
+                    webhook.insert("disabled".to_owned(), disabled);
+                }
+                None => {
+                    webhook.remove("disabled");
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(())
+    }
+
+    async fn set_enabled(&self, pattern: &Pattern, enabled: bool) -> Result<bool, StoreError> {
+        self.edit_route(pattern, |route| match route.as_object_mut() {
+            Some(route) => {
+                route.insert("enabled".to_owned(), Value::Bool(enabled));
+                Ok(true)
+            }
+            None => Err(StoreError::permanent(format!(
+                "the stored route {pattern} is not a JSON object"
+            ))),
+        })
+    }
+}
+
+impl RecordQuery for SqliteStore {
+    async fn list(&self, filter: &RecordFilter) -> Result<Vec<Delivery>, StoreError> {
+        self.list_now(filter, Utc::now())
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.message_now(message_id, Utc::now())
+    }
+}
+
+impl SuppressionList for SqliteStore {
+    async fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
+        self.json_row(
+            "cannot read a suppression",
+            "SELECT suppression FROM suppressions WHERE address = ?1",
+            params![normalise_address(address)],
+        )
+    }
+
+    async fn suppress(&self, suppression: &Suppression) -> Result<bool, StoreError> {
+        let mut suppression = suppression.clone();
+        suppression.address = normalise_address(&suppression.address);
+        let json = serde_json::to_string(&suppression)
+            .map_err(|e| serialisation("cannot store a suppression", e))?;
+        let added = self
+            .conn()
+            .execute(
+                "INSERT OR IGNORE INTO suppressions (address, suppression) VALUES (?1, ?2)",
+                params![suppression.address, json],
+            )
+            .map_err(|e| sql_error("cannot store a suppression", e))?;
+        Ok(added > 0)
+    }
+
+    async fn unsuppress(&self, address: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM suppressions WHERE address = ?1",
+                params![normalise_address(address)],
+            )
+            .map_err(|e| sql_error("cannot remove a suppression", e))?;
+        Ok(removed > 0)
+    }
+
+    async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
+        self.json_rows(
+            "cannot read suppressions",
+            "SELECT suppression FROM suppressions ORDER BY address",
+            [],
+        )
+    }
+}
+
+impl OutboundStore for SqliteStore {
+    async fn outbound(&self, ses_message_id: &str) -> Result<Option<Outbound>, StoreError> {
+        self.json_row(
+            "cannot read an outbound record",
+            "SELECT record FROM outbound WHERE id = ?1 AND expires_at > ?2",
+            params![ses_message_id, Utc::now().timestamp()],
+        )
+    }
+
+    async fn put_outbound(
+        &self,
+        record: &Outbound,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let what = "cannot store an outbound record";
+        let json = serde_json::to_string(&record).map_err(|e| serialisation(what, e))?;
+        let written = match expected {
+            None => self.conn().execute(
+                // An expired row the clean-up has not removed yet counts as none.
+                "INSERT INTO outbound (id, message_id, record, version, expires_at, recipient, sender)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id,
+                     record = excluded.record, version = excluded.version,
+                     expires_at = excluded.expires_at, recipient = excluded.recipient,
+                     sender = excluded.sender
+                 WHERE outbound.expires_at <= ?6",
+                params![
+                    record.ses_message_id,
+                    record.message_id,
+                    json,
+                    record.version as i64,
+                    record.expires_at,
+                    Utc::now().timestamp(),
+                    lookup(record.to.first().map(String::as_str)),
+                    lookup(record.from.as_deref())
+                ],
+            ),
+            Some(version) => self.conn().execute(
+                "UPDATE outbound SET record = ?2, version = ?3, expires_at = ?4
+                 WHERE id = ?1 AND version = ?5",
+                params![
+                    record.ses_message_id,
+                    json,
+                    record.version as i64,
+                    record.expires_at,
+                    version as i64
+                ],
+            ),
+        }
+        .map_err(|e| sql_error(what, e))?;
+        Ok(written > 0)
+    }
+}
+
+impl AddressRecords for SqliteStore {
+    async fn deliveries_naming(&self, address: &str) -> Result<Vec<Delivery>, StoreError> {
+        // Indexed lookups; the columns hold the addresses lowercased, or the digests of redacted ones
+        // (`?2`: none when no address was ever redacted).
+        let digest = self.lookup_key(false)?.map(|key| key.digest(address));
+        self.json_rows(
+            "cannot read records",
+            "SELECT record FROM deliveries WHERE recipient IN (?1, ?2) AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE sender IN (?1, ?2) AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE from_header IN (?1, ?2) AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE reply_to IN (?1, ?2) AND record IS NOT NULL
+             UNION
+             SELECT record FROM deliveries WHERE forward_to = ?1 AND record IS NOT NULL",
+            params![normalise_address(address), digest],
+        )
+    }
+
+    async fn lookup_digest(&self, address: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lookup_key(false)?.map(|key| key.digest(address)))
+    }
+
+    async fn outbound_naming(&self, address: &str) -> Result<Vec<Outbound>, StoreError> {
+        self.json_rows(
+            "cannot read outbound records",
+            "SELECT record FROM outbound WHERE recipient = ?1
+             UNION
+             SELECT record FROM outbound WHERE sender = ?1",
+            params![normalise_address(address)],
+        )
+    }
+
+    async fn delete_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
+                params![key.message_id, key.delivery_id],
+            )
+            .map_err(|e| sql_error("cannot delete a record", e))?;
+        Ok(())
+    }
+
+    async fn overwrite_delivery(&self, record: &Delivery) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
+                params![record.message_id, record.delivery_id],
+            )
+            .map_err(|e| sql_error("cannot replace a record", e))?;
+        self.save_now(record, None)?;
+        Ok(())
+    }
+
+    async fn delete_outbound(&self, id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM outbound WHERE id = ?1", params![id])
+            .map_err(|e| sql_error("cannot delete an outbound record", e))?;
+        Ok(())
+    }
+}
+
+impl SoftBounceStore for SqliteStore {
+    async fn soft_bounces(&self, address: &str) -> Result<Option<SoftBounces>, StoreError> {
+        self.json_row(
+            "cannot read soft-bounce counts",
+            "SELECT counts FROM soft_bounces WHERE address = ?1",
+            params![normalise_address(address)],
+        )
+    }
+
+    async fn put_soft_bounces(
+        &self,
+        counts: &SoftBounces,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let what = "cannot store soft-bounce counts";
+        let json = serde_json::to_string(counts).map_err(|e| serialisation(what, e))?;
+        let address = normalise_address(&counts.address);
+        let written = match expected {
+            None => self.conn().execute(
+                "INSERT OR IGNORE INTO soft_bounces (address, counts, version) VALUES (?1, ?2, ?3)",
+                params![address, json, counts.version as i64],
+            ),
+            Some(version) => self.conn().execute(
+                "UPDATE soft_bounces SET counts = ?2, version = ?3 WHERE address = ?1 AND version = ?4",
+                params![address, json, counts.version as i64, version as i64],
+            ),
+        }
+        .map_err(|e| sql_error(what, e))?;
+        Ok(written > 0)
+    }
+
+    async fn clear_soft_bounces(&self, address: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM soft_bounces WHERE address = ?1",
+                params![normalise_address(address)],
+            )
+            .map_err(|e| sql_error("cannot clear soft-bounce counts", e))?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Forgets the retry-queue entry of a stored message (its mail was erased).
+    pub fn forget_pending(&self, message_key: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM pending WHERE message_key = ?1",
+                params![message_key],
+            )
+            .map_err(|e| sql_error("cannot remove a queued retry", e))?;
+        Ok(removed > 0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use chrono::Duration as Span;
+
+    use super::*;
+    use mailroom::route::WebhookTarget;
+
+    fn store() -> SqliteStore {
+        SqliteStore::in_memory().unwrap()
+    }
+
+    /// A record received `age` ago, kept `days`, for `recipient`.
+    fn record(message_id: &str, recipient: &str, age: Span, days: u32) -> Delivery {
+        let key = DeliveryKey::new(message_id, recipient, "webhook https://hooks.example/in");
+        let mut record = Delivery::new(
+            &key,
+            &format!("inbound/{message_id}"),
+            Utc::now() - age,
+            days,
+        );
+        record.recipient = Some(recipient.to_owned());
+        record.sender = Some("Alice@Sender.Example".to_owned());
+        record.target = "webhook https://hooks.example/in".to_owned();
+        record
+    }
+
+    fn with_status(mut record: Delivery, status: Status) -> Delivery {
+        record.status = status;
+        record
+    }
+
+    /// A file path under the system's temporary folder, its database files removed when dropped.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> TempDb {
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "mailroom-sqlite-{name}-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDb(dir)
+        }
+
+        fn file(&self) -> PathBuf {
+            self.0.join("mailroom.db")
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_follow_the_dynamo_conditions() {
+        let store = store();
+        let now = Utc::now();
+        let until = now + Span::minutes(5);
+        let record = record("m1", "support@example.com", Span::hours(1), 60);
+        let key = record.key();
+
+        // Nothing there: granted, and only a claim exists, which reads as no record.
+        assert_eq!(
+            store.claim(&key, "t1", now, until).await.unwrap(),
+            Claim::Granted(None)
+        );
+        assert_eq!(store.get(&key).await.unwrap(), None);
+        assert!(
+            store
+                .list(&RecordFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // While that first attempt's claim is live, nobody else may start one (as in DynamoDB).
+        assert_eq!(
+            store.claim(&key, "t2", now, until).await.unwrap(),
+            Claim::Busy(DateTime::from_timestamp(until.timestamp(), 0).unwrap())
+        );
+        // Once it has run out (the worker died), another worker takes the first attempt over.
+        assert_eq!(
+            store
+                .claim(
+                    &key,
+                    "t2",
+                    until + Span::seconds(1),
+                    until + Span::minutes(5)
+                )
+                .await
+                .unwrap(),
+            Claim::Granted(None)
+        );
+
+        // A wrong token writes nothing; the right one writes and releases the claim.
+        let retrying = with_status(record.clone(), Status::Retrying);
+        assert!(!store.save(&retrying, Some("t1")).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), None);
+        assert!(store.save(&retrying, Some("t2")).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), Some(retrying.clone()));
+        assert!(
+            !store.save(&retrying, Some("t2")).await.unwrap(),
+            "the claim was released"
+        );
+
+        // Retrying, no live claim: granted with the record as it was.
+        assert_eq!(
+            store.claim(&key, "t3", now, until).await.unwrap(),
+            Claim::Granted(Some(Box::new(retrying.clone())))
+        );
+        // A second claim while the first is live is busy until the first ends.
+        assert_eq!(
+            store
+                .claim(&key, "t4", now, now + Span::minutes(9))
+                .await
+                .unwrap(),
+            Claim::Busy(DateTime::from_timestamp(until.timestamp(), 0).unwrap())
+        );
+        // Once the first claim has run out, another worker takes it over.
+        let later = until + Span::seconds(1);
+        assert_eq!(
+            store
+                .claim(&key, "t5", later, later + Span::minutes(5))
+                .await
+                .unwrap(),
+            Claim::Granted(Some(Box::new(retrying.clone())))
+        );
+        assert!(
+            !store.save(&retrying, Some("t3")).await.unwrap(),
+            "t3's claim was taken over"
+        );
+
+        // A final record is never claimed again.
+        let delivered = with_status(record.clone(), Status::Delivered);
+        assert!(store.save(&delivered, Some("t5")).await.unwrap());
+        assert_eq!(
+            store
+                .claim(&key, "t6", later, later + Span::minutes(5))
+                .await
+                .unwrap(),
+            Claim::Final(Box::new(delivered.clone()))
+        );
+    }
+
+    #[tokio::test]
+    async fn saves_without_a_claim_never_overwrite_a_final_record() {
+        let store = store();
+        let pending = record("m1", "a@example.com", Span::hours(1), 60);
+        let key = pending.key();
+        assert!(store.save(&pending, None).await.unwrap());
+        let rejected = with_status(pending.clone(), Status::Rejected);
+        assert!(
+            store.save(&rejected, None).await.unwrap(),
+            "pending may be replaced"
+        );
+        assert!(
+            !store
+                .save(&with_status(pending.clone(), Status::Delivered), None)
+                .await
+                .unwrap()
+        );
+        assert!(!store.save(&pending, None).await.unwrap());
+        assert_eq!(store.get(&key).await.unwrap(), Some(rejected.clone()));
+        // A final record holds no claim, so a token save cannot get in either.
+        assert!(!store.save(&pending, Some("any")).await.unwrap());
+
+        // A save without a claim fills a claim-only row and, like a PutItem, drops the claim.
+        let other = record("m2", "a@example.com", Span::hours(1), 60);
+        let now = Utc::now();
+        store
+            .claim(&other.key(), "t1", now, now + Span::minutes(5))
+            .await
+            .unwrap();
+        assert!(store.save(&other, None).await.unwrap());
+        assert!(!store.save(&other, Some("t1")).await.unwrap());
+        assert_eq!(
+            store
+                .claim(&other.key(), "t2", now, now + Span::minutes(5))
+                .await
+                .unwrap(),
+            Claim::Granted(Some(Box::new(other)))
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_records_read_as_gone() {
+        let store = store();
+        let now = Utc::now();
+        let old = with_status(
+            record("old", "a@example.com", Span::days(61), 60),
+            Status::Delivered,
+        );
+        let fresh = record("new", "a@example.com", Span::days(1), 60);
+        assert!(store.save(&old, None).await.unwrap());
+        assert!(store.save(&fresh, None).await.unwrap());
+
+        assert_eq!(store.get(&old.key()).await.unwrap(), None);
+        assert!(store.message("old").await.unwrap().is_empty());
+        assert_eq!(store.message("new").await.unwrap(), vec![fresh.clone()]);
+        assert_eq!(
+            store.list(&RecordFilter::default()).await.unwrap(),
+            vec![fresh.clone()]
+        );
+
+        // An expired final record may be claimed afresh, and nothing of it is handed back.
+        assert_eq!(
+            store
+                .claim(&old.key(), "t", now, now + Span::minutes(5))
+                .await
+                .unwrap(),
+            Claim::Granted(None)
+        );
+
+        assert_eq!(store.delete_expired(now).unwrap(), 1);
+        assert_eq!(store.delete_expired(now).unwrap(), 0);
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[tokio::test]
+    async fn listings_filter_and_order() {
+        let store = store();
+        let a = record("m-a", "Support@Example.com", Span::hours(3), 60);
+        let b = with_status(
+            record("m-b", "sales@example.com", Span::hours(2), 60),
+            Status::Delivered,
+        );
+        let mut c = record("m-c", "support@example.com", Span::hours(1), 60);
+        c.sender = Some("bob@other.example".to_owned());
+        let mut redacted = record("m-d", "support@example.com", Span::minutes(30), 60);
+        redacted.recipient = None;
+        redacted.sender = None;
+        for r in [&a, &b, &c, &redacted] {
+            assert!(store.save(r, None).await.unwrap());
+        }
+        let ids = |records: Vec<Delivery>| -> Vec<String> {
+            records.into_iter().map(|r| r.message_id).collect()
+        };
+        let list = |filter: RecordFilter| {
+            let store = &store;
+            async move { ids(store.list(&filter).await.unwrap()) }
+        };
+
+        assert_eq!(
+            list(RecordFilter::default()).await,
+            ["m-d", "m-c", "m-b", "m-a"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                recipient: Some("SUPPORT@example.COM".into()),
+                ..Default::default()
+            })
+            .await,
+            ["m-c", "m-a"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                sender: Some("alice@sender.example".into()),
+                ..Default::default()
+            })
+            .await,
+            ["m-b", "m-a"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                status: Some(Status::Delivered),
+                ..Default::default()
+            })
+            .await,
+            ["m-b"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                since: Some(c.received_at),
+                ..Default::default()
+            })
+            .await,
+            ["m-d", "m-c"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                limit: 2,
+                ..Default::default()
+            })
+            .await,
+            ["m-d", "m-c"]
+        );
+        let stored: (Option<String>, Option<String>) = store
+            .conn()
+            .query_row(
+                "SELECT recipient, sender FROM deliveries WHERE message_id = 'm-a'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            (
+                Some("support@example.com".into()),
+                Some("alice@sender.example".into())
+            )
+        );
+    }
+
+    fn webhook_route(pattern: &str) -> Route {
+        Route {
+            webhook: Some(WebhookTarget {
+                url: "https://user:pw@hooks.example/in".to_owned(),
+                format: Default::default(),
+                secrets: Vec::new(),
+                attachments: Default::default(),
+                disabled: None,
+            }),
+            ..Route::new(pattern.parse().unwrap())
+        }
+    }
+
+    fn raw_route(store: &SqliteStore, pattern: &str) -> Value {
+        let json: String = store
+            .conn()
+            .query_row(
+                "SELECT route FROM routes WHERE pattern = ?1",
+                [pattern],
+                |row| row.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_round_trip() {
+        let store = store();
+        let support = webhook_route("support@example.com");
+        let domain = Route::new("*@example.com".parse().unwrap());
+        store.put_route(&support).await.unwrap();
+        store.put_route(&domain).await.unwrap();
+        store.put_route(&webhook_route("*")).await.unwrap();
+        let patterns: Vec<String> = store
+            .routes()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.pattern.to_string())
+            .collect();
+        assert_eq!(patterns, ["*", "*@example.com", "support@example.com"]);
+
+        let pattern = support.pattern.clone();
+        let original = raw_route(&store, "support@example.com");
+        assert_eq!(original, serde_json::to_value(&support).unwrap());
+        let disabled = Disabled {
+            at: "2024-11-05T09:14:07Z".parse().unwrap(),
+            reason: "the target answered 410 Gone".to_owned(),
+        };
+        store
+            .set_webhook_disabled(&pattern, Some(disabled.clone()))
+            .await
+            .unwrap();
+        let routes = store.routes().await.unwrap();
+        let stored = routes.iter().find(|r| r.pattern == pattern).unwrap();
+        assert_eq!(stored.webhook.as_ref().unwrap().disabled, Some(disabled));
+        let mut expected = original.clone();
+        expected["webhook"]["disabled"] = serde_json::json!({"at": "2024-11-05T09:14:07Z", "reason": "the target answered 410 Gone"});
+        assert_eq!(raw_route(&store, "support@example.com"), expected);
+
+        store.set_webhook_disabled(&pattern, None).await.unwrap();
+        assert_eq!(raw_route(&store, "support@example.com"), original);
+
+        // No webhook, or no route: nothing to mark, and no error.
+        let domain_json = raw_route(&store, "*@example.com");
+        store
+            .set_webhook_disabled(
+                &domain.pattern,
+                Some(Disabled {
+                    at: Utc::now(),
+                    reason: "x".into(),
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(raw_route(&store, "*@example.com"), domain_json);
+        let missing: Pattern = "nobody@example.com".parse().unwrap();
+        store.set_webhook_disabled(&missing, None).await.unwrap();
+
+        assert!(store.set_enabled(&pattern, false).await.unwrap());
+        assert!(
+            !store
+                .routes()
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.pattern == pattern)
+                .unwrap()
+                .enabled
+        );
+        assert!(store.set_enabled(&pattern, true).await.unwrap());
+        assert_eq!(raw_route(&store, "support@example.com"), original);
+        assert!(!store.set_enabled(&missing, true).await.unwrap());
+
+        // Replacing keeps one route per pattern.
+        let mut changed = support.clone();
+        changed.forward = vec!["ops@example.com".to_owned()];
+        store.put_route(&changed).await.unwrap();
+        assert_eq!(store.routes().await.unwrap().len(), 3);
+        assert!(store.routes().await.unwrap().contains(&changed));
+
+        assert!(store.remove_route(&pattern).await.unwrap());
+        assert!(!store.remove_route(&pattern).await.unwrap());
+        assert_eq!(store.routes().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_broken_route_is_skipped() {
+        let store = store();
+        store.put_route(&webhook_route("*")).await.unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO routes (pattern, route) VALUES ('x@example.com', '{')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(store.routes().await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_retry_queue() {
+        let store = store();
+        let now: DateTime<Utc> = "2024-11-05T09:14:07.250Z".parse().unwrap();
+        assert_eq!(store.next_due().unwrap(), None);
+        assert_eq!(store.pending_count().unwrap(), 0);
+        store
+            .schedule("inbound/b", now + Span::seconds(30), "b1")
+            .unwrap();
+        store
+            .schedule("inbound/a", now - Span::seconds(5), "a1")
+            .unwrap();
+        store.schedule("inbound/c", now, "c1").unwrap();
+        assert_eq!(store.pending_count().unwrap(), 3);
+        assert_eq!(store.next_due().unwrap(), Some(now - Span::seconds(5)));
+        assert_eq!(
+            store.due(now).unwrap(),
+            vec![
+                (
+                    "inbound/a".to_owned(),
+                    now - Span::seconds(5),
+                    "a1".to_owned()
+                ),
+                ("inbound/c".to_owned(), now, "c1".to_owned()),
+            ]
+        );
+        // Scheduling again replaces the entry.
+        store
+            .schedule("inbound/a", now + Span::minutes(1), "a2")
+            .unwrap();
+        assert_eq!(store.pending_count().unwrap(), 3);
+        assert_eq!(store.due(now).unwrap().len(), 1);
+        assert!(store.unschedule("inbound/c").unwrap());
+        assert!(!store.unschedule("inbound/c").unwrap());
+        assert_eq!(store.next_due().unwrap(), Some(now + Span::seconds(30)));
+        assert_eq!(
+            store.due(now + Span::hours(1)).unwrap(),
+            vec![
+                (
+                    "inbound/b".to_owned(),
+                    now + Span::seconds(30),
+                    "b1".to_owned()
+                ),
+                (
+                    "inbound/a".to_owned(),
+                    now + Span::minutes(1),
+                    "a2".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_database_persists_and_is_configured() {
+        let temp = TempDb::new("persist");
+        let record = with_status(
+            record("m1", "a@example.com", Span::hours(1), 60),
+            Status::Delivered,
+        );
+        let route = webhook_route("*@example.com");
+        {
+            let store = SqliteStore::open(&temp.file()).unwrap();
+            assert!(store.save(&record, None).await.unwrap());
+            store.put_route(&route).await.unwrap();
+            store
+                .schedule("inbound/m1", record.received_at, "{}")
+                .unwrap();
+        }
+        let store = SqliteStore::open(&temp.file()).unwrap();
+        assert_eq!(store.get(&record.key()).await.unwrap(), Some(record));
+        assert_eq!(store.routes().await.unwrap(), vec![route]);
+        assert_eq!(store.pending_count().unwrap(), 1);
+
+        let conn = store.conn();
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+        };
+        assert_eq!(pragma("secure_delete"), "1");
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("foreign_keys"), "1");
+        assert_eq!(pragma("user_version"), SCHEMA_VERSION.to_string());
+    }
+
+    #[test]
+    fn secure_delete_is_on_in_memory_too() {
+        let store = store();
+        let on: i64 = store
+            .conn()
+            .query_row("PRAGMA secure_delete", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(on, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let temp = TempDb::new("newer");
+        {
+            let conn = Connection::open(temp.file()).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let error = SqliteStore::open(&temp.file()).unwrap_err();
+        assert!(!error.retryable);
+        assert!(error.what.contains("newer"), "{}", error.what);
+    }
+
+    #[test]
+    fn busy_databases_are_retryable() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(sql_error("x", busy).retryable);
+        let other = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        let error = sql_error("x", other);
+        assert!(!error.retryable);
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}

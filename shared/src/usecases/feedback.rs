@@ -1,0 +1,474 @@
+//! The feedback use case: one SES notification in, its effects out. Each effect stands on its own and is
+//! idempotent, so when one fails and the notification comes back, only what failed is done again:
+//!
+//! 1. the suppression list: a permanent bounce or a complaint suppresses the recipient; transient bounces
+//!    are counted and suppress at the limit; a delivery clears the count;
+//! 2. the outbound record found by SES's message id gets a history entry per recipient and its status;
+//! 3. the route's `events` URL gets a signed POST per recipient, retried like a webhook delivery.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+use url::Url;
+
+use crate::budget::Deadline;
+use crate::deliver::policy::{self, GIVE_UP_AFTER, Judgement};
+use crate::deliver::{WebhookRequest, webhook_id};
+use crate::feedback::notification::{EventKind, Feedback, Reading, Unreadable, read_notification};
+use crate::feedback::{
+    DEFAULT_SOFT_BOUNCE_LIMIT, HookEvent, Outbound, PendingPost, SoftBounces, Suppression,
+    SuppressionReason, hook_events,
+};
+use crate::ports::{
+    Clock, OutboundStore, RouteStore, SoftBounceStore, StoreError, SuppressionList,
+    SuppressionMirror, Webhooks,
+};
+use crate::record::{masked_address, masked_pattern};
+
+/// How many times an optimistic write is redone when another writer got in between.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Settings of the feedback use case.
+#[derive(Debug, Clone)]
+pub struct FeedbackConfig {
+    /// Transient bounces within seven days that suppress an address.
+    pub soft_bounce_limit: u32,
+    /// The longest one event POST may take, redirects included (`MAILROOM_WEBHOOK_TIMEOUT_SECS`).
+    pub attempt_limit: Duration,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig {
+            soft_bounce_limit: DEFAULT_SOFT_BOUNCE_LIMIT,
+            attempt_limit: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How one notification was handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Every effect is done.
+    Done,
+    /// Acknowledged and left alone, with the reason (an unknown type, SES's subscription notice).
+    Ignored(String),
+    /// An event POST must be tried again after this wait; everything else is done.
+    RetryAfter(Duration),
+    /// An event POST still failed 72 hours after the notification first arrived: given up and logged;
+    /// the notification belongs in the dead-letter queue, where its alarm says so.
+    GaveUp,
+    /// The invocation had no time left for an event POST: nothing was attempted; bring it back shortly.
+    HandBack,
+}
+
+/// Why a notification could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    /// It cannot be read: retrying will not help. Log it and acknowledge it.
+    #[error("unreadable notification: {0}")]
+    Unreadable(#[from] Unreadable),
+    /// A store failed; the notification must come back (after the queue's receive limit it rests in the
+    /// dead-letter queue, never dropped).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One delivery of a notification: where it came from, how often it came.
+#[derive(Debug, Clone)]
+pub struct Arrival<'a> {
+    /// SES's JSON.
+    pub message: &'a str,
+    /// SNS's message id, the same on every redelivery.
+    pub sns_message_id: Option<&'a str>,
+    /// Which delivery of it this is (SQS's receive count; 1 for the first).
+    pub attempt: u32,
+    /// When it first arrived: the 72-hour give-up of event POSTs counts from here.
+    pub first_seen: DateTime<Utc>,
+    /// When the invocation handling it must be done.
+    pub deadline: Deadline,
+}
+
+/// The use case, over a store of records, suppressions, soft-bounce counts and routes.
+pub struct Notifications<S, W, M, C> {
+    store: S,
+    webhooks: W,
+    mirror: Option<M>,
+    clock: C,
+    config: FeedbackConfig,
+}
+
+impl<S, W, M, C> Notifications<S, W, M, C>
+where
+    S: OutboundStore + SuppressionList + SoftBounceStore + RouteStore,
+    W: Webhooks,
+    M: SuppressionMirror,
+    C: Clock,
+{
+    /// Builds it once at init. `mirror` keeps SES's own suppression list in step, when given.
+    pub fn new(store: S, webhooks: W, mirror: Option<M>, clock: C, config: FeedbackConfig) -> Self {
+        Notifications {
+            store,
+            webhooks,
+            mirror,
+            clock,
+            config,
+        }
+    }
+
+    /// The store, for tests and tools.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Applies one notification.
+    pub async fn handle(&self, arrival: &Arrival<'_>) -> Result<Handled, FeedbackError> {
+        let now = self.clock.now();
+        let feedback = match read_notification(arrival.message, now)? {
+            Reading::Feedback(feedback) => feedback,
+            Reading::Ignore(why) => return Ok(Handled::Ignored(why)),
+        };
+        info!(
+            event = feedback.kind.as_str(),
+            ses_message_id = %feedback.ses_message_id,
+            recipients = feedback.recipients.len(),
+            "SES notification"
+        );
+        self.suppressions(&feedback, arrival.sns_message_id).await?;
+        let Some(record) = self
+            .update_record(&feedback, arrival.sns_message_id)
+            .await?
+        else {
+            info!(ses_message_id = %feedback.ses_message_id, "no outbound record (sent before Mailroom, or expired)");
+            return Ok(Handled::Done);
+        };
+        self.post_events(&feedback, record, arrival).await
+    }
+
+    async fn suppressions(
+        &self,
+        feedback: &Feedback,
+        sns_message_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        for recipient in &feedback.recipients {
+            let suppression = |reason, detail: String| Suppression {
+                address: recipient.address.clone(),
+                reason,
+                created_at: now,
+                feedback_id: feedback.feedback_id.clone(),
+                ses_message_id: Some(feedback.ses_message_id.clone()),
+                detail: Some(detail),
+            };
+            let bounce = feedback.bounce.as_ref();
+            let suppress = match feedback.kind {
+                EventKind::Bounce if bounce.is_some_and(|b| b.is_permanent()) => Some(suppression(
+                    SuppressionReason::Bounce,
+                    describe_bounce(feedback, recipient.smtp_status.as_deref()),
+                )),
+                EventKind::Bounce if bounce.is_some_and(|b| b.is_transient()) => {
+                    let key = crate::feedback::event_key(
+                        feedback,
+                        sns_message_id,
+                        Some(&recipient.address),
+                    );
+                    let count = self
+                        .count_soft_bounce(&recipient.address, feedback.timestamp, &key)
+                        .await?;
+                    (count >= self.config.soft_bounce_limit).then(|| {
+                        suppression(
+                            SuppressionReason::Bounce,
+                            format!(
+                                "{count} transient bounces within {} days (last: {})",
+                                crate::feedback::SOFT_BOUNCE_WINDOW_DAYS,
+                                describe_bounce(feedback, recipient.smtp_status.as_deref())
+                            ),
+                        )
+                    })
+                }
+                EventKind::Complaint => Some(suppression(
+                    SuppressionReason::Complaint,
+                    format!(
+                        "complaint{}",
+                        feedback
+                            .complaint_type
+                            .as_deref()
+                            .map(|t| format!(" ({t})"))
+                            .unwrap_or_default()
+                    ),
+                )),
+                EventKind::Delivery => {
+                    self.store.clear_soft_bounces(&recipient.address).await?;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(suppression) = suppress {
+                if self.store.suppress(&suppression).await? {
+                    info!(address = %masked_address(&suppression.address), reason = %suppression.reason, "suppressed");
+                }
+                if let Some(mirror) = &self.mirror {
+                    mirror.mirror(&suppression).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a transient bounce (once per key) and returns the count within the window.
+    async fn count_soft_bounce(
+        &self,
+        address: &str,
+        at: DateTime<Utc>,
+        key: &str,
+    ) -> Result<u32, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let now = self.clock.now();
+            let stored = self.store.soft_bounces(address).await?;
+            let expected = stored.as_ref().map(|s| s.version);
+            let mut counts = stored.unwrap_or_else(|| SoftBounces::new(address));
+            if !counts.count(at, key, now) {
+                return Ok(u32::try_from(counts.bounces.len()).unwrap_or(u32::MAX));
+            }
+            counts.version = expected.map_or(1, |v| v + 1);
+            if self.store.put_soft_bounces(&counts, expected).await? {
+                return Ok(u32::try_from(counts.bounces.len()).unwrap_or(u32::MAX));
+            }
+        }
+        Err(StoreError {
+            what: "the soft-bounce count kept changing under us".to_owned(),
+            retryable: true,
+            source: None,
+        })
+    }
+
+    async fn update_record(
+        &self,
+        feedback: &Feedback,
+        sns_message_id: Option<&str>,
+    ) -> Result<Option<Outbound>, StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(stored) = self.store.outbound(&feedback.ses_message_id).await? else {
+                return Ok(None);
+            };
+            let mut record = stored.clone();
+            if !record.apply(feedback, sns_message_id) {
+                return Ok(Some(stored));
+            }
+            record.version = stored.version + 1;
+            if self
+                .store
+                .put_outbound(&record, Some(stored.version))
+                .await?
+            {
+                return Ok(Some(record));
+            }
+        }
+        Err(StoreError {
+            what: "the outbound record kept changing under us".to_owned(),
+            retryable: true,
+            source: None,
+        })
+    }
+
+    async fn post_events(
+        &self,
+        feedback: &Feedback,
+        record: Outbound,
+        arrival: &Arrival<'_>,
+    ) -> Result<Handled, FeedbackError> {
+        let events: Vec<(String, HookEvent)> =
+            hook_events(feedback, &record, arrival.sns_message_id)
+                .into_iter()
+                .filter(|(key, _)| !record.events_posted.contains(key))
+                .collect();
+        if events.is_empty() {
+            return Ok(Handled::Done);
+        }
+        let Some(pattern) = record.route.as_deref() else {
+            return Ok(Handled::Done);
+        };
+        let routes = self.store.routes().await?;
+        let Some(route) = routes.iter().find(|r| r.pattern.to_string() == pattern) else {
+            return Ok(Handled::Done);
+        };
+        let Some(events_url) = route.events.as_deref() else {
+            return Ok(Handled::Done);
+        };
+        let pattern = masked_pattern(pattern);
+        let pattern = pattern.as_str();
+        let secrets = route
+            .webhook
+            .as_ref()
+            .map(|w| w.secrets.clone())
+            .unwrap_or_default();
+        let url = match Url::parse(events_url) {
+            Ok(url) => url,
+            Err(error) => {
+                warn!(route = pattern, error = %error, "the route's events URL is not a URL; events not posted");
+                return Ok(Handled::Done);
+            }
+        };
+
+        let now = self.clock.now();
+        let pending = |key: &str| record.events_pending.iter().find(|p| p.key == key);
+        let mut finished = Vec::new();
+        let mut retries: Vec<PendingPost> = Vec::new();
+        let mut wait: Option<Duration> = None;
+        let mut gave_up = false;
+        let mut handed_back = false;
+        for (key, event) in events {
+            let earlier = pending(&key).cloned();
+            if let Some(due) = earlier.as_ref().map(|p| p.next_at)
+                && due > now
+            {
+                // Back before its attempt is due (a wait longer than one visibility change): no POST.
+                let left = (due - now).to_std().unwrap_or_default();
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+                continue;
+            }
+            if !arrival.deadline.allows(self.config.attempt_limit) {
+                handed_back = true;
+                break;
+            }
+            let body = serde_json::to_vec(&event).map_err(|e| StoreError {
+                what: format!("cannot write an event: {e}"),
+                retryable: false,
+                source: None,
+            })?;
+            let request = WebhookRequest::new(
+                webhook_id(&feedback.ses_message_id, &key),
+                self.clock.now().timestamp(),
+                "application/json",
+                body,
+                &secrets,
+            );
+            let limit = arrival.deadline.bound(self.config.attempt_limit);
+            let result = match tokio::time::timeout(limit, self.webhooks.post(&url, &request)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(crate::deliver::answer::SendError::Timeout(limit)),
+            };
+            match policy::judge(&result) {
+                Judgement::Delivered => finished.push(key),
+                Judgement::Reject { reason, .. } => {
+                    warn!(
+                        route = pattern,
+                        event = event.kind,
+                        reason,
+                        "event refused; not retried"
+                    );
+                    finished.push(key);
+                }
+                Judgement::Retry {
+                    reason,
+                    retry_after,
+                } => {
+                    let attempts = earlier.map_or(0, |p| p.attempts) + 1;
+                    info!(
+                        route = pattern,
+                        event = event.kind,
+                        reason,
+                        attempts,
+                        "event POST failed; will retry"
+                    );
+                    let attempted_at = self.clock.now();
+                    let elapsed = (attempted_at - arrival.first_seen)
+                        .to_std()
+                        .unwrap_or_default();
+                    let time_left = GIVE_UP_AFTER.saturating_sub(elapsed);
+                    match policy::next_wait(attempts, retry_after, time_left) {
+                        Some(this) => {
+                            wait = Some(wait.map_or(this, |w| w.min(this)));
+                            retries.push(PendingPost {
+                                key,
+                                attempts,
+                                next_at: attempted_at
+                                    + chrono::Duration::from_std(this).unwrap_or_default(),
+                            });
+                        }
+                        None => {
+                            warn!(
+                                route = pattern,
+                                event = event.kind,
+                                attempts,
+                                "event POST given up after 72 hours"
+                            );
+                            gave_up = true;
+                            finished.push(key);
+                        }
+                    }
+                }
+            }
+        }
+        self.mark_posted(&feedback.ses_message_id, &finished, &retries)
+            .await?;
+        Ok(if handed_back {
+            Handled::HandBack
+        } else if let Some(wait) = wait {
+            Handled::RetryAfter(wait)
+        } else if gave_up {
+            Handled::GaveUp
+        } else {
+            Handled::Done
+        })
+    }
+
+    /// Records which events are done with and when the failed ones are due again.
+    async fn mark_posted(
+        &self,
+        ses_message_id: &str,
+        keys: &[String],
+        retries: &[PendingPost],
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() && retries.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(stored) = self.store.outbound(ses_message_id).await? else {
+                return Ok(());
+            };
+            let mut record = stored.clone();
+            for key in keys {
+                if !record.events_posted.contains(key) {
+                    record.events_posted.push(key.clone());
+                }
+            }
+            record
+                .events_pending
+                .retain(|p| !keys.contains(&p.key) && !retries.iter().any(|r| r.key == p.key));
+            record.events_pending.extend(retries.iter().cloned());
+            if record == stored {
+                return Ok(());
+            }
+            record.version = stored.version + 1;
+            if self
+                .store
+                .put_outbound(&record, Some(stored.version))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(StoreError {
+            what: "the outbound record kept changing under us".to_owned(),
+            retryable: true,
+            source: None,
+        })
+    }
+}
+
+fn describe_bounce(feedback: &Feedback, smtp_status: Option<&str>) -> String {
+    let mut text = String::from("bounce");
+    if let Some(bounce) = &feedback.bounce {
+        text = format!("{} bounce", bounce.bounce_type);
+        if let Some(subtype) = &bounce.bounce_subtype {
+            text.push_str(&format!(" ({subtype})"));
+        }
+    }
+    if let Some(status) = smtp_status {
+        text.push_str(&format!(", {status}"));
+    }
+    text
+}
