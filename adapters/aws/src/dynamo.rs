@@ -135,13 +135,13 @@ pub fn index_attributes(recipient: Option<&str>, sender: Option<&str>, at: DateT
     if let Some(recipient) = recipient.filter(|r| !r.is_empty()) {
         item.insert(
             BY_RECIPIENT.partition.to_owned(),
-            s(mailroom::feedback::normalise_address(recipient)),
+            s(mailroom::mail::envelope::normalise_address(recipient)),
         );
     }
     if let Some(sender) = sender.filter(|r| !r.is_empty()) {
         item.insert(
             BY_SENDER.partition.to_owned(),
-            s(mailroom::feedback::normalise_address(sender)),
+            s(mailroom::mail::envelope::normalise_address(sender)),
         );
     }
     item
@@ -227,7 +227,7 @@ pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
     if let Some(address) = record.forward_address() {
         item.insert(
             BY_TARGET.partition.to_owned(),
-            s(mailroom::feedback::normalise_address(address)),
+            s(mailroom::mail::envelope::normalise_address(address)),
         );
     }
     item.insert("type".to_owned(), s("delivery"));

@@ -12,7 +12,7 @@ use super::dynamo::{
 };
 use super::item::Item;
 use super::store_error;
-use mailroom::feedback::normalise_address;
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{RecordFilter, RecordQuery, StoreError};
 use mailroom::record::{DEFAULT_RETENTION_DAYS, Delivery};
 
