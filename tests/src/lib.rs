@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use mailroom::deliver::signing::{WebhookSecret, verify_any};
+use mailroom::deliver::signing::verify_any;
+use mailroom::route::WebhookSecret;
 use mailroom_aws::setup::{Resources, create_all};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
