@@ -15,7 +15,6 @@ use mailroom::usecases::inbound::{ForwardSettings, Inbound, InboundConfig};
 use mailroom_http::{HttpClient, TargetPolicy};
 use mailroom_local::files::LocalMailStore;
 use mailroom_local::outbox::Outbox;
-use mailroom_local::sqlite::SqliteStore;
 
 use crate::backend::Store;
 use crate::exit::{self, CliError};
@@ -195,18 +194,7 @@ fn stack_inbound(
 /// The command on the dev store under `data`.
 fn on_dev_store(command: Command, data: &std::path::Path) -> anyhow::Result<ExitCode> {
     let runtime = crate::backend::runtime()?;
-    let db = data.join(crate::backend::DEV_DATABASE);
-    if !db.exists() {
-        return Err(CliError::new(
-            exit::NOT_FOUND,
-            format!(
-                "no dev store at {} (run `mailroom dev`, or give --data DIR)",
-                data.display()
-            ),
-        )
-        .into());
-    }
-    let store = SqliteStore::open(&db).map_err(exit::from_store)?;
+    let store = crate::backend::existing_dev_store(data)?;
     let mail = LocalMailStore::new(data.join("mail"));
     runtime.block_on(async {
         match command {
