@@ -19,6 +19,12 @@
 //! conditions. The file is opened with `secure_delete`, so erased rows are overwritten rather than left in
 //! free pages.
 
+mod schema;
+#[cfg(test)]
+mod testing;
+
+pub use schema::SCHEMA_VERSION;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -37,82 +43,6 @@ use mailroom::route::{Disabled, Pattern, Route};
 
 /// How long a statement waits for another connection's lock before failing as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The schema, one step per version: step `i` takes `PRAGMA user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    "
-    CREATE TABLE routes (
-        pattern TEXT PRIMARY KEY,
-        route TEXT NOT NULL,
-        updated_at TEXT
-    );
-    CREATE TABLE deliveries (
-        message_id TEXT NOT NULL,
-        delivery_id TEXT NOT NULL,
-        record TEXT,
-        status TEXT,
-        recipient TEXT,
-        sender TEXT,
-        received_at TEXT,
-        expires_at INTEGER,
-        claim_token TEXT,
-        claim_until INTEGER,
-        PRIMARY KEY (message_id, delivery_id)
-    );
-    CREATE INDEX deliveries_recipient ON deliveries (recipient);
-    CREATE INDEX deliveries_sender ON deliveries (sender);
-    CREATE INDEX deliveries_received_at ON deliveries (received_at);
-    CREATE INDEX deliveries_status ON deliveries (status);
-    CREATE TABLE pending (
-        message_key TEXT PRIMARY KEY,
-        due_at INTEGER NOT NULL,
-        payload TEXT NOT NULL
-    );
-    CREATE INDEX pending_due_at ON pending (due_at);
-",
-    "
-    CREATE TABLE suppressions (
-        address TEXT PRIMARY KEY,
-        suppression TEXT NOT NULL
-    );
-",
-    "
-    CREATE TABLE outbound (
-        id TEXT PRIMARY KEY,
-        message_id TEXT,
-        record TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        recipient TEXT,
-        sender TEXT
-    );
-    CREATE INDEX outbound_message_id ON outbound (message_id);
-    CREATE INDEX outbound_recipient ON outbound (recipient);
-    CREATE INDEX outbound_sender ON outbound (sender);
-    CREATE TABLE soft_bounces (
-        address TEXT PRIMARY KEY,
-        counts TEXT NOT NULL,
-        version INTEGER NOT NULL
-    );
-",
-    "
-    ALTER TABLE deliveries ADD COLUMN forward_to TEXT;
-    CREATE INDEX deliveries_forward_to ON deliveries (forward_to);
-",
-    "
-    ALTER TABLE deliveries ADD COLUMN from_header TEXT;
-    ALTER TABLE deliveries ADD COLUMN reply_to TEXT;
-    CREATE INDEX deliveries_from_header ON deliveries (from_header);
-    CREATE INDEX deliveries_reply_to ON deliveries (reply_to);
-    CREATE TABLE settings (
-        name TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-",
-];
-
-/// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// What `claim` reads of a delivery row before deciding.
 #[derive(Debug, Default)]
@@ -209,7 +139,7 @@ impl SqliteStore {
             .map_err(pragma)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(pragma)?;
-        migrate(&mut conn)?;
+        schema::migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -702,34 +632,6 @@ impl SqliteStore {
     }
 }
 
-/// Brings the schema from its `user_version` up to [`SCHEMA_VERSION`], one transaction per step.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let what = "cannot set up the database schema";
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| sql_error(what, e))?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::permanent(format!(
-            "the database has schema version {version}, newer than this mailroom's {SCHEMA_VERSION}: \
-             upgrade mailroom or use another file"
-        )));
-    }
-    for (step, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| sql_error(what, e))?;
-        tx.execute_batch(sql).map_err(|e| sql_error(what, e))?;
-        tx.pragma_update(None, "user_version", step as i64 + 1)
-            .map_err(|e| sql_error(what, e))?;
-        tx.commit().map_err(|e| sql_error(what, e))?;
-    }
-    Ok(())
-}
-
 impl RecordStore for SqliteStore {
     async fn get(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
         self.get_now(key, Utc::now())
@@ -1032,64 +934,10 @@ impl SqliteStore {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     use chrono::Duration as Span;
 
+    use super::testing::{TempDb, record, store, webhook_route, with_status};
     use super::*;
-    use mailroom::route::WebhookTarget;
-
-    fn store() -> SqliteStore {
-        SqliteStore::in_memory().unwrap()
-    }
-
-    /// A record received `age` ago, kept `days`, for `recipient`.
-    fn record(message_id: &str, recipient: &str, age: Span, days: u32) -> Delivery {
-        let key = DeliveryKey::new(message_id, recipient, "webhook https://hooks.example/in");
-        let mut record = Delivery::new(
-            &key,
-            &format!("inbound/{message_id}"),
-            Utc::now() - age,
-            days,
-        );
-        record.recipient = Some(recipient.to_owned());
-        record.sender = Some("Alice@Sender.Example".to_owned());
-        record.target = "webhook https://hooks.example/in".to_owned();
-        record
-    }
-
-    fn with_status(mut record: Delivery, status: Status) -> Delivery {
-        record.status = status;
-        record
-    }
-
-    /// A file path under the system's temporary folder, its database files removed when dropped.
-    struct TempDb(PathBuf);
-
-    impl TempDb {
-        fn new(name: &str) -> TempDb {
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "mailroom-sqlite-{name}-{}-{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDb(dir)
-        }
-
-        fn file(&self) -> PathBuf {
-            self.0.join("mailroom.db")
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[tokio::test]
     async fn claims_follow_the_dynamo_conditions() {
@@ -1345,19 +1193,6 @@ mod tests {
         );
     }
 
-    fn webhook_route(pattern: &str) -> Route {
-        Route {
-            webhook: Some(WebhookTarget {
-                url: "https://user:pw@hooks.example/in".to_owned(),
-                format: Default::default(),
-                secrets: Vec::new(),
-                attachments: Default::default(),
-                disabled: None,
-            }),
-            ..Route::new(pattern.parse().unwrap())
-        }
-    }
-
     fn raw_route(store: &SqliteStore, pattern: &str) -> Value {
         let json: String = store
             .conn()
@@ -1564,19 +1399,6 @@ mod tests {
             .query_row("PRAGMA secure_delete", [], |row| row.get(0))
             .unwrap();
         assert_eq!(on, 1);
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let temp = TempDb::new("newer");
-        {
-            let conn = Connection::open(temp.file()).unwrap();
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-                .unwrap();
-        }
-        let error = SqliteStore::open(&temp.file()).unwrap_err();
-        assert!(!error.retryable);
-        assert!(error.what.contains("newer"), "{}", error.what);
     }
 
     #[test]
