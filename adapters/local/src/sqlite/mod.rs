@@ -19,6 +19,8 @@
 //! conditions. The file is opened with `secure_delete`, so erased rows are overwritten rather than left in
 //! free pages.
 
+mod erasure;
+mod feedback;
 mod query;
 mod queue;
 mod records;
@@ -36,11 +38,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use mailroom::feedback::{Outbound, SoftBounces, Suppression, normalise_address};
-use mailroom::ports::{
-    AddressRecords, OutboundStore, RecordStore, SoftBounceStore, StoreError, SuppressionList,
-};
-use mailroom::record::{Delivery, DeliveryKey, LookupKey};
+use mailroom::feedback::normalise_address;
+use mailroom::ports::StoreError;
+use mailroom::record::{Delivery, LookupKey};
 
 /// How long a statement waits for another connection's lock before failing as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -209,209 +209,6 @@ impl SqliteStore {
     }
 }
 
-impl SuppressionList for SqliteStore {
-    async fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
-        self.json_row(
-            "cannot read a suppression",
-            "SELECT suppression FROM suppressions WHERE address = ?1",
-            params![normalise_address(address)],
-        )
-    }
-
-    async fn suppress(&self, suppression: &Suppression) -> Result<bool, StoreError> {
-        let mut suppression = suppression.clone();
-        suppression.address = normalise_address(&suppression.address);
-        let json = serde_json::to_string(&suppression)
-            .map_err(|e| serialisation("cannot store a suppression", e))?;
-        let added = self
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO suppressions (address, suppression) VALUES (?1, ?2)",
-                params![suppression.address, json],
-            )
-            .map_err(|e| sql_error("cannot store a suppression", e))?;
-        Ok(added > 0)
-    }
-
-    async fn unsuppress(&self, address: &str) -> Result<bool, StoreError> {
-        let removed = self
-            .conn()
-            .execute(
-                "DELETE FROM suppressions WHERE address = ?1",
-                params![normalise_address(address)],
-            )
-            .map_err(|e| sql_error("cannot remove a suppression", e))?;
-        Ok(removed > 0)
-    }
-
-    async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
-        self.json_rows(
-            "cannot read suppressions",
-            "SELECT suppression FROM suppressions ORDER BY address",
-            [],
-        )
-    }
-}
-
-impl OutboundStore for SqliteStore {
-    async fn outbound(&self, ses_message_id: &str) -> Result<Option<Outbound>, StoreError> {
-        self.json_row(
-            "cannot read an outbound record",
-            "SELECT record FROM outbound WHERE id = ?1 AND expires_at > ?2",
-            params![ses_message_id, Utc::now().timestamp()],
-        )
-    }
-
-    async fn put_outbound(
-        &self,
-        record: &Outbound,
-        expected: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        let what = "cannot store an outbound record";
-        let json = serde_json::to_string(&record).map_err(|e| serialisation(what, e))?;
-        let written = match expected {
-            None => self.conn().execute(
-                // An expired row the clean-up has not removed yet counts as none.
-                "INSERT INTO outbound (id, message_id, record, version, expires_at, recipient, sender)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8)
-                 ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id,
-                     record = excluded.record, version = excluded.version,
-                     expires_at = excluded.expires_at, recipient = excluded.recipient,
-                     sender = excluded.sender
-                 WHERE outbound.expires_at <= ?6",
-                params![
-                    record.ses_message_id,
-                    record.message_id,
-                    json,
-                    record.version as i64,
-                    record.expires_at,
-                    Utc::now().timestamp(),
-                    lookup(record.to.first().map(String::as_str)),
-                    lookup(record.from.as_deref())
-                ],
-            ),
-            Some(version) => self.conn().execute(
-                "UPDATE outbound SET record = ?2, version = ?3, expires_at = ?4
-                 WHERE id = ?1 AND version = ?5",
-                params![
-                    record.ses_message_id,
-                    json,
-                    record.version as i64,
-                    record.expires_at,
-                    version as i64
-                ],
-            ),
-        }
-        .map_err(|e| sql_error(what, e))?;
-        Ok(written > 0)
-    }
-}
-
-impl AddressRecords for SqliteStore {
-    async fn deliveries_naming(&self, address: &str) -> Result<Vec<Delivery>, StoreError> {
-        // Indexed lookups; the columns hold the addresses lowercased, or the digests of redacted ones
-        // (`?2`: none when no address was ever redacted).
-        let digest = self.lookup_key(false)?.map(|key| key.digest(address));
-        self.json_rows(
-            "cannot read records",
-            "SELECT record FROM deliveries WHERE recipient IN (?1, ?2) AND record IS NOT NULL
-             UNION
-             SELECT record FROM deliveries WHERE sender IN (?1, ?2) AND record IS NOT NULL
-             UNION
-             SELECT record FROM deliveries WHERE from_header IN (?1, ?2) AND record IS NOT NULL
-             UNION
-             SELECT record FROM deliveries WHERE reply_to IN (?1, ?2) AND record IS NOT NULL
-             UNION
-             SELECT record FROM deliveries WHERE forward_to = ?1 AND record IS NOT NULL",
-            params![normalise_address(address), digest],
-        )
-    }
-
-    async fn lookup_digest(&self, address: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.lookup_key(false)?.map(|key| key.digest(address)))
-    }
-
-    async fn outbound_naming(&self, address: &str) -> Result<Vec<Outbound>, StoreError> {
-        self.json_rows(
-            "cannot read outbound records",
-            "SELECT record FROM outbound WHERE recipient = ?1
-             UNION
-             SELECT record FROM outbound WHERE sender = ?1",
-            params![normalise_address(address)],
-        )
-    }
-
-    async fn delete_delivery(&self, key: &DeliveryKey) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
-                params![key.message_id, key.delivery_id],
-            )
-            .map_err(|e| sql_error("cannot delete a record", e))?;
-        Ok(())
-    }
-
-    async fn overwrite_delivery(&self, record: &Delivery) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM deliveries WHERE message_id = ?1 AND delivery_id = ?2",
-                params![record.message_id, record.delivery_id],
-            )
-            .map_err(|e| sql_error("cannot replace a record", e))?;
-        self.save(record, None).await?;
-        Ok(())
-    }
-
-    async fn delete_outbound(&self, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM outbound WHERE id = ?1", params![id])
-            .map_err(|e| sql_error("cannot delete an outbound record", e))?;
-        Ok(())
-    }
-}
-
-impl SoftBounceStore for SqliteStore {
-    async fn soft_bounces(&self, address: &str) -> Result<Option<SoftBounces>, StoreError> {
-        self.json_row(
-            "cannot read soft-bounce counts",
-            "SELECT counts FROM soft_bounces WHERE address = ?1",
-            params![normalise_address(address)],
-        )
-    }
-
-    async fn put_soft_bounces(
-        &self,
-        counts: &SoftBounces,
-        expected: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        let what = "cannot store soft-bounce counts";
-        let json = serde_json::to_string(counts).map_err(|e| serialisation(what, e))?;
-        let address = normalise_address(&counts.address);
-        let written = match expected {
-            None => self.conn().execute(
-                "INSERT OR IGNORE INTO soft_bounces (address, counts, version) VALUES (?1, ?2, ?3)",
-                params![address, json, counts.version as i64],
-            ),
-            Some(version) => self.conn().execute(
-                "UPDATE soft_bounces SET counts = ?2, version = ?3 WHERE address = ?1 AND version = ?4",
-                params![address, json, counts.version as i64, version as i64],
-            ),
-        }
-        .map_err(|e| sql_error(what, e))?;
-        Ok(written > 0)
-    }
-
-    async fn clear_soft_bounces(&self, address: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM soft_bounces WHERE address = ?1",
-                params![normalise_address(address)],
-            )
-            .map_err(|e| sql_error("cannot clear soft-bounce counts", e))?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -419,7 +216,7 @@ mod tests {
 
     use super::testing::{TempDb, record, store, webhook_route, with_status};
     use super::*;
-    use mailroom::ports::RouteStore;
+    use mailroom::ports::{RecordStore, RouteStore};
     use mailroom::record::Status;
 
     #[tokio::test]
