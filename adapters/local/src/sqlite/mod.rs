@@ -18,12 +18,18 @@
 //! a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take the same
 //! conditions. The file is opened with `secure_delete`, so erased rows are overwritten rather than left in
 //! free pages.
+//!
+//! [`Route`]: mailroom::route::Route
+//! [`Suppression`]: mailroom::feedback::Suppression
+//! [`Outbound`]: mailroom::feedback::Outbound
+//! [`SoftBounces`]: mailroom::feedback::SoftBounces
 
 mod erasure;
 mod feedback;
 mod query;
 mod queue;
 mod records;
+mod reopen;
 mod routes;
 mod schema;
 #[cfg(test)]
@@ -53,7 +59,7 @@ pub struct SqliteStore {
 
 /// A store error from a SQLite one, keeping it as the source: busy and locked databases may free up, the
 /// rest will fail again.
-pub(crate) fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
+fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
     let retryable = matches!(
         error.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
@@ -65,7 +71,8 @@ pub(crate) fn sql_error(what: &str, error: rusqlite::Error) -> StoreError {
     }
 }
 
-pub(crate) fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
+/// A store error from a JSON one, keeping it as the source: the same value will fail again.
+fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
     StoreError {
         what: format!("{what}: {error}"),
         retryable: false,
@@ -78,7 +85,8 @@ fn time_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-pub(crate) fn parse_record(json: &str) -> Result<Delivery, StoreError> {
+/// A delivery record from its stored JSON.
+fn parse_record(json: &str) -> Result<Delivery, StoreError> {
     serde_json::from_str(json).map_err(|e| serialisation("cannot read a record", e))
 }
 
@@ -114,6 +122,7 @@ impl SqliteStore {
         SqliteStore::setup(conn)
     }
 
+    /// Configures the connection and brings its schema up to date.
     fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         let pragma = |e| sql_error("cannot configure the database", e);
         conn.busy_timeout(BUSY_TIMEOUT).map_err(pragma)?;
@@ -133,7 +142,7 @@ impl SqliteStore {
 
     /// The connection; a panic elsewhere while it was held leaves SQLite consistent, so poisoning is
     /// ignored.
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
