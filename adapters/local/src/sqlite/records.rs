@@ -17,6 +17,23 @@ struct ClaimRow {
     claim_until: Option<i64>,
 }
 
+impl ClaimRow {
+    /// Whether a claim may be taken at `now_secs`, under the condition of the DynamoDB adapter: no item, or
+    /// expired, or no live claim on an item with no record yet (a first attempt under way) or a
+    /// pending/retrying one.
+    fn grants_claim(&self, now_secs: i64) -> bool {
+        let claim_free = self.claim_until.is_none_or(|u| u < now_secs);
+        match &self.status {
+            None => claim_free,
+            Some(status) => {
+                self.expires_at.is_some_and(|e| e <= now_secs)
+                    || ((status == Status::Pending.as_str() || status == Status::Retrying.as_str())
+                        && claim_free)
+            }
+        }
+    }
+}
+
 impl SqliteStore {
     /// Deletes the delivery records that have expired by `now`, as DynamoDB's TTL would; returns how many.
     pub fn delete_expired(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -81,18 +98,7 @@ impl RecordStore for SqliteStore {
             .optional()
             .map_err(|e| sql_error(what, e))?
             .unwrap_or_default();
-        let now_secs = now.timestamp();
-        // The condition of the DynamoDB adapter: no item, or expired, or no live claim on an item with no
-        // record yet (a first attempt under way) or a pending/retrying one.
-        let claim_free = row.claim_until.is_none_or(|u| u < now_secs);
-        let granted = match &row.status {
-            None => claim_free,
-            Some(status) => {
-                row.expires_at.is_some_and(|e| e <= now_secs)
-                    || ((status == Status::Pending.as_str() || status == Status::Retrying.as_str())
-                        && claim_free)
-            }
-        };
+        let granted = row.grants_claim(now.timestamp());
         let record = match (&row.record, &row.status) {
             (Some(json), Some(_)) => Some(parse_record(json)?).filter(|r| !r.is_expired(now)),
             _ => None,
