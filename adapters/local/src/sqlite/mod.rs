@@ -14,9 +14,9 @@
 //! `sender` the address lowercased, or the keyed digest standing in for it where the route redacted it;
 //! `from_header` and `reply_to` always the digest of the header's address, which records do not hold.
 //!
-//! The semantics follow the DynamoDB adapter (`mailroom_aws::dynamo`, adapters/aws/src/dynamo.rs) exactly: a claim-only row stands for
-//! a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take the same
-//! conditions. The file is opened with `secure_delete`, so erased rows are overwritten rather than left in
+//! The semantics follow the DynamoDB adapter (adapters/aws/src/dynamo.rs) exactly: a claim-only row
+//! stands for a claimed delivery not yet recorded, expired rows read as gone, and `claim` and `save` take
+//! the same conditions. The file is opened with `secure_delete`, so erased rows are overwritten rather than left in
 //! free pages.
 //!
 //! [`Route`]: mailroom::route::Route
