@@ -20,6 +20,29 @@ pub fn dev_store(data: &std::path::Path) -> anyhow::Result<mailroom_local::sqlit
         .map_err(crate::exit::from_store)
 }
 
+/// The dev store under `data` when `mailroom dev` has made one; reading commands do not create it.
+pub fn existing_dev_store(
+    data: &std::path::Path,
+) -> anyhow::Result<mailroom_local::sqlite::SqliteStore> {
+    let db = data.join(DEV_DATABASE);
+    if !db.exists() {
+        let stack_hint = if cfg!(feature = "aws") {
+            "; for a stack give --stack NAME or set MAILROOM_TABLE"
+        } else {
+            ""
+        };
+        return Err(crate::exit::CliError::new(
+            crate::exit::NOT_FOUND,
+            format!(
+                "no dev store at {} (run `mailroom dev`, or give --data DIR{stack_hint})",
+                data.display()
+            ),
+        )
+        .into());
+    }
+    mailroom_local::sqlite::SqliteStore::open(&db).map_err(crate::exit::from_store)
+}
+
 /// The dev store's database file, inside `--data`.
 pub const DEV_DATABASE: &str = "mailroom.db";
 

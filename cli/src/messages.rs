@@ -15,7 +15,6 @@ use mailroom::usecases::inbound::{ForwardSettings, Inbound, InboundConfig};
 use mailroom_http::{HttpClient, TargetPolicy};
 use mailroom_local::files::LocalMailStore;
 use mailroom_local::outbox::Outbox;
-use mailroom_local::sqlite::SqliteStore;
 
 use crate::backend::Store;
 use crate::exit::{self, CliError};
@@ -195,18 +194,7 @@ fn stack_inbound(
 /// The command on the dev store under `data`.
 fn on_dev_store(command: Command, data: &std::path::Path) -> anyhow::Result<ExitCode> {
     let runtime = crate::backend::runtime()?;
-    let db = data.join(crate::backend::DEV_DATABASE);
-    if !db.exists() {
-        return Err(CliError::new(
-            exit::NOT_FOUND,
-            format!(
-                "no dev store at {} (run `mailroom dev`, or give --data DIR)",
-                data.display()
-            ),
-        )
-        .into());
-    }
-    let store = SqliteStore::open(&db).map_err(exit::from_store)?;
+    let store = crate::backend::existing_dev_store(data)?;
     let mail = LocalMailStore::new(data.join("mail"));
     runtime.block_on(async {
         match command {
@@ -272,6 +260,31 @@ fn bad_setting(error: SettingError) -> anyhow::Error {
 
 /// Reopens the rejected and failed deliveries of a message (of one target, if given) and attempts them
 /// again now, through the same use case as the function; prints what each became.
+/// The targets of the message's rejected or failed deliveries (only `target`, when given).
+fn resendable_targets(
+    records: &[Delivery],
+    id: &str,
+    target: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let targets: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            matches!(r.status, Status::Rejected | Status::Failed)
+                && target.is_none_or(|t| r.target == t)
+        })
+        .map(|r| r.target.clone())
+        .collect();
+    if targets.is_empty() {
+        let about = target.map(|t| format!(" to {t}")).unwrap_or_default();
+        return Err(CliError::new(
+            exit::NOTHING_MATCHED,
+            format!("no rejected or failed delivery of message {id}{about}"),
+        )
+        .into());
+    }
+    Ok(targets)
+}
+
 async fn resend<S, M, W, X>(
     store: &S,
     inbound: &Inbound<M, S, W, X, SystemClock>,
@@ -293,23 +306,7 @@ where
     X: mailroom::ports::MailSender,
 {
     let records = store.message(id).await.map_err(exit::from_store)?;
-    let wanted = |r: &&Delivery| {
-        matches!(r.status, Status::Rejected | Status::Failed)
-            && target.is_none_or(|t| r.target == t)
-    };
-    let targets: Vec<String> = records
-        .iter()
-        .filter(wanted)
-        .map(|r| r.target.clone())
-        .collect();
-    if targets.is_empty() {
-        let about = target.map(|t| format!(" to {t}")).unwrap_or_default();
-        return Err(CliError::new(
-            exit::NOTHING_MATCHED,
-            format!("no rejected or failed delivery of message {id}{about}"),
-        )
-        .into());
-    }
+    let targets = resendable_targets(&records, id, target)?;
     let Some(received) = crate::redrive::received_again(&records, bucket) else {
         return Err(CliError::new(exit::NOTHING_MATCHED, format!("no message {id}")).into());
     };
@@ -464,51 +461,57 @@ async fn show<Q: RecordQuery, M: MailStore>(
     )?;
     writeln!(out, "  stored    {}", first.s3_key)?;
     for record in &records {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "  → {}  {}",
-            record.recipient.as_deref().unwrap_or("-"),
-            if record.target.is_empty() {
-                "(no target)"
-            } else {
-                &record.target
-            }
-        )?;
-        writeln!(
-            out,
-            "    status    {} after {} attempt(s)",
-            record.status, record.attempts
-        )?;
-        if let Some(error) = &record.error {
-            writeln!(out, "    why       {error}")?;
-        }
-        if let Some(id) = &record.webhook_id {
-            writeln!(out, "    webhook-id {id}")?;
-        }
-        if let Some(id) = &record.outbound_id {
-            writeln!(out, "    outbound  {id}")?;
-        }
-        for attempt in &record.history {
-            writeln!(
-                out,
-                "    {}  {:<10} HTTP {:<4} {:>5} ms  {}",
-                attempt.at.format("%Y-%m-%d %H:%M:%S"),
-                attempt.outcome.as_str(),
-                attempt
-                    .status_code
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".to_owned()),
-                attempt.ms,
-                attempt
-                    .response_excerpt
-                    .as_deref()
-                    .unwrap_or("")
-                    .replace('\n', " "),
-            )?;
-        }
+        write_delivery(&mut out, record)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One delivery of `messages show`: its target, status, ids and every attempt.
+fn write_delivery(out: &mut impl Write, record: &Delivery) -> anyhow::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  → {}  {}",
+        record.recipient.as_deref().unwrap_or("-"),
+        if record.target.is_empty() {
+            "(no target)"
+        } else {
+            &record.target
+        }
+    )?;
+    writeln!(
+        out,
+        "    status    {} after {} attempt(s)",
+        record.status, record.attempts
+    )?;
+    if let Some(error) = &record.error {
+        writeln!(out, "    why       {error}")?;
+    }
+    if let Some(id) = &record.webhook_id {
+        writeln!(out, "    webhook-id {id}")?;
+    }
+    if let Some(id) = &record.outbound_id {
+        writeln!(out, "    outbound  {id}")?;
+    }
+    for attempt in &record.history {
+        writeln!(
+            out,
+            "    {}  {:<10} HTTP {:<4} {:>5} ms  {}",
+            attempt.at.format("%Y-%m-%d %H:%M:%S"),
+            attempt.outcome.as_str(),
+            attempt
+                .status_code
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".to_owned()),
+            attempt.ms,
+            attempt
+                .response_excerpt
+                .as_deref()
+                .unwrap_or("")
+                .replace('\n', " "),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -278,6 +278,24 @@ async fn records(
         .map(|d| d.tokens().to_vec())
         .unwrap_or_default();
 
+    print_dns_records(domain, region, &tokens)?;
+    print_spf(domain, spf);
+    println!();
+    println!(
+        "SES sees {domain}: verified: {}; DKIM: {}",
+        if identity.verified_for_sending_status() {
+            "yes"
+        } else {
+            "not yet"
+        },
+        dkim_status(&identity)
+    );
+    println!();
+    Ok(())
+}
+
+/// The MX, DKIM and DMARC records to publish for `domain`.
+fn print_dns_records(domain: &str, region: &str, tokens: &[String]) -> anyhow::Result<()> {
     println!();
     println!("Publish these DNS records for {domain}:");
     let mut rows = vec![[
@@ -285,7 +303,7 @@ async fn records(
         "MX".to_owned(),
         format!("10 inbound-smtp.{region}.amazonaws.com"),
     ]];
-    for token in &tokens {
+    for token in tokens {
         rows.push([
             format!("{token}._domainkey.{domain}."),
             "CNAME".to_owned(),
@@ -309,6 +327,11 @@ async fn records(
     }
     println!("(a domain has one MX and one DMARC record: if {domain} has others, they must go)");
     println!();
+    Ok(())
+}
+
+/// What to do about SPF, merged into the domain's own record when `--spf` gave it.
+fn print_spf(domain: &str, spf: Option<&SpfMerge>) {
     println!(
         "SPF is optional: SES sends forwards from its own MAIL FROM domain, and DMARC passes through the DKIM \
          records. To name SES in {domain}'s SPF anyway, put include:amazonses.com into its one SPF record \
@@ -330,18 +353,6 @@ async fn records(
              give --spf 'its record' for the merged one)"
         ),
     }
-    println!();
-    println!(
-        "SES sees {domain}: verified: {}; DKIM: {}",
-        if identity.verified_for_sending_status() {
-            "yes"
-        } else {
-            "not yet"
-        },
-        dkim_status(&identity)
-    );
-    println!();
-    Ok(())
 }
 
 fn dkim_status(
@@ -494,50 +505,80 @@ async fn left_to_do(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Resul
     let region = region_of(sdk);
     let name = &stack.name;
     let recipients = stack.recipients()?;
-    let domains = domains_of(&recipients);
     println!("What is left for stack {name} in {region}:");
-    let step = |done: Option<bool>, text: String| {
-        let mark = match done {
-            Some(true) => "[x]",
-            Some(false) => "[ ]",
-            None => "[?]",
-        };
-        println!("  {mark} {text}");
-    };
-
     let ses = aws_sdk_sesv2::Client::new(sdk);
-    for domain in &domains {
-        match ses.get_email_identity().email_identity(domain).send().await {
-            Ok(identity) if identity.verified_for_sending_status() => step(
-                Some(true),
-                format!(
-                    "SES has verified {domain} (DKIM {})",
-                    dkim_status(&identity)
-                ),
-            ),
-            Ok(identity) => step(
-                Some(false),
-                format!(
-                    "SES has not verified {domain} yet (DKIM {}): publish its DKIM CNAMEs \
-                     (`mailroom setup domain --stack {name}` prints them); SES checks them for up to 72 hours",
-                    dkim_status(&identity)
-                ),
-            ),
-            Err(_) => step(
-                Some(false),
-                format!(
-                    "no SES identity for {domain}: `mailroom setup domain --stack {name}` creates it and prints its DNS records"
-                ),
-            ),
-        }
-        step(
-            None,
-            format!(
-                "{domain}. MX 10 inbound-smtp.{region}.amazonaws.com (not checked here: `dig +short MX {domain}`)"
-            ),
-        );
+    for domain in domains_of(&recipients) {
+        check_domain(&ses, &domain, name, &region).await;
     }
+    check_rule_set(sdk, stack).await?;
+    let test_address = match recipients.first() {
+        Some(entry) if entry.contains('@') => entry.clone(),
+        Some(domain) => format!("test@{domain}"),
+        None => "test@<your domain>".to_owned(),
+    };
+    let routes = mailroom_aws::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        stack.output("Table")?,
+    )
+    .routes()
+    .await
+    .map_err(exit::from_store)?;
+    check_route(stack, &routes, &test_address);
+    let forwards = routes.iter().any(|r| !r.forward.is_empty());
+    check_production_access(&ses, forwards).await;
+    println!();
+    println!(
+        "Then write to {test_address} and watch it arrive: `mailroom messages list --stack {name}`"
+    );
+    Ok(())
+}
 
+/// One line of the checklist: done, not done, or not known here.
+fn step(done: Option<bool>, text: String) {
+    let mark = match done {
+        Some(true) => "[x]",
+        Some(false) => "[ ]",
+        None => "[?]",
+    };
+    println!("  {mark} {text}");
+}
+
+/// Whether SES has verified `domain`, and its MX record (not checked).
+async fn check_domain(ses: &aws_sdk_sesv2::Client, domain: &str, name: &str, region: &str) {
+    match ses.get_email_identity().email_identity(domain).send().await {
+        Ok(identity) if identity.verified_for_sending_status() => step(
+            Some(true),
+            format!(
+                "SES has verified {domain} (DKIM {})",
+                dkim_status(&identity)
+            ),
+        ),
+        Ok(identity) => step(
+            Some(false),
+            format!(
+                "SES has not verified {domain} yet (DKIM {}): publish its DKIM CNAMEs \
+                     (`mailroom setup domain --stack {name}` prints them); SES checks them for up to 72 hours",
+                dkim_status(&identity)
+            ),
+        ),
+        Err(_) => step(
+            Some(false),
+            format!(
+                "no SES identity for {domain}: `mailroom setup domain --stack {name}` creates it and prints its DNS records"
+            ),
+        ),
+    }
+    step(
+        None,
+        format!(
+            "{domain}. MX 10 inbound-smtp.{region}.amazonaws.com (not checked here: `dig +short MX {domain}`)"
+        ),
+    );
+}
+
+/// Whether the stack's receipt rule set is the active one.
+async fn check_rule_set(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Result<()> {
+    let name = &stack.name;
     let rule_set = stack.output("ReceiptRuleSet")?;
     let active = active_rule_set(&aws_sdk_ses::Client::new(sdk)).await?;
     match active.as_deref() {
@@ -558,18 +599,12 @@ async fn left_to_do(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Resul
         ),
     }
 
-    let test_address = match recipients.first() {
-        Some(entry) if entry.contains('@') => entry.clone(),
-        Some(domain) => format!("test@{domain}"),
-        None => "test@<your domain>".to_owned(),
-    };
-    let routes = mailroom_aws::dynamo::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
-        stack.output("Table")?,
-    )
-    .routes()
-    .await
-    .map_err(exit::from_store)?;
+    Ok(())
+}
+
+/// Whether a route (or the stack's default webhook) takes the test address.
+fn check_route(stack: &Stack, routes: &[mailroom::route::Route], test_address: &str) {
+    let name = &stack.name;
     let default_webhook = stack
         .parameters
         .get("WebhookUrl")
@@ -599,7 +634,10 @@ async fn left_to_do(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Resul
             ),
         ),
     }
-    let forwards = routes.iter().any(|r| !r.forward.is_empty());
+}
+
+/// Whether SES may forward to any address (production access), which matters only when a route forwards.
+async fn check_production_access(ses: &aws_sdk_sesv2::Client, forwards: bool) {
     match ses.get_account().send().await {
         Ok(account) if account.production_access_enabled() => step(
             Some(true),
@@ -623,11 +661,6 @@ async fn left_to_do(sdk: &aws_config::SdkConfig, stack: &Stack) -> anyhow::Resul
                 .to_owned(),
         ),
     }
-    println!();
-    println!(
-        "Then write to {test_address} and watch it arrive: `mailroom messages list --stack {name}`"
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -211,8 +211,8 @@ async fn record_with_status(dir: &Path, status: &str) -> Value {
     .unwrap_or_else(|| panic!("no record became {status}: {:?}", records(&dir)))
 }
 
-/// The record fields the data policy lists (design.md, "The metadata record"), and nothing else; `lookup`
-/// holds keyed digests, no address (README, "Records").
+/// The record fields the data policy lists (README, "Records"), and nothing else; `lookup` holds keyed
+/// digests, no address.
 const POLICY_FIELDS: [&str; 23] = [
     "message_id",
     "delivery_id",

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use mailroom::budget::Deadline;
-use mailroom::usecases::inbound::Outcome;
+use mailroom::usecases::inbound::{Outcome, Retryable};
 use mailroom_aws::sqs::{Queues, Settlement};
 use serde_json::Value;
 use tracing::warn;
@@ -46,6 +46,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict of the inbound use case on the delivery of `what`: its outcome, or a failure that says
+    /// whether trying again can help (a refused write or a missing permission cannot).
+    pub fn of_delivery(result: Result<Outcome, Retryable>, what: &str) -> Verdict {
+        match result {
+            Ok(outcome) => Verdict::Outcome(outcome),
+            Err(Retryable(error)) if !error.retryable => {
+                Verdict::Permanent(format!("{what}: {error}"))
+            }
+            Err(error) => Verdict::Passing(format!("{what}: {error}")),
+        }
+    }
+
     /// The more urgent of two verdicts for one record: a permanent failure, then a passing one, then the
     /// sooner return of the outcomes.
     pub fn fold(self, other: Verdict) -> Verdict {

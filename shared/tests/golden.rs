@@ -1,5 +1,5 @@
 //! Golden files: for a reviewed selection of corpus messages, the expected JSON payload, compared field by
-//! field with the source message when it was checked in (see tests/golden/README.md).
+//! field with the source message when it was checked in (see tests/golden/REVIEW.md).
 //!
 //! `MAILROOM_BLESS=1 cargo test -p mailroom --test golden` rewrites the files from the current output;
 //! review every changed line against the source message before committing.

@@ -141,12 +141,57 @@ pub async fn create_all(
 ) -> Result<Resources, StoreError> {
     let bucket = format!("{prefix}-mail");
     let table = format!("{prefix}-table");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let mut request = s3.create_bucket().bucket(&bucket);
+    create_bucket(sdk, &bucket).await?;
+    create_table(&aws_sdk_dynamodb::Client::new(sdk), &table).await?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let (queue_url, dlq_url) =
+        create_queue_with_dead_letters(&sqs, &format!("{prefix}-inbound")).await?;
+    // As in the template: topic → feedback queue (SNS's envelope kept, raw delivery off) → function,
+    // with a dead-letter queue for what keeps failing.
+    let (feedback_queue_url, feedback_dlq_url) =
+        create_queue_with_dead_letters(&sqs, &format!("{prefix}-feedback")).await?;
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic_arn = sns
+        .create_topic()
+        .name(format!("{prefix}-feedback"))
+        .send()
+        .await
+        .map_err(|e| store_error("cannot create the feedback topic", e))?
+        .topic_arn
+        .unwrap_or_default();
+    let feedback_queue_arn = queue_arn(&sqs, &feedback_queue_url).await?;
+    // Subscribing the same queue twice returns the existing subscription.
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&feedback_queue_arn)
+        .send()
+        .await
+        .map_err(|e| store_error("cannot subscribe the feedback queue to the topic", e))?;
+    let configuration_set = format!("{prefix}-sending");
+    create_configuration_set(&aws_sdk_sesv2::Client::new(sdk), &configuration_set).await?;
+    let link_key_arn = create_link_key(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        &format!("{prefix}-link-key"),
+    )
+    .await?;
+    Ok(Resources {
+        link_key_arn,
+        bucket,
+        table,
+        queue_url,
+        dlq_url,
+        topic_arn,
+        feedback_queue_url,
+        feedback_dlq_url,
+        configuration_set,
+    })
+}
+
+/// The bucket, in the SDK's region; one that exists already is fine.
+async fn create_bucket(sdk: &aws_config::SdkConfig, bucket: &str) -> Result<(), StoreError> {
+    let s3 = crate::s3_client(sdk);
+    let mut request = s3.create_bucket().bucket(bucket);
     if let Some(region) = sdk
         .region()
         .map(|r| r.as_ref().to_owned())
@@ -161,25 +206,31 @@ pub async fn create_all(
         );
     }
     match request.send().await {
-        Ok(_) => {}
+        Ok(_) => Ok(()),
         Err(error)
             if error.as_service_error().is_some_and(|e| {
                 e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
-            }) => {}
-        Err(error) => return Err(store_error(format!("cannot create bucket {bucket}"), error)),
+            }) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(store_error(format!("cannot create bucket {bucket}"), error)),
     }
+}
 
-    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    create_table(&dynamo, &table).await?;
-
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let dlq_url = create_queue(&sqs, &format!("{prefix}-inbound-dlq"), &[]).await?;
-    let dlq_arn = queue_arn(&sqs, &dlq_url).await?;
+/// The queue `name` and its dead-letter queue `name-dlq`, as the template makes them: the functions'
+/// visibility timeout, and dead-lettering by count only past what the 72-hour schedule needs.
+async fn create_queue_with_dead_letters(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<(String, String), StoreError> {
+    let dlq_url = create_queue(sqs, &format!("{name}-dlq"), &[]).await?;
+    let dlq_arn = queue_arn(sqs, &dlq_url).await?;
     let redrive =
         format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
     let queue_url = create_queue(
-        &sqs,
-        &format!("{prefix}-inbound"),
+        sqs,
+        name,
         &[
             (
                 QueueAttributeName::VisibilityTimeout,
@@ -189,66 +240,7 @@ pub async fn create_all(
         ],
     )
     .await?;
-
-    let sns = aws_sdk_sns::Client::new(sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name(format!("{prefix}-feedback"))
-        .send()
-        .await
-        .map_err(|e| store_error("cannot create the feedback topic", e))?
-        .topic_arn
-        .unwrap_or_default();
-
-    // As in the template: topic → feedback queue (SNS's envelope kept, raw delivery off) → function,
-    // with a dead-letter queue for what keeps failing.
-    let feedback_dlq_url = create_queue(&sqs, &format!("{prefix}-feedback-dlq"), &[]).await?;
-    let feedback_dlq_arn = queue_arn(&sqs, &feedback_dlq_url).await?;
-    let feedback_redrive = format!(
-        r#"{{"deadLetterTargetArn":"{feedback_dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
-    );
-    let feedback_queue_url = create_queue(
-        &sqs,
-        &format!("{prefix}-feedback"),
-        &[
-            (
-                QueueAttributeName::VisibilityTimeout,
-                VISIBILITY_TIMEOUT_SECS.to_string(),
-            ),
-            (QueueAttributeName::RedrivePolicy, feedback_redrive),
-        ],
-    )
-    .await?;
-    let feedback_queue_arn = queue_arn(&sqs, &feedback_queue_url).await?;
-    // Subscribing the same queue twice returns the existing subscription.
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(&feedback_queue_arn)
-        .send()
-        .await
-        .map_err(|e| store_error("cannot subscribe the feedback queue to the topic", e))?;
-
-    let configuration_set = format!("{prefix}-sending");
-    create_configuration_set(&aws_sdk_sesv2::Client::new(sdk), &configuration_set).await?;
-
-    let link_key_arn = create_link_key(
-        &aws_sdk_secretsmanager::Client::new(sdk),
-        &format!("{prefix}-link-key"),
-    )
-    .await?;
-
-    Ok(Resources {
-        link_key_arn,
-        bucket,
-        table,
-        queue_url,
-        dlq_url,
-        topic_arn,
-        feedback_queue_url,
-        feedback_dlq_url,
-        configuration_set,
-    })
+    Ok((queue_url, dlq_url))
 }
 
 async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {

@@ -125,6 +125,32 @@ impl Queues {
         response
     }
 
+    /// Moves a record to the dead-letter queue; whether it left the batch.
+    async fn settle_dead_letter(&self, record: &SqsMessage, why: &str) -> bool {
+        let id = record.message_id.as_deref().unwrap_or("(no id)");
+        let Some(body) = record.body.as_deref() else {
+            return false;
+        };
+        match self.dead_letter(body).await {
+            Ok(true) => {
+                tracing::error!(sqs_message_id = id, why, "sent to the dead-letter queue");
+                true
+            }
+            Ok(false) => {
+                tracing::error!(
+                    sqs_message_id = id,
+                    why,
+                    "no dead-letter queue URL: reported failed, the redrive policy will move it"
+                );
+                false
+            }
+            Err(error) => {
+                tracing::error!(sqs_message_id = id, why, error = %error, "cannot dead-letter; it will come back");
+                false
+            }
+        }
+    }
+
     /// Settles one record; false when it must be reported failed (it comes back).
     async fn settle_one(
         &self,
@@ -143,29 +169,7 @@ impl Queues {
                 );
                 return false;
             }
-            Settlement::DeadLetter(why) => {
-                let Some(body) = record.body.as_deref() else {
-                    return false;
-                };
-                return match self.dead_letter(body).await {
-                    Ok(true) => {
-                        tracing::error!(sqs_message_id = id, why, "sent to the dead-letter queue");
-                        true
-                    }
-                    Ok(false) => {
-                        tracing::error!(
-                            sqs_message_id = id,
-                            why,
-                            "no dead-letter queue URL: reported failed, the redrive policy will move it"
-                        );
-                        false
-                    }
-                    Err(error) => {
-                        tracing::error!(sqs_message_id = id, why, error = %error, "cannot dead-letter; it will come back");
-                        false
-                    }
-                };
-            }
+            Settlement::DeadLetter(why) => return self.settle_dead_letter(record, &why).await,
             Settlement::Later(wait) => wait,
             Settlement::HandBack => HAND_BACK_WAIT,
         };

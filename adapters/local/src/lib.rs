@@ -8,5 +8,4 @@
 pub mod files;
 pub mod outbox;
 pub mod private;
-pub mod reopen;
 pub mod sqlite;

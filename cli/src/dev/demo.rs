@@ -76,8 +76,37 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let started = super::start(&demo_args, Some(vec![route])).await?;
     println!("{}", started.banner);
     println!("demo receiver: {receiver_url} (verifies every signature)\n");
+    send_samples(started.smtp).await?;
+    wait_for(&arrivals).await;
 
-    let smtp = started.smtp;
+    let (count, all_verified) = print_arrivals(&arrivals)?;
+    print_records(&started.dev).await?;
+    let listed = inspector_count(started.http).await;
+    match &listed {
+        Ok(n) => println!(
+            "\nthe inspector's API (http://{}/api/messages) lists {n} message(s)",
+            started.http
+        ),
+        Err(error) => println!("\nthe inspector's API did not answer: {error:#}"),
+    }
+    let inspector_ok = listed.is_ok_and(|n| n == SAMPLES.len());
+    if count == SAMPLES.len() && all_verified && inspector_ok {
+        println!(
+            "\ndemo passed: {count} of {} samples arrived with a valid signature",
+            SAMPLES.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "\ndemo FAILED: {count} of {} samples arrived, all verified: {all_verified}, inspector lists them: {inspector_ok}",
+            SAMPLES.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Sends every sample over SMTP, each to its own recipient.
+async fn send_samples(smtp: std::net::SocketAddr) -> anyhow::Result<()> {
     for (i, (name, bytes)) in SAMPLES.iter().enumerate() {
         let recipient = format!("demo+sample{}@mailroom.test", i + 1);
         let bytes = bytes.to_vec();
@@ -88,7 +117,11 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot send {name} over SMTP"))?;
         println!("sent {name} over SMTP to {smtp}");
     }
+    Ok(())
+}
 
+/// Waits until every sample has arrived, or [`PATIENCE`] runs out.
+async fn wait_for(arrivals: &Mutex<Vec<Arrival>>) {
     let deadline = Instant::now() + PATIENCE;
     while arrivals.lock().map(|a| a.len()).unwrap_or(0) < SAMPLES.len() && Instant::now() < deadline
     {
@@ -96,37 +129,38 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     }
     // The records are written just after the answer; give the last one a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
+}
 
+/// Prints what the receiver got; how many arrived, and whether every signature was valid.
+fn print_arrivals(arrivals: &Mutex<Vec<Arrival>>) -> anyhow::Result<(usize, bool)> {
     println!("\nthe receiver got:");
-    let mut all_verified = true;
-    let count = {
-        let arrivals = arrivals
-            .lock()
-            .map_err(|_| anyhow::anyhow!("receiver state poisoned"))?;
-        for arrival in arrivals.iter() {
-            all_verified &= arrival.verified;
-            println!(
-                "  {} {}  to {}  {:?}  {} attachment(s), {} bytes, webhook-id {}\n      reply_plain: {:?}",
-                if arrival.verified { "✔" } else { "✘" },
-                if arrival.verified {
-                    "signature verified"
-                } else {
-                    "SIGNATURE INVALID"
-                },
-                arrival.to,
-                arrival.subject,
-                arrival.attachments,
-                arrival.bytes,
-                arrival.id,
-                arrival.reply,
-            );
-        }
-        arrivals.len()
-    };
+    let arrivals = arrivals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("receiver state poisoned"))?;
+    for arrival in arrivals.iter() {
+        println!(
+            "  {} {}  to {}  {:?}  {} attachment(s), {} bytes, webhook-id {}\n      reply_plain: {:?}",
+            if arrival.verified { "✔" } else { "✘" },
+            if arrival.verified {
+                "signature verified"
+            } else {
+                "SIGNATURE INVALID"
+            },
+            arrival.to,
+            arrival.subject,
+            arrival.attachments,
+            arrival.bytes,
+            arrival.id,
+            arrival.reply,
+        );
+    }
+    Ok((arrivals.len(), arrivals.iter().all(|a| a.verified)))
+}
 
+/// Prints the records the dev store kept.
+async fn print_records(dev: &super::Dev) -> anyhow::Result<()> {
     println!("\nrecorded:");
-    let records = started
-        .dev
+    let records = dev
         .store
         .list(&mailroom::ports::RecordFilter::default())
         .await
@@ -148,30 +182,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 .unwrap_or_default(),
         );
     }
-
-    let listed = inspector_count(started.http).await;
-    match &listed {
-        Ok(n) => println!(
-            "\nthe inspector's API (http://{}/api/messages) lists {n} message(s)",
-            started.http
-        ),
-        Err(error) => println!("\nthe inspector's API did not answer: {error:#}"),
-    }
-
-    let inspector_ok = listed.is_ok_and(|n| n == SAMPLES.len());
-    if count == SAMPLES.len() && all_verified && inspector_ok {
-        println!(
-            "\ndemo passed: {count} of {} samples arrived with a valid signature",
-            SAMPLES.len()
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!(
-            "\ndemo FAILED: {count} of {} samples arrived, all verified: {all_verified}, inspector lists them: {inspector_ok}",
-            SAMPLES.len()
-        );
-        Ok(ExitCode::FAILURE)
-    }
+    Ok(())
 }
 
 /// Sends one message as a mail server would: EHLO, MAIL FROM, RCPT TO, DATA.

@@ -76,7 +76,7 @@ pub struct Dev {
     inspector_hosts: inspector::AllowedHosts,
     store: SqliteStore,
     mail: LocalMailStore,
-    inbound: Inbound<LocalMailStore, SqliteStore, HttpClient, Outbox, SystemClock>,
+    inbound: DevInbound,
     routes: RwLock<Vec<Route>>,
     queue: mpsc::UnboundedSender<Received>,
     retention_days: u32,
@@ -169,22 +169,143 @@ pub struct Started {
     pub dev: Arc<Dev>,
 }
 
+/// The inbound use case over the dev store.
+type DevInbound = Inbound<LocalMailStore, SqliteStore, HttpClient, Outbox, SystemClock>;
+
 /// Opens the store, seeds the routes, and starts the SMTP listener, the inspector, the processor and the
 /// retry timer. `routes` replaces the configured routes (the demo uses it).
 pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<Started> {
-    let mut warnings = Vec::new();
-    if args.data.exists() && mailroom_local::private::is_shared(&args.data) {
-        warnings.push(format!(
-            "WARNING: {} can be read by other users of this machine, and it holds mail and every route's \
-             secret; `chmod 700 {}` (mailroom dev creates its folders 0700 and its files 0600)",
-            args.data.display(),
-            args.data.display()
-        ));
-    }
+    let mut warnings: Vec<String> = shared_data_warning(&args.data).into_iter().collect();
     let store = crate::backend::dev_store(&args.data)?;
     let mail = LocalMailStore::new(args.data.join("mail"));
-    let mut lines = Vec::new();
+    let seeded = seed(args, &store, routes).await?;
+    let inspector = Listener::bind(&args.http, "the inspector", "--http").await?;
+    let inspector_hosts = inspector::AllowedHosts::new(&args.http);
+    // The inspector's address as a browser (or the app following a link) can use it.
+    let inspector_base = format!(
+        "http://{}",
+        inspector::reachable_authority(&args.http, inspector.addr)
+    );
+    if !inspector.addr.ip().is_loopback() {
+        warnings.push(format!(
+            "WARNING: the inspector listens on {}, which other machines can reach. It shows every \
+             message, sender and payload to whoever asks, with no password. It answers only requests \
+             addressed to {} (the Host header); bind it to 127.0.0.1 unless you mean this.",
+            inspector.addr,
+            inspector_hosts.describe()
+        ));
+    }
+    // Links to stored attachments point at the inspector, which serves them from the local store.
+    let link_key_path = args.data.join("link-key");
+    let link_keys = persistent_link_keys(&link_key_path)?;
+    let links = LinkSettings {
+        base_url: inspector_base.clone(),
+        key: link_keys.current().clone(),
+        days: ATTACHMENT_URL_DAYS,
+    };
+    let outbox = Outbox::new(args.data.join("outbox"));
+    let inbound = dev_inbound(&seeded.config, &mail, &store, &outbox, links)?;
+    let (queue, incoming) = mpsc::unbounded_channel();
+    let dev = Arc::new(Dev {
+        link_keys: RwLock::new(link_keys),
+        link_key_path,
+        link_keys_read: Mutex::new(Instant::now()),
+        inspector_hosts,
+        store,
+        mail,
+        inbound,
+        routes: RwLock::new(seeded.routes.clone()),
+        queue,
+        retention_days: seeded.retention_days(),
+    });
+    let smtp = Listener::bind(&args.smtp, "SMTP", "--smtp").await?;
+    if !smtp.addr.ip().is_loopback() {
+        warnings.push(format!(
+            "WARNING: the SMTP listener is on {}, which other machines can reach: anyone who can \
+             connect can send mail into your routes. Bind it to 127.0.0.1 unless you mean this.",
+            smtp.addr
+        ));
+    }
+    let tls = smtp::tls_acceptor(&args.data.join("tls"))?;
+    let (smtp_addr, http_addr) = (smtp.addr, inspector.addr);
+    tokio::spawn(smtp::serve(
+        smtp.listener,
+        tls,
+        "mailroom-dev".to_owned(),
+        Arc::new(Intake(dev.clone())),
+        smtp::Limits::default(),
+    ));
+    tokio::spawn(inspector::serve(inspector.listener, dev.clone()));
+    tokio::spawn(process(dev.clone(), incoming));
+    tokio::spawn(retry_timer(dev.clone()));
+    tokio::spawn(refresh_routes(dev.clone()));
+    let pending = dev.store.pending_count().map_err(crate::exit::from_store)?;
+    let where_ = Addresses {
+        smtp: smtp_addr,
+        inspector_base: &inspector_base,
+        data: &args.data,
+        outbox: outbox.dir(),
+    };
+    Ok(Started {
+        smtp: smtp_addr,
+        http: http_addr,
+        banner: banner(&where_, &seeded, pending),
+        warnings,
+        dev,
+    })
+}
 
+/// The warning for a data folder made by an older version that others can read.
+fn shared_data_warning(data: &Path) -> Option<String> {
+    (data.exists() && mailroom_local::private::is_shared(data)).then(|| {
+        format!(
+            "WARNING: {} can be read by other users of this machine, and it holds mail and every route's \
+             secret; `chmod 700 {}` (mailroom dev creates its folders 0700 and its files 0600)",
+            data.display(),
+            data.display()
+        )
+    })
+}
+
+/// A bound listener and its actual address.
+struct Listener {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    /// Binds `addr` for `what`, saying which option moves it when the address is taken.
+    async fn bind(addr: &str, what: &str, option: &str) -> anyhow::Result<Listener> {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen for {what} on {addr} (in use? give {option} ADDR)")
+        })?;
+        let addr = listener.local_addr()?;
+        Ok(Listener { listener, addr })
+    }
+}
+
+/// The configuration read and the routes seeded into the store.
+struct Seeded {
+    config: DevConfig,
+    config_path: Option<PathBuf>,
+    routes: Vec<Route>,
+    /// Lines for the banner (the catch-all's secret).
+    notes: Vec<String>,
+}
+
+impl Seeded {
+    fn retention_days(&self) -> u32 {
+        self.config.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS)
+    }
+}
+
+/// Reads `mailroom.toml` (or `--config`), writes its routes (or `routes`, and the `--webhook` catch-all)
+/// into the store, and reads back every route.
+async fn seed(
+    args: &Args,
+    store: &SqliteStore,
+    routes: Option<Vec<Route>>,
+) -> anyhow::Result<Seeded> {
     let config_path = args.config.clone().or_else(|| {
         Path::new("mailroom.toml")
             .exists()
@@ -198,9 +319,10 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         Some(routes) => routes,
         None => config.routes()?,
     };
+    let mut notes = Vec::new();
     if let Some(url) = &args.webhook {
         let secret = persistent_secret(&args.data.join("webhook-secret"))?;
-        lines.push(format!(
+        notes.push(format!(
             "webhook secret (verify signatures with it): {secret}"
         ));
         let mut catch_all = Route::new(Pattern::CatchAll);
@@ -213,7 +335,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         });
         seed.push(catch_all);
     }
-    seed_routes(&store, seed).await?;
+    seed_routes(store, seed).await?;
     let routes = store.routes().await.map_err(crate::exit::from_store)?;
     if routes.is_empty() {
         anyhow::bail!(crate::exit::CliError::new(
@@ -221,37 +343,24 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             "no routes: give --webhook URL, or a mailroom.toml with [[routes]] (see `mailroom dev --help`)"
         ));
     }
-    let retention_days = config.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+    Ok(Seeded {
+        config,
+        config_path,
+        routes,
+        notes,
+    })
+}
 
-    let http_listener = TcpListener::bind(&args.http).await.with_context(|| {
-        format!(
-            "cannot listen for the inspector on {} (in use? give --http ADDR)",
-            args.http
-        )
-    })?;
-    let http_addr = http_listener.local_addr()?;
-    let inspector_hosts = inspector::AllowedHosts::new(&args.http);
-    // The inspector's address as a browser (or the app following a link) can use it.
-    let inspector_base = format!(
-        "http://{}",
-        inspector::reachable_authority(&args.http, http_addr)
-    );
-    if !http_addr.ip().is_loopback() {
-        warnings.push(format!(
-            "WARNING: the inspector listens on {http_addr}, which other machines can reach. It shows every \
-             message, sender and payload to whoever asks, with no password. It answers only requests \
-             addressed to {} (the Host header); bind it to 127.0.0.1 unless you mean this.",
-            inspector_hosts.describe()
-        ));
-    }
-    // Links to stored attachments point at the inspector, which serves them from the local store.
-    let link_key_path = args.data.join("link-key");
-    let link_keys = persistent_link_keys(&link_key_path)?;
-
+/// The inbound use case over the dev store, the mail folder and the outbox, as the function runs it.
+fn dev_inbound(
+    config: &DevConfig,
+    mail: &LocalMailStore,
+    store: &SqliteStore,
+    outbox: &Outbox,
+    links: LinkSettings,
+) -> anyhow::Result<DevInbound> {
     let http = HttpClient::new(Duration::from_secs(30), TargetPolicy::LOCAL)
         .context("cannot build the HTTP client")?;
-    let outbox = Outbox::new(args.data.join("outbox"));
-    let outbox_dir = outbox.dir().to_owned();
     let forward = ForwardSettings {
         from: Some(
             config
@@ -263,103 +372,66 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
             .forward_max_bytes
             .unwrap_or(mailroom::usecases::inbound::DEFAULT_FORWARD_MAX_BYTES),
     };
-    let inbound = Inbound::new(
+    let retention_days = config.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+    Ok(Inbound::new(
         mail.clone(),
         store.clone(),
         http,
         outbox.clone(),
         SystemClock,
         InboundConfig {
-            links: Some(LinkSettings {
-                base_url: inspector_base.clone(),
-                key: link_keys.current().clone(),
-                days: ATTACHMENT_URL_DAYS,
-            }),
+            links: Some(links),
             forward,
             ..InboundConfig::with_defaults(retention_days)
         },
     )
-    .with_observer(Box::new(console_line));
+    .with_observer(Box::new(console_line)))
+}
 
-    let (queue, incoming) = mpsc::unbounded_channel();
-    let dev = Arc::new(Dev {
-        link_keys: RwLock::new(link_keys),
-        link_key_path,
-        link_keys_read: Mutex::new(Instant::now()),
-        inspector_hosts,
-        store,
-        mail,
-        inbound,
-        routes: RwLock::new(routes.clone()),
-        queue,
-        retention_days,
-    });
+/// Where `mailroom dev` listens and keeps things, for the banner.
+struct Addresses<'a> {
+    smtp: SocketAddr,
+    inspector_base: &'a str,
+    data: &'a Path,
+    outbox: &'a Path,
+}
 
-    let smtp_listener = TcpListener::bind(&args.smtp).await.with_context(|| {
-        format!(
-            "cannot listen for SMTP on {} (in use? give --smtp ADDR)",
-            args.smtp
-        )
-    })?;
-    let smtp_addr = smtp_listener.local_addr()?;
-    if !smtp_addr.ip().is_loopback() {
-        warnings.push(format!(
-            "WARNING: the SMTP listener is on {smtp_addr}, which other machines can reach: anyone who can \
-             connect can send mail into your routes. Bind it to 127.0.0.1 unless you mean this."
-        ));
-    }
-    let tls = smtp::tls_acceptor(&args.data.join("tls"))?;
-
-    tokio::spawn(smtp::serve(
-        smtp_listener,
-        tls,
-        "mailroom-dev".to_owned(),
-        Arc::new(Intake(dev.clone())),
-        smtp::Limits::default(),
-    ));
-    tokio::spawn(inspector::serve(http_listener, dev.clone()));
-    tokio::spawn(process(dev.clone(), incoming));
-    tokio::spawn(retry_timer(dev.clone()));
-    tokio::spawn(refresh_routes(dev.clone()));
-
+/// What `mailroom dev` prints at start: where it listens, its routes, and what waits from an earlier run.
+fn banner(at: &Addresses<'_>, seeded: &Seeded, pending: usize) -> String {
     let mut banner = vec![
         format!(
-            "mailroom dev: SMTP on {smtp_addr} (STARTTLS, up to {} MiB)",
+            "mailroom dev: SMTP on {} (STARTTLS, up to {} MiB)",
+            at.smtp,
             smtp::MAX_MESSAGE_MIB
         ),
-        format!("inspector: {inspector_base}/  (JSON: {inspector_base}/api/messages)"),
+        format!(
+            "inspector: {base}/  (JSON: {base}/api/messages)",
+            base = at.inspector_base
+        ),
         format!(
             "data: {}  (forwards: {})",
-            args.data.display(),
-            outbox_dir.display()
+            at.data.display(),
+            at.outbox.display()
         ),
     ];
-    if let Some(path) = &config_path {
-        banner.push(format!("routes from {}:", path.display()));
-    } else {
-        banner.push("routes:".to_owned());
+    match &seeded.config_path {
+        Some(path) => banner.push(format!("routes from {}:", path.display())),
+        None => banner.push("routes:".to_owned()),
     }
-    for route in &routes {
+    for route in &seeded.routes {
         banner.push(format!(
             "  {:<28} {}",
             route.pattern.to_string(),
             describe_targets(route)
         ));
     }
-    banner.extend(lines);
-    let pending = dev.store.pending_count().map_err(crate::exit::from_store)?;
+    banner.extend(seeded.notes.iter().cloned());
     if pending > 0 {
         banner.push(format!(
             "{pending} message(s) waiting for a retry from an earlier run"
         ));
     }
-    Ok(Started {
-        smtp: smtp_addr,
-        http: http_addr,
-        banner: banner.join("\n"),
-        warnings,
-        dev,
-    })
+    banner.join("\n")
 }
 
 fn describe_targets(route: &Route) -> String {

@@ -43,18 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         crate::backend::Store::Dev(data) => data,
     };
     let runtime = crate::backend::runtime()?;
-    let db = data.join(crate::backend::DEV_DATABASE);
-    if !db.exists() {
-        return Err(CliError::new(
-            exit::NOT_FOUND,
-            format!(
-                "no dev store at {} (run `mailroom dev`, or give --data DIR; for a stack set MAILROOM_TABLE)",
-                data.display()
-            ),
-        )
-        .into());
-    }
-    let store = SqliteStore::open(&db).map_err(exit::from_store)?;
+    let store = crate::backend::existing_dev_store(&data)?;
     runtime.block_on(redrive_dev(&store, limit, args.dry_run))
 }
 

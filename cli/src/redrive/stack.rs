@@ -137,46 +137,13 @@ async fn move_dead_letters<S: Reopen + RecordQuery>(
                 listed.extend(batch);
                 break 'receiving;
             }
-            let ids = message_ids(&message.body);
-            if dry_run {
-                let mut failed = 0;
-                for id in ids.iter().flatten() {
-                    failed += failed_count(store, id).await?;
-                }
-                writeln!(
-                    out,
-                    "would move  {}  {failed} failed delivery(ies) to reopen",
-                    described(&ids)
-                )?;
+            reopened += if dry_run {
+                let failed = list_dead_letter(store, &message, &mut out).await?;
                 listed.push(message);
-                reopened += failed;
+                failed
             } else {
-                let mut count = 0;
-                for id in ids.iter().flatten() {
-                    count += store
-                        .reopen(id, &[Status::Failed], None)
-                        .await
-                        .map_err(exit::from_store)?;
-                }
-                queues
-                    .inbound
-                    .send(&message.body)
-                    .await
-                    .map_err(exit::from_store)?;
-                // Deleted only once it is in the inbound queue: a failure in between leaves a copy in both,
-                // and the function handles a message twice without delivering twice.
-                queues
-                    .dead_letters
-                    .delete(&message)
-                    .await
-                    .map_err(exit::from_store)?;
-                writeln!(
-                    out,
-                    "moved  {}  reopened {count} delivery(ies)",
-                    described(&ids)
-                )?;
-                reopened += count;
-            }
+                move_dead_letter(store, queues, &message, &mut out).await?
+            };
             moved += 1;
         }
     }
@@ -195,6 +162,60 @@ async fn move_dead_letters<S: Reopen + RecordQuery>(
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what moving one dead letter would do; the failed deliveries it would reopen.
+async fn list_dead_letter<S: RecordQuery>(
+    store: &S,
+    message: &QueuedMessage,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    let ids = message_ids(&message.body);
+    let mut failed = 0;
+    for id in ids.iter().flatten() {
+        failed += failed_count(store, id).await?;
+    }
+    writeln!(
+        out,
+        "would move  {}  {failed} failed delivery(ies) to reopen",
+        described(&ids)
+    )?;
+    Ok(failed)
+}
+
+/// Reopens one dead letter's failed deliveries and moves it to the inbound queue; the deliveries reopened.
+async fn move_dead_letter<S: Reopen>(
+    store: &S,
+    queues: &Queues,
+    message: &QueuedMessage,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    let ids = message_ids(&message.body);
+    let mut count = 0;
+    for id in ids.iter().flatten() {
+        count += store
+            .reopen(id, &[Status::Failed], None)
+            .await
+            .map_err(exit::from_store)?;
+    }
+    queues
+        .inbound
+        .send(&message.body)
+        .await
+        .map_err(exit::from_store)?;
+    // Deleted only once it is in the inbound queue: a failure in between leaves a copy in both, and the
+    // function handles a message twice without delivering twice.
+    queues
+        .dead_letters
+        .delete(message)
+        .await
+        .map_err(exit::from_store)?;
+    writeln!(
+        out,
+        "moved  {}  reopened {count} delivery(ies)",
+        described(&ids)
+    )?;
+    Ok(count)
 }
 
 #[cfg(test)]

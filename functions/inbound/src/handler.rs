@@ -4,7 +4,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use mailroom::budget::Deadline;
-use mailroom::usecases::inbound::{Outcome, Received, Retryable};
+use mailroom::usecases::inbound::Received;
 use mailroom_aws::events::{self, Malformed, Work};
 use mailroom_aws::sqs::first_seen_of;
 use mailroom_lambda::trigger::sns_field;
@@ -47,7 +47,7 @@ async fn direct(
             .process_within(&received, invocation.deadline)
             .await;
         let what = format!("the delivery of {}", received.location.message_id());
-        verdict(result, &what).into_direct(&what)?;
+        Verdict::of_delivery(result, &what).into_direct(&what)?;
     }
     Ok(())
 }
@@ -69,16 +69,7 @@ impl BatchWork for App {
         items
             .iter()
             .zip(results)
-            .map(|(received, result)| verdict(result, received.location.message_id()))
+            .map(|(received, result)| Verdict::of_delivery(result, received.location.message_id()))
             .collect()
-    }
-}
-
-fn verdict(result: Result<Outcome, Retryable>, what: &str) -> Verdict {
-    match result {
-        Ok(outcome) => Verdict::Outcome(outcome),
-        // Trying again cannot help (a refused write, a missing permission).
-        Err(Retryable(error)) if !error.retryable => Verdict::Permanent(format!("{what}: {error}")),
-        Err(error) => Verdict::Passing(format!("{what}: {error}")),
     }
 }

@@ -1,4 +1,4 @@
-//! What a target's answer means, and when to try again (design.md, "Delivery semantics").
+//! What a target's answer means, and when to try again (docs/architecture.md, "Delivery semantics").
 
 use std::time::Duration;
 

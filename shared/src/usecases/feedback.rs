@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::budget::Deadline;
 use crate::deliver::policy::{self, GIVE_UP_AFTER, Judgement};
+use crate::deliver::signing::WebhookSecret;
 use crate::deliver::{WebhookRequest, webhook_id};
 use crate::feedback::notification::{EventKind, Feedback, Reading, Unreadable, read_notification};
 use crate::feedback::{
@@ -88,6 +89,61 @@ pub struct Arrival<'a> {
     pub first_seen: DateTime<Utc>,
     /// When the invocation handling it must be done.
     pub deadline: Deadline,
+}
+
+/// Where a route wants the events of what it forwarded.
+struct EventsTarget {
+    /// The route's events URL.
+    url: Url,
+    /// The secrets of the route's webhook, which sign the POSTs.
+    secrets: Vec<WebhookSecret>,
+    /// The route's pattern, masked for logs.
+    pattern: String,
+}
+
+/// One event that was just POSTed.
+struct PostedEvent {
+    /// Its idempotency key.
+    key: String,
+    /// Its kind, for logs.
+    kind: &'static str,
+    /// Attempts made, this one included.
+    attempts: u32,
+}
+
+/// What posting a notification's events has come to so far.
+#[derive(Default)]
+struct Posting {
+    /// Events done with: delivered, refused, or given up.
+    finished: Vec<String>,
+    /// Events to POST again, and when.
+    retries: Vec<PendingPost>,
+    /// The soonest wait before an event is due again.
+    wait: Option<Duration>,
+    /// An event was given up.
+    gave_up: bool,
+    /// The invocation had no time left for an event.
+    handed_back: bool,
+}
+
+impl Posting {
+    /// Keeps the sooner of `wait` and the wait already known.
+    fn wait_at_most(&mut self, wait: Duration) {
+        self.wait = Some(self.wait.map_or(wait, |w| w.min(wait)));
+    }
+
+    /// What the notification should do now.
+    fn handled(&self) -> Handled {
+        if self.handed_back {
+            Handled::HandBack
+        } else if let Some(wait) = self.wait {
+            Handled::RetryAfter(wait)
+        } else if self.gave_up {
+            Handled::GaveUp
+        } else {
+            Handled::Done
+        }
+    }
 }
 
 /// The use case, over a store of records, suppressions, soft-bounce counts and routes.
@@ -272,6 +328,8 @@ where
         })
     }
 
+    /// POSTs the notification's events the route still wants, each signed and retried like a webhook
+    /// delivery; events already posted, or not yet due again, are not sent.
     async fn post_events(
         &self,
         feedback: &Feedback,
@@ -286,133 +344,177 @@ where
         if events.is_empty() {
             return Ok(Handled::Done);
         }
-        let Some(pattern) = record.route.as_deref() else {
+        let Some(target) = self.events_target(&record).await? else {
             return Ok(Handled::Done);
+        };
+
+        let now = self.clock.now();
+        let mut posting = Posting::default();
+        for (key, event) in events {
+            let earlier = record.events_pending.iter().find(|p| p.key == key);
+            if let Some(due) = earlier.map(|p| p.next_at)
+                && due > now
+            {
+                // Back before its attempt is due (a wait longer than one visibility change): no POST.
+                posting.wait_at_most((due - now).to_std().unwrap_or_default());
+                continue;
+            }
+            if !arrival.deadline.allows(self.config.attempt_limit) {
+                posting.handed_back = true;
+                break;
+            }
+            let attempts = earlier.map_or(0, |p| p.attempts) + 1;
+            let judgement = self
+                .post_event(
+                    &target,
+                    &feedback.ses_message_id,
+                    &key,
+                    &event,
+                    arrival.deadline,
+                )
+                .await?;
+            let posted = PostedEvent {
+                key,
+                kind: event.kind,
+                attempts,
+            };
+            self.settle(&mut posting, &target, posted, judgement, arrival.first_seen);
+        }
+        self.mark_posted(
+            &feedback.ses_message_id,
+            &posting.finished,
+            &posting.retries,
+        )
+        .await?;
+        Ok(posting.handled())
+    }
+
+    /// Where the route that sent the message wants its events; `None` when there is no such route, it
+    /// wants none, or its events URL is not a URL.
+    async fn events_target(&self, record: &Outbound) -> Result<Option<EventsTarget>, StoreError> {
+        let Some(pattern) = record.route.as_deref() else {
+            return Ok(None);
         };
         let routes = self.store.routes().await?;
         let Some(route) = routes.iter().find(|r| r.pattern.to_string() == pattern) else {
-            return Ok(Handled::Done);
+            return Ok(None);
         };
         let Some(events_url) = route.events.as_deref() else {
-            return Ok(Handled::Done);
+            return Ok(None);
         };
         let pattern = masked_pattern(pattern);
-        let pattern = pattern.as_str();
         let secrets = route
             .webhook
             .as_ref()
             .map(|w| w.secrets.clone())
             .unwrap_or_default();
-        let url = match Url::parse(events_url) {
-            Ok(url) => url,
+        match Url::parse(events_url) {
+            Ok(url) => Ok(Some(EventsTarget {
+                url,
+                secrets,
+                pattern,
+            })),
             Err(error) => {
-                warn!(route = pattern, error = %error, "the route's events URL is not a URL; events not posted");
-                return Ok(Handled::Done);
+                warn!(route = pattern.as_str(), error = %error, "the route's events URL is not a URL; events not posted");
+                Ok(None)
             }
-        };
+        }
+    }
 
-        let now = self.clock.now();
-        let pending = |key: &str| record.events_pending.iter().find(|p| p.key == key);
-        let mut finished = Vec::new();
-        let mut retries: Vec<PendingPost> = Vec::new();
-        let mut wait: Option<Duration> = None;
-        let mut gave_up = false;
-        let mut handed_back = false;
-        for (key, event) in events {
-            let earlier = pending(&key).cloned();
-            if let Some(due) = earlier.as_ref().map(|p| p.next_at)
-                && due > now
-            {
-                // Back before its attempt is due (a wait longer than one visibility change): no POST.
-                let left = (due - now).to_std().unwrap_or_default();
-                wait = Some(wait.map_or(left, |w| w.min(left)));
-                continue;
-            }
-            if !arrival.deadline.allows(self.config.attempt_limit) {
-                handed_back = true;
-                break;
-            }
-            let body = serde_json::to_vec(&event).map_err(|e| StoreError {
-                what: format!("cannot write an event: {e}"),
-                retryable: false,
-                source: None,
-            })?;
-            let request = WebhookRequest::new(
-                webhook_id(&feedback.ses_message_id, &key),
-                self.clock.now().timestamp(),
-                "application/json",
-                body,
-                &secrets,
-            );
-            let limit = arrival.deadline.bound(self.config.attempt_limit);
-            let result = match tokio::time::timeout(limit, self.webhooks.post(&url, &request)).await
-            {
+    /// POSTs one event, signed, within the attempt limit and the deadline, and judges the answer.
+    async fn post_event(
+        &self,
+        target: &EventsTarget,
+        ses_message_id: &str,
+        key: &str,
+        event: &HookEvent,
+        deadline: Deadline,
+    ) -> Result<Judgement, StoreError> {
+        let body = serde_json::to_vec(event).map_err(|e| StoreError {
+            what: format!("cannot write an event: {e}"),
+            retryable: false,
+            source: None,
+        })?;
+        let request = WebhookRequest::new(
+            webhook_id(ses_message_id, key),
+            self.clock.now().timestamp(),
+            "application/json",
+            body,
+            &target.secrets,
+        );
+        let limit = deadline.bound(self.config.attempt_limit);
+        let result =
+            match tokio::time::timeout(limit, self.webhooks.post(&target.url, &request)).await {
                 Ok(result) => result,
                 Err(_) => Err(crate::deliver::answer::SendError::Timeout(limit)),
             };
-            match policy::judge(&result) {
-                Judgement::Delivered => finished.push(key),
-                Judgement::Reject { reason, .. } => {
-                    warn!(
-                        route = pattern,
-                        event = event.kind,
-                        reason,
-                        "event refused; not retried"
-                    );
-                    finished.push(key);
-                }
-                Judgement::Retry {
+        Ok(policy::judge(&result))
+    }
+
+    /// Notes what the POST of one event came to: done with it, due again later, or given up 72 hours
+    /// after the notification first arrived (`first_seen`).
+    fn settle(
+        &self,
+        posting: &mut Posting,
+        target: &EventsTarget,
+        posted: PostedEvent,
+        judgement: Judgement,
+        first_seen: DateTime<Utc>,
+    ) {
+        let PostedEvent {
+            key,
+            kind,
+            attempts,
+        } = posted;
+        let pattern = target.pattern.as_str();
+        match judgement {
+            Judgement::Delivered => posting.finished.push(key),
+            Judgement::Reject { reason, .. } => {
+                warn!(
+                    route = pattern,
+                    event = kind,
                     reason,
-                    retry_after,
-                } => {
-                    let attempts = earlier.map_or(0, |p| p.attempts) + 1;
-                    info!(
-                        route = pattern,
-                        event = event.kind,
-                        reason,
-                        attempts,
-                        "event POST failed; will retry"
-                    );
-                    let attempted_at = self.clock.now();
-                    let elapsed = (attempted_at - arrival.first_seen)
-                        .to_std()
-                        .unwrap_or_default();
-                    let time_left = GIVE_UP_AFTER.saturating_sub(elapsed);
-                    match policy::next_wait(attempts, retry_after, time_left) {
-                        Some(this) => {
-                            wait = Some(wait.map_or(this, |w| w.min(this)));
-                            retries.push(PendingPost {
-                                key,
-                                attempts,
-                                next_at: attempted_at
-                                    + chrono::Duration::from_std(this).unwrap_or_default(),
-                            });
-                        }
-                        None => {
-                            warn!(
-                                route = pattern,
-                                event = event.kind,
-                                attempts,
-                                "event POST given up after 72 hours"
-                            );
-                            gave_up = true;
-                            finished.push(key);
-                        }
+                    "event refused; not retried"
+                );
+                posting.finished.push(key);
+            }
+            Judgement::Retry {
+                reason,
+                retry_after,
+            } => {
+                info!(
+                    route = pattern,
+                    event = kind,
+                    reason,
+                    attempts,
+                    "event POST failed; will retry"
+                );
+                let attempted_at = self.clock.now();
+                let elapsed = (attempted_at - first_seen).to_std().unwrap_or_default();
+                let time_left = GIVE_UP_AFTER.saturating_sub(elapsed);
+                match policy::next_wait(attempts, retry_after, time_left) {
+                    Some(wait) => {
+                        posting.wait_at_most(wait);
+                        posting.retries.push(PendingPost {
+                            key,
+                            attempts,
+                            next_at: attempted_at
+                                + chrono::Duration::from_std(wait).unwrap_or_default(),
+                        });
+                    }
+                    None => {
+                        warn!(
+                            route = pattern,
+                            event = kind,
+                            attempts,
+                            "event POST given up after 72 hours"
+                        );
+                        posting.gave_up = true;
+                        posting.finished.push(key);
                     }
                 }
             }
         }
-        self.mark_posted(&feedback.ses_message_id, &finished, &retries)
-            .await?;
-        Ok(if handed_back {
-            Handled::HandBack
-        } else if let Some(wait) = wait {
-            Handled::RetryAfter(wait)
-        } else if gave_up {
-            Handled::GaveUp
-        } else {
-            Handled::Done
-        })
     }
 
     /// Records which events are done with and when the failed ones are due again.

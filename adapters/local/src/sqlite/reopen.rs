@@ -4,7 +4,7 @@
 use chrono::Utc;
 use rusqlite::{TransactionBehavior, params};
 
-use super::sqlite::{SqliteStore, parse_record, serialisation, sql_error};
+use super::{SqliteStore, parse_record, serialisation, sql_error};
 use mailroom::ports::{Reopen, StoreError};
 use mailroom::record::Status;
 
