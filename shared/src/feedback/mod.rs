@@ -9,9 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-// Re-exported only for adapters/local/src/sqlite.rs, which is being reworked in another branch; once it
-// imports from `mail::envelope`, this becomes a private `use`.
-pub use crate::mail::envelope::normalise_address;
+use crate::mail::envelope::normalise_address;
 use crate::record::expires_at;
 use notification::{EventKind, Feedback};
 
