@@ -164,13 +164,9 @@ pub async fn receive_as_event(
     Some(serde_json::json!({ "Records": records }))
 }
 
-/// An S3 client on the emulator.
+/// An S3 client on the emulator, built as the functions build theirs.
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
+    mailroom_aws::s3_client(sdk)
 }
 
 /// What the receiver answers.
