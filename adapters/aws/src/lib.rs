@@ -11,6 +11,7 @@ pub mod links;
 pub mod merge;
 pub mod metrics;
 pub mod query;
+pub mod reindex;
 pub mod reopen;
 pub mod s3;
 pub mod secrets;
