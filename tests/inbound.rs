@@ -10,10 +10,9 @@ use integration_tests::{
     Receiver, Reply, failures, inbound_settings, receive_as_event, repo, resources, s3, sdk, unique,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
-use mailroom::route::{AttachmentMode, Redact, Route, WebhookTarget};
+use mailroom::route::{AttachmentMode, Redact, Route, WebhookSecret, WebhookTarget};
 use mailroom_aws::dynamo::DynamoStore;
 use mailroom_aws::setup::Resources;
 use serde_json::{Value, json};

@@ -615,7 +615,7 @@ fn every_arn_names_the_partition() {
 
 #[test]
 fn the_webhook_secret_is_hidden_and_must_be_a_secret_or_nothing() {
-    use mailroom::deliver::signing::WebhookSecret;
+    use mailroom::route::WebhookSecret;
     use std::fmt::Write as _;
 
     let t = template();

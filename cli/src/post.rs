@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use mailroom::deliver::signing::WebhookSecret;
 use mailroom::deliver::{WebhookRequest, random_webhook_id};
 use mailroom::format::{Format, Payload};
 use mailroom::mail::{self, envelope::Envelope, envelope::KnownEnvelope};
+use mailroom::route::WebhookSecret;
 use mailroom_http::{HttpClient, TargetPolicy};
 
 /// How much of the answer is printed, as in the delivery record.

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::ports::RouteStore;
-use mailroom::route::{self, AttachmentMode, DropOn, Pattern, Redact, Route, WebhookTarget};
+use mailroom::route::{
+    self, AttachmentMode, DropOn, Pattern, Redact, Route, WebhookSecret, WebhookTarget,
+};
 use serde_json::json;
 
 use crate::backend;

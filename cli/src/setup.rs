@@ -609,7 +609,7 @@ fn check_route(stack: &Stack, routes: &[mailroom::route::Route], test_address: &
         .parameters
         .get("WebhookUrl")
         .filter(|url| !url.trim().is_empty());
-    match mailroom::route::resolve(&routes, &test_address) {
+    match mailroom::route::resolve(routes, test_address) {
         Some(found) => step(
             Some(true),
             format!(

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use chrono::{SecondsFormat, Utc};
 use clap::Subcommand;
-use mailroom::feedback::{Suppression, SuppressionReason, normalise_address};
+use mailroom::feedback::{Suppression, SuppressionReason};
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::SuppressionList;
 use serde_json::json;
 

@@ -6,7 +6,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mailroom::deliver::signing::{WebhookSecret, verify};
+use mailroom::deliver::signing::verify;
+use mailroom::route::WebhookSecret;
 
 fn mailroom() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mailroom"));

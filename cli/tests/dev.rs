@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use integration_tests::{Receiver, Reply, printed_array, unique};
-use mailroom::deliver::signing::WebhookSecret;
+use mailroom::route::WebhookSecret;
 use serde_json::Value;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

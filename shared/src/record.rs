@@ -16,6 +16,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::mail::envelope::{addresses_in, normalise_address};
 use crate::route::Redact;
 
 /// Default retention of records, in days.
@@ -397,7 +398,7 @@ impl LookupKey {
     /// equals an address in an index.
     pub fn digest(&self, address: &str) -> String {
         let mut mac = self.mac.clone();
-        mac.update(crate::feedback::normalise_address(address).as_bytes());
+        mac.update(normalise_address(address).as_bytes());
         let bytes = mac.finalize().into_bytes();
         let mut digest = String::with_capacity(34);
         digest.push_str("h:");
@@ -448,9 +449,7 @@ impl Delivery {
     /// Makes the record findable by the `From:` and `Reply-To:` addresses (the first address of each
     /// header's value), which it does not hold: the store keeps their digests ([`seal`](Self::seal)).
     pub fn set_header_parties(&mut self, from: Option<&str>, reply_to: Option<&str>) {
-        let first = |value: Option<&str>| {
-            value.and_then(|v| crate::mail::envelope::addresses_in(v).into_iter().next())
-        };
+        let first = |value: Option<&str>| value.and_then(|v| addresses_in(v).into_iter().next());
         for (party, address) in [
             (Party::From, first(from)),
             (Party::ReplyTo, first(reply_to)),
@@ -476,17 +475,17 @@ impl Delivery {
     /// (always for `From:` and `Reply-To:`, and where the route redacted it).
     pub fn party_key(&self, party: Party) -> Option<String> {
         self.party(party)
-            .map(crate::feedback::normalise_address)
+            .map(normalise_address)
             .or_else(|| self.lookup.get(party).map(str::to_owned))
     }
 
     /// Whether the record names `address` as recipient, sender, `From:` or `Reply-To:`, in the clear or
     /// through `digest` (the address's digest under the store's lookup key).
     pub fn names_party(&self, address: &str, digest: Option<&str>) -> bool {
-        let address = crate::feedback::normalise_address(address);
+        let address = normalise_address(address);
         Party::ALL.into_iter().any(|party| {
             self.party(party)
-                .is_some_and(|a| crate::feedback::normalise_address(a) == address)
+                .is_some_and(|a| normalise_address(a) == address)
                 || (digest.is_some() && self.lookup.get(party) == digest)
         })
     }

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use mailroom::deliver::signing::{WebhookSecret, verify_any};
+use mailroom::deliver::signing::verify_any;
+use mailroom::route::WebhookSecret;
 use mailroom_aws::setup::{Resources, create_all};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -163,13 +164,9 @@ pub async fn receive_as_event(
     Some(serde_json::json!({ "Records": records }))
 }
 
-/// An S3 client on the emulator.
+/// An S3 client on the emulator, built as the functions build theirs.
 pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
+    mailroom_aws::s3_client(sdk)
 }
 
 /// What the receiver answers.

@@ -201,7 +201,7 @@ pub fn index_attributes(
     let mut item = Item::from([(BY_DAY.sort.to_owned(), s(sort_time(at)))]);
     for (index, address) in [(BY_RECIPIENT, recipient), (BY_SENDER, sender)] {
         if let Some(address) = address.filter(|a| !a.is_empty()) {
-            let key = mailroom::feedback::normalise_address(address);
+            let key = mailroom::mail::envelope::normalise_address(address);
             item.insert(index.partition.to_owned(), s(sharded(&key, id, shards)));
         }
     }
@@ -299,7 +299,7 @@ pub fn delivery_item(record: &Delivery, shards: u32) -> Result<Item, StoreError>
     if let Some(address) = record.forward_address() {
         keys.push((
             BY_TARGET.partition,
-            mailroom::feedback::normalise_address(address),
+            mailroom::mail::envelope::normalise_address(address),
         ));
     }
     for (attribute, value) in keys {

@@ -17,7 +17,8 @@ use super::merge::Place;
 use super::query::IndexQuery;
 use super::s3::S3MailStore;
 use super::store_error;
-use mailroom::feedback::{Outbound, normalise_address};
+use mailroom::feedback::Outbound;
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{AddressRecords, MailLocation, ObjectEraser, StoreError};
 use mailroom::record::{Delivery, DeliveryKey, Party};
 

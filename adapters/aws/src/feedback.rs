@@ -16,9 +16,8 @@ use chrono::Utc;
 use super::dynamo::{DynamoStore, PK, SK};
 use super::item::{Item, from_item, to_item};
 use super::store_error;
-use mailroom::feedback::{
-    Outbound, SoftBounces, Suppression, SuppressionReason, normalise_address,
-};
+use mailroom::feedback::{Outbound, SoftBounces, Suppression, SuppressionReason};
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{
     OutboundStore, SoftBounceStore, StoreError, SuppressionList, SuppressionMirror,
 };

@@ -18,7 +18,7 @@ use super::dynamo::{
 use super::item::Item;
 use super::merge::{Place, ShardPage, merge};
 use super::store_error;
-use mailroom::feedback::normalise_address;
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{ListCursor, RecordFilter, RecordPage, RecordQuery, StoreError};
 use mailroom::record::{DEFAULT_RETENTION_DAYS, Delivery};
 

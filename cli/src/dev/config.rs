@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
-use mailroom::route::{AttachmentMode, DropOn, Pattern, Redact, Route, WebhookTarget};
+use mailroom::route::{
+    AttachmentMode, DropOn, Pattern, Redact, Route, WebhookSecret, WebhookTarget,
+};
 use serde::Deserialize;
 
 /// The file's shape.

@@ -12,10 +12,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use mailroom::deliver::signing::{WebhookSecret, verify};
+use mailroom::deliver::signing::verify;
 use mailroom::format::Format;
 use mailroom::ports::RecordQuery;
-use mailroom::route::{AttachmentMode, Pattern, Route, WebhookTarget};
+use mailroom::route::{AttachmentMode, Pattern, Route, WebhookSecret, WebhookTarget};
 use tokio::net::TcpListener;
 
 use super::Args;

@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use mailroom::deliver::links::{LinkKeys, token_key_id};
-use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::mail::envelope::KnownEnvelope;
 use mailroom::ports::{MailLocation, RouteStore, SystemClock};
 use mailroom::record::DEFAULT_RETENTION_DAYS;
-use mailroom::route::{self, AttachmentMode, Pattern, Route, WebhookTarget};
+use mailroom::route::{self, AttachmentMode, Pattern, Route, WebhookSecret, WebhookTarget};
 use mailroom::usecases::inbound::{
     ForwardSettings, Inbound, InboundConfig, LinkSettings, Outcome, Received, Report,
 };

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use mailroom::budget::MemoryBudget;
 use mailroom::deliver::links::LinkKeys;
-use mailroom::deliver::signing::WebhookSecret;
 use mailroom::format::Format;
 use mailroom::ports::{Clock, SystemClock};
-use mailroom::route::{AttachmentMode, WebhookTarget};
+use mailroom::route::{AttachmentMode, WebhookSecret, WebhookTarget};
 use mailroom::usecases::inbound::{ForwardSettings, Inbound, InboundConfig, LinkSettings};
 use mailroom_aws::dynamo::DynamoStore;
 use mailroom_aws::metrics;

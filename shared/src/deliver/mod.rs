@@ -10,7 +10,8 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use signing::WebhookSecret;
+
+use crate::route::WebhookSecret;
 
 /// The `User-Agent` of every request Mailroom sends, from the Lambda, `mailroom dev` and `mailroom post`.
 pub const USER_AGENT: &str = concat!("Mailroom/", env!("CARGO_PKG_VERSION"));

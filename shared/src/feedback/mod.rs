@@ -9,6 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::mail::envelope::normalise_address;
 use crate::record::expires_at;
 use notification::{EventKind, Feedback};
 
@@ -69,11 +70,6 @@ pub struct Suppression {
     /// In words: the bounce's type and status, the complaint's type, or a note given by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-}
-
-/// The normal form of an address in the suppression list and the soft-bounce counts.
-pub fn normalise_address(address: &str) -> String {
-    address.trim().to_lowercase()
 }
 
 /// The recent transient bounces of one address.

@@ -412,94 +412,107 @@ pub fn read_notification(text: &str, now: DateTime<Utc>) -> Result<Reading, Unre
         detail: None,
         recipients: Vec::new(),
     };
-    let destination = || -> Vec<Affected> {
-        mail.destination
-            .iter()
-            .filter_map(|a| affected(a, None, None))
-            .collect()
-    };
-    match kind {
-        EventKind::Bounce => {
-            let bounce = ses.bounce.unwrap_or_default();
-            feedback.timestamp =
-                parse_time(bounce.timestamp.as_deref()).unwrap_or(feedback.timestamp);
-            feedback.feedback_id = bounce.feedback_id;
-            feedback.bounce = Some(BounceKind {
-                bounce_type: bounce
-                    .bounce_type
-                    .unwrap_or_else(|| "Undetermined".to_owned()),
-                bounce_subtype: bounce.bounce_sub_type,
-            });
-            feedback.recipients = bounce
-                .bounced_recipients
-                .into_iter()
-                .filter_map(|r| affected(r.email_address.as_deref()?, r.status, r.diagnostic_code))
-                .collect();
-        }
-        EventKind::Complaint => {
-            let complaint = ses.complaint.unwrap_or_default();
-            feedback.timestamp =
-                parse_time(complaint.timestamp.as_deref()).unwrap_or(feedback.timestamp);
-            feedback.feedback_id = complaint.feedback_id;
-            feedback.complaint_type = complaint.complaint_feedback_type;
-            feedback.detail = complaint.complaint_sub_type;
-            feedback.recipients = complaint
-                .complained_recipients
-                .into_iter()
-                .filter_map(|r| affected(r.email_address.as_deref()?, None, None))
-                .collect();
-        }
-        EventKind::Delivery => {
-            let delivery = ses.delivery.unwrap_or_default();
-            feedback.timestamp =
-                parse_time(delivery.timestamp.as_deref()).unwrap_or(feedback.timestamp);
-            feedback.detail = delivery.smtp_response.clone();
-            feedback.recipients = delivery
-                .recipients
-                .iter()
-                .filter_map(|a| affected(a, None, delivery.smtp_response.clone()))
-                .collect();
-        }
-        EventKind::DeliveryDelay => {
-            let delay = ses.delivery_delay.unwrap_or_default();
-            feedback.timestamp =
-                parse_time(delay.timestamp.as_deref()).unwrap_or(feedback.timestamp);
-            feedback.detail = delay.delay_type;
-            feedback.recipients = delay
-                .delayed_recipients
-                .into_iter()
-                .filter_map(|r| affected(r.email_address.as_deref()?, r.status, r.diagnostic_code))
-                .collect();
-        }
-        EventKind::Reject => {
-            feedback.detail = ses.reject.and_then(|r| r.reason);
-            feedback.recipients = destination();
-        }
-        EventKind::RenderingFailure => {
-            feedback.detail = ses.failure.and_then(|f| f.error_message);
-            feedback.recipients = destination();
-        }
-        EventKind::Send => feedback.recipients = destination(),
-        EventKind::Open | EventKind::Click => {
-            let engagement = if kind == EventKind::Open {
-                ses.open
-            } else {
-                ses.click
-            };
-            if let Some(at) = engagement.and_then(|e| parse_time(e.timestamp.as_deref())) {
-                feedback.timestamp = at;
+    feedback.read_event(ses, &mail.destination);
+    Ok(Reading::Feedback(feedback))
+}
+
+impl Feedback {
+    /// Fills in what the event's own object says; `destination` is the message's recipients.
+    fn read_event(&mut self, ses: SesNotification, destination: &[String]) {
+        match self.kind {
+            EventKind::Bounce => self.read_bounce(ses.bounce.unwrap_or_default()),
+            EventKind::Complaint => self.read_complaint(ses.complaint.unwrap_or_default()),
+            EventKind::Delivery => self.read_delivery(ses.delivery.unwrap_or_default()),
+            EventKind::DeliveryDelay => self.read_delay(ses.delivery_delay.unwrap_or_default()),
+            EventKind::Reject => {
+                self.detail = ses.reject.and_then(|r| r.reason);
+                self.recipients = addressed(destination);
             }
-        }
-        EventKind::Subscription => {
-            if let Some(at) = ses
-                .subscription
-                .and_then(|s| parse_time(s.timestamp.as_deref()))
-            {
-                feedback.timestamp = at;
+            EventKind::RenderingFailure => {
+                self.detail = ses.failure.and_then(|f| f.error_message);
+                self.recipients = addressed(destination);
+            }
+            EventKind::Send => self.recipients = addressed(destination),
+            EventKind::Open | EventKind::Click => {
+                let engagement = if self.kind == EventKind::Open {
+                    ses.open
+                } else {
+                    ses.click
+                };
+                if let Some(at) = engagement.and_then(|e| parse_time(e.timestamp.as_deref())) {
+                    self.timestamp = at;
+                }
+            }
+            EventKind::Subscription => {
+                if let Some(at) = ses
+                    .subscription
+                    .and_then(|s| parse_time(s.timestamp.as_deref()))
+                {
+                    self.timestamp = at;
+                }
             }
         }
     }
-    Ok(Reading::Feedback(feedback))
+
+    /// A bounce's time, id, kind and bounced recipients.
+    fn read_bounce(&mut self, bounce: Bounce) {
+        self.timestamp = parse_time(bounce.timestamp.as_deref()).unwrap_or(self.timestamp);
+        self.feedback_id = bounce.feedback_id;
+        self.bounce = Some(BounceKind {
+            bounce_type: bounce
+                .bounce_type
+                .unwrap_or_else(|| "Undetermined".to_owned()),
+            bounce_subtype: bounce.bounce_sub_type,
+        });
+        self.recipients = bounce
+            .bounced_recipients
+            .into_iter()
+            .filter_map(|r| affected(r.email_address.as_deref()?, r.status, r.diagnostic_code))
+            .collect();
+    }
+
+    /// A complaint's time, id, type and complaining recipients.
+    fn read_complaint(&mut self, complaint: Complaint) {
+        self.timestamp = parse_time(complaint.timestamp.as_deref()).unwrap_or(self.timestamp);
+        self.feedback_id = complaint.feedback_id;
+        self.complaint_type = complaint.complaint_feedback_type;
+        self.detail = complaint.complaint_sub_type;
+        self.recipients = complaint
+            .complained_recipients
+            .into_iter()
+            .filter_map(|r| affected(r.email_address.as_deref()?, None, None))
+            .collect();
+    }
+
+    /// A delivery's time, the remote server's answer and the recipients.
+    fn read_delivery(&mut self, delivery: DeliveryObject) {
+        self.timestamp = parse_time(delivery.timestamp.as_deref()).unwrap_or(self.timestamp);
+        self.detail = delivery.smtp_response.clone();
+        self.recipients = delivery
+            .recipients
+            .iter()
+            .filter_map(|a| affected(a, None, delivery.smtp_response.clone()))
+            .collect();
+    }
+
+    /// A delay's time, type and delayed recipients.
+    fn read_delay(&mut self, delay: DeliveryDelay) {
+        self.timestamp = parse_time(delay.timestamp.as_deref()).unwrap_or(self.timestamp);
+        self.detail = delay.delay_type;
+        self.recipients = delay
+            .delayed_recipients
+            .into_iter()
+            .filter_map(|r| affected(r.email_address.as_deref()?, r.status, r.diagnostic_code))
+            .collect();
+    }
+}
+
+/// The message's recipients, for events that name no recipients of their own.
+fn addressed(destination: &[String]) -> Vec<Affected> {
+    destination
+        .iter()
+        .filter_map(|a| affected(a, None, None))
+        .collect()
 }
 
 fn affected(

@@ -286,6 +286,12 @@ pub fn mailbox_hash(address: &str) -> Option<&str> {
     (!tag.is_empty()).then_some(tag)
 }
 
+/// The normal form of an address wherever it is a key: the suppression list, the soft-bounce counts and
+/// the records' indexes.
+pub fn normalise_address(address: &str) -> String {
+    address.trim().to_lowercase()
+}
+
 /// The top-most of each trace header SES prepends.
 struct TraceHeaders<'a> {
     return_path: Option<&'a str>,

@@ -97,37 +97,16 @@ impl Bounded {
     }
 }
 
+/// The parser's input for `raw`: cut after the last part within the limits, with the header fields over
+/// them, the bodies the parser does not need and encoded attached messages taken out of its sight.
 pub(crate) fn bound(raw: Bytes) -> Bounded {
     let scan = Scan::run(&raw);
     let malformed_lines = scan.malformed_lines;
     let top_fields = scan.top_fields.clone();
     let mut warnings = scan.warnings;
     let mut cut = scan.cut;
-
-    // mail-parser also accepts a delimiter in the middle of a line; a message with far more `--` than
-    // line-anchored delimiters may be using that, so count every occurrence of the declared boundaries.
     if cut.is_none() && scan.parts <= MAX_PARTS {
-        let dashes = memchr::memmem::find_iter(&raw, b"--")
-            .take(4 * MAX_PARTS + 1)
-            .count();
-        if dashes > 4 * MAX_PARTS {
-            let delimiters = boundary_delimiters(&raw);
-            if let Some(at) = delimiters.get(MAX_PARTS) {
-                warnings.push(Warning {
-                    code: "max_parts",
-                    message: format!(
-                        "the message has {} MIME boundaries; it is read up to the {MAX_PARTS}th and the rest is left out",
-                        delimiters.len()
-                    ),
-                });
-                let mut close = raw.get(at.clone()).unwrap_or_default().to_vec();
-                close.extend_from_slice(b"--\r\n");
-                cut = Some(Cut {
-                    at: at.start,
-                    close: Some(close),
-                });
-            }
-        }
+        cut = cut_at_inline_delimiters(&raw, &mut warnings);
     }
 
     let end = cut.as_ref().map_or(raw.len(), |c| c.at).min(raw.len());
@@ -148,12 +127,61 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
         };
     }
 
+    let (mut source, edits) = without_removals(&raw, end, &removals, close.len());
+    write_markers(&mut source, &edits, &scan.markers);
+    source.extend_from_slice(&close);
+    Bounded {
+        source: Bytes::from(source),
+        edits,
+        end,
+        warnings,
+        malformed_lines,
+        top_fields,
+    }
+}
+
+/// Where to cut a message whose declared boundaries occur more than [`MAX_PARTS`] times anywhere in a
+/// line, with its warning; `None` when they do not.
+fn cut_at_inline_delimiters(raw: &[u8], warnings: &mut Vec<Warning>) -> Option<Cut> {
+    // mail-parser also accepts a delimiter in the middle of a line; a message with far more `--` than
+    // line-anchored delimiters may be using that, so count every occurrence of the declared boundaries.
+    let dashes = memchr::memmem::find_iter(raw, b"--")
+        .take(4 * MAX_PARTS + 1)
+        .count();
+    if dashes <= 4 * MAX_PARTS {
+        return None;
+    }
+    let delimiters = boundary_delimiters(raw);
+    let at = delimiters.get(MAX_PARTS)?;
+    warnings.push(Warning {
+        code: "max_parts",
+        message: format!(
+            "the message has {} MIME boundaries; it is read up to the {MAX_PARTS}th and the rest is left out",
+            delimiters.len()
+        ),
+    });
+    let mut close = raw.get(at.clone()).unwrap_or_default().to_vec();
+    close.extend_from_slice(b"--\r\n");
+    Some(Cut {
+        at: at.start,
+        close: Some(close),
+    })
+}
+
+/// `raw` up to `end` without the removed ranges (with room for `tail` more bytes), and the edits that map
+/// the result back to `raw`.
+fn without_removals(
+    raw: &[u8],
+    end: usize,
+    removals: &[&Removal],
+    tail: usize,
+) -> (Vec<u8>, Vec<Edit>) {
     let kept = end
         - removals
             .iter()
             .map(|r| r.range.end.min(end) - r.range.start)
             .sum::<usize>();
-    let mut source = Vec::with_capacity(kept + close.len());
+    let mut source = Vec::with_capacity(kept + tail);
     let mut edits = Vec::with_capacity(removals.len());
     let mut pos = 0usize;
     let mut removed_so_far = 0usize;
@@ -169,7 +197,13 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
         pos = range_end;
     }
     source.extend_from_slice(raw.get(pos..end).unwrap_or_default());
-    for &at in &scan.markers {
+    (source, edits)
+}
+
+/// Overwrites the last byte of each encoded attached message's subtype (at `markers` in the original)
+/// with `_`, where `edits` moved it in `source`.
+fn write_markers(source: &mut [u8], edits: &[Edit], markers: &[usize]) {
+    for &at in markers {
         // Markers sit in header blocks, never in removed ranges; shift them as the edits before them did.
         let before = edits.partition_point(|e| e.at + e.removed_so_far <= at);
         let shift = before
@@ -179,15 +213,6 @@ pub(crate) fn bound(raw: Bytes) -> Bounded {
         if let Some(byte) = at.checked_sub(shift).and_then(|i| source.get_mut(i)) {
             *byte = b'_';
         }
-    }
-    source.extend_from_slice(&close);
-    Bounded {
-        source: Bytes::from(source),
-        edits,
-        end,
-        warnings,
-        malformed_lines,
-        top_fields,
     }
 }
 
@@ -245,147 +270,245 @@ struct Body {
     skippable: bool,
 }
 
-impl Scan {
-    fn run(raw: &[u8]) -> Scan {
-        // The root is a part too.
-        let mut scan = Scan {
-            parts: 1,
-            ..Scan::default()
-        };
-        let mut boundaries: Vec<Boundary> = Vec::new();
-        let mut block = Some(Block {
-            top: true,
-            ..Block::default()
-        });
-        let mut total_fields = 0usize;
-        let mut dropped_block = 0usize;
-        let mut dropped_total = 0usize;
-        let mut malformed = 0usize;
-        let mut long_names = 0usize;
+/// Header fields counted against the limits, and lines the parser would skip.
+#[derive(Default)]
+struct FieldCounts {
+    /// Fields kept, in every header block.
+    kept: usize,
+    /// Fields left out for being beyond [`MAX_HEADERS`] in their block.
+    over_block: usize,
+    /// Fields left out for being beyond [`MAX_HEADER_FIELDS_TOTAL`] in the message.
+    over_total: usize,
+    /// Fields left out for a name longer than [`MAX_HEADER_NAME_BYTES`].
+    long_names: usize,
+    /// Lines in header blocks with no field name.
+    malformed: usize,
+}
 
-        let mut body: Option<Body> = None;
+impl FieldCounts {
+    /// Starts the field on `line` (whose bytes are `text`) in `block`, kept or left out.
+    fn start_field(&mut self, block: &mut Block, text: &[u8], line: Range<usize>) {
+        match text.iter().position(|c| *c == b':') {
+            None => {
+                // mail-parser skips a line with no field name; say so.
+                if !block.attached_message {
+                    self.malformed += 1;
+                }
+            }
+            Some(n) if n > MAX_HEADER_NAME_BYTES => {
+                self.long_names += 1;
+                block.field = Some(line);
+                block.field_dropped = true;
+            }
+            Some(_) => {
+                let over_block = block.fields >= MAX_HEADERS;
+                let over_total = self.kept >= MAX_HEADER_FIELDS_TOTAL;
+                let keep = !(over_block || over_total)
+                    || (is_structural(text) && block.fields < MAX_HEADERS + 8);
+                if keep {
+                    block.fields += 1;
+                    self.kept += 1;
+                } else if over_block {
+                    self.over_block += 1;
+                } else {
+                    self.over_total += 1;
+                }
+                block.field = Some(line);
+                block.field_dropped = !keep;
+            }
+        }
+    }
+
+    /// One warning for each limit that left fields out.
+    fn warnings(&self) -> impl Iterator<Item = Warning> {
+        [
+            (
+                self.over_block,
+                "max_headers",
+                format!("beyond {MAX_HEADERS} in one header block"),
+            ),
+            (
+                self.over_total,
+                "max_header_fields_total",
+                format!("beyond {MAX_HEADER_FIELDS_TOTAL} in the whole message"),
+            ),
+            (
+                self.long_names,
+                "max_header_name_bytes",
+                format!("with a name longer than {MAX_HEADER_NAME_BYTES} bytes"),
+            ),
+        ]
+        .into_iter()
+        .filter(|(count, _, _)| *count > 0)
+        .map(|(count, code, what)| Warning {
+            code,
+            message: format!("{count} header field(s) {what} were left out"),
+        })
+    }
+}
+
+/// The pass over the lines under way: what it found so far, and where it is in the MIME structure.
+struct Pass<'a> {
+    raw: &'a [u8],
+    scan: Scan,
+    /// Every boundary declared so far.
+    boundaries: Vec<Boundary>,
+    /// The header block being read, if the pass is in one.
+    block: Option<Block>,
+    /// The body being passed over, if the pass is in one.
+    body: Option<Body>,
+    counts: FieldCounts,
+}
+
+impl<'a> Pass<'a> {
+    /// At the start of `raw`, in the message's own header block.
+    fn new(raw: &'a [u8]) -> Pass<'a> {
+        Pass {
+            raw,
+            // The root is a part too.
+            scan: Scan {
+                parts: 1,
+                ..Scan::default()
+            },
+            boundaries: Vec::new(),
+            block: Some(Block {
+                top: true,
+                ..Block::default()
+            }),
+            body: None,
+            counts: FieldCounts::default(),
+        }
+    }
+
+    /// Reads the lines up to the end of the input, or up to where it is cut.
+    fn run(mut self) -> Scan {
+        let raw = self.raw;
         let mut pos = 0usize;
-        while pos < raw.len() {
-            if block.is_none() {
+        while pos < raw.len() && self.scan.cut.is_none() {
+            if self.block.is_none() {
                 // In a body only delimiter lines matter: jump from one `--` to the next.
-                match next_delimiter_line(raw, pos, &boundaries, &mut body) {
+                match next_delimiter_line(raw, pos, &self.boundaries, &mut self.body) {
                     Some(line_start) => pos = line_start,
                     None => break,
                 }
             }
             let end = memchr::memchr(b'\n', raw.get(pos..).unwrap_or_default())
                 .map_or(raw.len(), |i| pos + i + 1);
-            let line = raw.get(pos..end).unwrap_or_default();
-
-            if line.starts_with(b"--")
-                && let Some((index, closing)) = delimiter(line, &boundaries)
-            {
-                if let Some(mut b) = block.take() {
-                    scan.finish_field(raw, &mut b, &mut boundaries);
-                }
-                if let Some(passed) = body.take() {
-                    scan.skip_body(raw, passed, pos);
-                }
-                if let Some(boundary) = boundaries.get_mut(index) {
-                    if closing {
-                        boundary.closed = true;
-                    } else {
-                        boundary.opened = true;
-                    }
-                }
-                if !closing {
-                    scan.parts += 1;
-                    if scan.parts > MAX_PARTS {
-                        let mut close = trim_end(line).to_vec();
-                        close.extend_from_slice(b"--\r\n");
-                        scan.cut = Some(Cut {
-                            at: pos,
-                            close: Some(close),
-                        });
-                        break;
-                    }
-                    block = Some(Block {
-                        in_digest: boundaries.get(index).is_some_and(|b| b.digest),
-                        ..Block::default()
-                    });
-                } else {
-                    body = Some(Body {
-                        start: end,
-                        skippable: false,
-                    });
-                }
-                pos = end;
-                continue;
-            }
-
-            if let Some(b) = block.as_mut() {
-                let blank = line.iter().all(|c| *c == b'\r' || *c == b'\n');
-                let continuation = line.first().is_some_and(|c| *c == b' ' || *c == b'\t');
-                if continuation && !blank {
-                    if let Some(field) = b.field.as_mut() {
-                        field.end = end;
-                    }
-                } else {
-                    scan.finish_field(raw, b, &mut boundaries);
-                    if blank {
-                        let finished = block.take().unwrap_or_default();
-                        block = scan.next_block_after(&finished, end);
-                        if scan.cut.is_some() {
-                            break;
-                        }
-                        if block.is_none() {
-                            body = Some(Body {
-                                start: end,
-                                skippable: !finished.multipart
-                                    && finished.message_subtype_end.is_none(),
-                            });
-                        }
-                    } else {
-                        match line.iter().position(|c| *c == b':') {
-                            None => {
-                                // mail-parser skips a line with no field name; say so.
-                                if !b.attached_message {
-                                    malformed += 1;
-                                }
-                            }
-                            Some(n) if n > MAX_HEADER_NAME_BYTES => {
-                                long_names += 1;
-                                b.field = Some(pos..end);
-                                b.field_dropped = true;
-                            }
-                            Some(_) => {
-                                let over_block = b.fields >= MAX_HEADERS;
-                                let over_total = total_fields >= MAX_HEADER_FIELDS_TOTAL;
-                                let keep = !(over_block || over_total)
-                                    || (is_structural(line) && b.fields < MAX_HEADERS + 8);
-                                if keep {
-                                    b.fields += 1;
-                                    total_fields += 1;
-                                } else if over_block {
-                                    dropped_block += 1;
-                                } else {
-                                    dropped_total += 1;
-                                }
-                                b.field = Some(pos..end);
-                                b.field_dropped = !keep;
-                            }
-                        }
-                    }
-                }
-            }
+            self.read_line(pos..end);
             pos = end;
         }
-        if scan.cut.is_none()
-            && let Some(passed) = body.take()
+        self.finish()
+    }
+
+    /// One line, with its line break.
+    fn read_line(&mut self, line: Range<usize>) {
+        let text = self.raw.get(line.clone()).unwrap_or_default();
+        if text.starts_with(b"--")
+            && let Some((index, closing)) = delimiter(text, &self.boundaries)
+        {
+            self.delimiter_line(line, index, closing);
+        } else {
+            self.header_line(line);
+        }
+    }
+
+    /// A delimiter of the boundary at `index`: ends the header block or body before it, then opens the next
+    /// part, or the epilogue when `closing`.
+    fn delimiter_line(&mut self, line: Range<usize>, index: usize, closing: bool) {
+        let raw = self.raw;
+        if let Some(mut block) = self.block.take() {
+            self.scan
+                .finish_field(raw, &mut block, &mut self.boundaries);
+        }
+        if let Some(passed) = self.body.take() {
+            self.scan.skip_body(raw, passed, line.start);
+        }
+        if let Some(boundary) = self.boundaries.get_mut(index) {
+            if closing {
+                boundary.closed = true;
+            } else {
+                boundary.opened = true;
+            }
+        }
+        if closing {
+            self.body = Some(Body {
+                start: line.end,
+                skippable: false,
+            });
+            return;
+        }
+        self.scan.parts += 1;
+        if self.scan.parts > MAX_PARTS {
+            let mut close = trim_end(raw.get(line.clone()).unwrap_or_default()).to_vec();
+            close.extend_from_slice(b"--\r\n");
+            self.scan.cut = Some(Cut {
+                at: line.start,
+                close: Some(close),
+            });
+            return;
+        }
+        self.block = Some(Block {
+            in_digest: self.boundaries.get(index).is_some_and(|b| b.digest),
+            ..Block::default()
+        });
+    }
+
+    /// A line in a header block: a field, the continuation of one, or the blank line that ends the block.
+    fn header_line(&mut self, line: Range<usize>) {
+        let raw = self.raw;
+        let Some(block) = self.block.as_mut() else {
+            return;
+        };
+        let text = raw.get(line.clone()).unwrap_or_default();
+        let blank = text.iter().all(|c| *c == b'\r' || *c == b'\n');
+        let continuation = text.first().is_some_and(|c| *c == b' ' || *c == b'\t');
+        if continuation && !blank {
+            if let Some(field) = block.field.as_mut() {
+                field.end = line.end;
+            }
+            return;
+        }
+        self.scan.finish_field(raw, block, &mut self.boundaries);
+        if blank {
+            self.end_block(line.end);
+        } else {
+            self.counts.start_field(block, text, line);
+        }
+    }
+
+    /// Ends the header block at the blank line that ends at `end`: what follows is the header block of an
+    /// attached message, or a body.
+    fn end_block(&mut self, end: usize) {
+        let finished = self.block.take().unwrap_or_default();
+        self.block = self.scan.next_block_after(&finished, end);
+        if self.scan.cut.is_some() || self.block.is_some() {
+            return;
+        }
+        self.body = Some(Body {
+            start: end,
+            skippable: !finished.multipart && finished.message_subtype_end.is_none(),
+        });
+    }
+
+    /// Ends the last body and field, and names every limit hit.
+    fn finish(mut self) -> Scan {
+        let raw = self.raw;
+        if self.scan.cut.is_none()
+            && let Some(passed) = self.body.take()
         {
             // The last body runs to the end of the input, as the parser reads it.
-            scan.skip_body(raw, passed, raw.len());
+            self.scan.skip_body(raw, passed, raw.len());
         }
-        if let Some(mut b) = block.take() {
-            scan.finish_field(raw, &mut b, &mut boundaries);
+        if let Some(mut block) = self.block.take() {
+            self.scan
+                .finish_field(raw, &mut block, &mut self.boundaries);
         }
-
-        let unterminated = boundaries.iter().filter(|b| b.opened && !b.closed).count();
+        let mut scan = self.scan;
+        let unterminated = self
+            .boundaries
+            .iter()
+            .filter(|b| b.opened && !b.closed)
+            .count();
         if unterminated > 0 && scan.cut.is_none() {
             scan.warnings.push(Warning {
                 code: "unterminated_multipart",
@@ -402,32 +525,16 @@ impl Scan {
                 ),
             });
         }
-        for (count, code, what) in [
-            (
-                dropped_block,
-                "max_headers",
-                format!("beyond {MAX_HEADERS} in one header block"),
-            ),
-            (
-                dropped_total,
-                "max_header_fields_total",
-                format!("beyond {MAX_HEADER_FIELDS_TOTAL} in the whole message"),
-            ),
-            (
-                long_names,
-                "max_header_name_bytes",
-                format!("with a name longer than {MAX_HEADER_NAME_BYTES} bytes"),
-            ),
-        ] {
-            if count > 0 {
-                scan.warnings.push(Warning {
-                    code,
-                    message: format!("{count} header field(s) {what} were left out"),
-                });
-            }
-        }
-        scan.malformed_lines = malformed;
+        scan.warnings.extend(self.counts.warnings());
+        scan.malformed_lines = self.counts.malformed;
         scan
+    }
+}
+
+impl Scan {
+    /// One pass over the lines of `raw`.
+    fn run(raw: &[u8]) -> Scan {
+        Pass::new(raw).run()
     }
 
     /// Ends the current field: records it when left out, otherwise reads what the parser needs from it

@@ -185,51 +185,7 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         });
     }
     let mut warnings = Vec::new();
-    // Some senders put blank lines before the headers; read past them rather than lose every header.
-    let blank = leading_blank_lines(&raw);
-    if blank > 0 {
-        warnings.push(Warning {
-            code: "leading_blank_lines",
-            message: format!("{blank} blank byte(s) before the first header were skipped"),
-        });
-    }
-    // An mbox file's `From sender date` separator line is not a header field.
-    let mbox_line = mbox_from_line(raw.get(blank..).unwrap_or_default());
-    let skipped = blank + mbox_line;
-    let mut original = raw.slice(skipped..);
-    // Where the header block runs into lines that are not header fields, and no field follows them, the
-    // sender's text starts there (as Python's `email` reads it): a blank line is put in front of it for the
-    // parsers, and the original stays untouched in `raw`.
-    let body_at = body_without_separator(&original);
-    if let Some(at) = body_at {
-        let line_break: &[u8] = if at == 0 {
-            if first_line(&original).ends_with(b"\r\n") {
-                b"\r\n"
-            } else {
-                b"\n"
-            }
-        } else if original.get(..at).is_some_and(|h| h.ends_with(b"\r\n")) {
-            b"\r\n"
-        } else {
-            b"\n"
-        };
-        let mut separated = Vec::with_capacity(original.len() + line_break.len());
-        separated.extend_from_slice(original.get(..at).unwrap_or_default());
-        separated.extend_from_slice(line_break);
-        separated.extend_from_slice(original.get(at..).unwrap_or_default());
-        original = Bytes::from(separated);
-        warnings.push(if at == 0 {
-            Warning {
-                code: "no_headers",
-                message: "the message has no header fields; all of it is read as the body".to_owned(),
-            }
-        } else {
-            Warning {
-                code: "missing_header_separator",
-                message: "the header fields run into the text without a blank line; the body starts at the first line that is not a header field".to_owned(),
-            }
-        });
-    }
+    let (original, body_at) = header_start(&raw, &mut warnings);
     if body_at == Some(0)
         && !is_text(
             original
@@ -237,22 +193,7 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
                 .unwrap_or_default(),
         )
     {
-        // Without headers nothing says what binary content is: it is passed on as one file.
-        let content = original.slice(first_line(&original).len()..);
-        return Ok(Email {
-            raw,
-            headers: Vec::new(),
-            plain: None,
-            html: None,
-            attachments: vec![Attachment {
-                file_name: None,
-                content_type: "application/octet-stream".to_owned(),
-                disposition: Disposition::Attachment,
-                content_id: None,
-                content,
-            }],
-            warnings,
-        });
+        return Ok(headerless_file(raw, &original, warnings));
     }
     let bounded = limits::bound(original.clone());
     warnings.extend(bounded.warnings.iter().cloned());
@@ -288,16 +229,146 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             warnings,
         });
     };
-    let reachable = reachable_parts(&message.parts, &mut warnings);
+    let input = ParserInput {
+        original: &original,
+        bounded: &bounded,
+        source: &source,
+    };
+    let contents = read_parts(message, &input, &mut warnings);
+    keep_first_of_each_code(&mut warnings);
+    Ok(Email {
+        raw,
+        headers,
+        plain: contents.plain,
+        html: contents.html,
+        attachments: contents.attachments,
+        warnings,
+    })
+}
+
+/// The message from where its header fields start (past leading blank lines and an mbox `From ` line),
+/// with a blank line put where the header block runs into the text without one; and where that text
+/// starts, if it does.
+fn header_start(raw: &Bytes, warnings: &mut Vec<Warning>) -> (Bytes, Option<usize>) {
+    // Some senders put blank lines before the headers; read past them rather than lose every header.
+    let blank = leading_blank_lines(raw);
+    if blank > 0 {
+        warnings.push(Warning {
+            code: "leading_blank_lines",
+            message: format!("{blank} blank byte(s) before the first header were skipped"),
+        });
+    }
+    // An mbox file's `From sender date` separator line is not a header field.
+    let mbox_line = mbox_from_line(raw.get(blank..).unwrap_or_default());
+    let skipped = blank + mbox_line;
+    let original = raw.slice(skipped..);
+    // Where the header block runs into lines that are not header fields, and no field follows them, the
+    // sender's text starts there (as Python's `email` reads it): a blank line is put in front of it for the
+    // parsers, and the original stays untouched in `raw`.
+    let body_at = body_without_separator(&original);
+    let Some(at) = body_at else {
+        return (original, None);
+    };
+    let separated = with_separator_at(&original, at);
+    warnings.push(if at == 0 {
+        Warning {
+            code: "no_headers",
+            message: "the message has no header fields; all of it is read as the body".to_owned(),
+        }
+    } else {
+        Warning {
+            code: "missing_header_separator",
+            message: "the header fields run into the text without a blank line; the body starts at the first line that is not a header field".to_owned(),
+        }
+    });
+    (separated, body_at)
+}
+
+/// `original` with a line break inserted at `at`, of the kind its lines end with.
+fn with_separator_at(original: &[u8], at: usize) -> Bytes {
+    let line_break: &[u8] = if at == 0 {
+        if first_line(original).ends_with(b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        }
+    } else if original.get(..at).is_some_and(|h| h.ends_with(b"\r\n")) {
+        b"\r\n"
+    } else {
+        b"\n"
+    };
+    let mut separated = Vec::with_capacity(original.len() + line_break.len());
+    separated.extend_from_slice(original.get(..at).unwrap_or_default());
+    separated.extend_from_slice(line_break);
+    separated.extend_from_slice(original.get(at..).unwrap_or_default());
+    Bytes::from(separated)
+}
+
+/// A message with no header fields whose content is not text.
+fn headerless_file(raw: Bytes, original: &Bytes, warnings: Vec<Warning>) -> Email {
+    // Without headers nothing says what binary content is: it is passed on as one file.
+    let content = original.slice(first_line(original).len()..);
+    Email {
+        raw,
+        headers: Vec::new(),
+        plain: None,
+        html: None,
+        attachments: vec![Attachment {
+            file_name: None,
+            content_type: "application/octet-stream".to_owned(),
+            disposition: Disposition::Attachment,
+            content_id: None,
+            content,
+        }],
+        warnings,
+    }
+}
+
+/// What the MIME parser was given, and what it came from.
+struct ParserInput<'a> {
+    /// The message from its first header field, where part contents are read.
+    original: &'a Bytes,
+    /// How the parser's input maps back to `original`.
+    bounded: &'a limits::Bounded,
+    /// The parser's input.
+    source: &'a Bytes,
+}
+
+/// The chosen bodies and the attachments of a message.
+struct Contents {
+    plain: Option<String>,
+    html: Option<String>,
+    attachments: Vec<Attachment>,
+}
+
+/// Parts whose content could not be delivered as declared, named in warnings.
+#[derive(Default)]
+struct PartTrouble {
+    /// Content types of parts with a broken transfer encoding.
+    damaged: Vec<String>,
+    /// Transfer encodings RFC 2045 does not define.
+    unknown_encodings: Vec<String>,
+    /// Multiparts whose boundary never occurs.
+    empty_multiparts: usize,
+}
+
+/// Decodes every reachable leaf part into a body or an attachment.
+fn read_parts(
+    message: mail_parser::Message<'_>,
+    input: &ParserInput<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Contents {
+    let reachable = reachable_parts(&message.parts, warnings);
 
     let plain = choose_body(&message.text_body, &message.parts, &reachable, false);
     let html = choose_body(&message.html_body, &message.parts, &reachable, true);
 
-    let mut attachments = Vec::new();
-    let (mut plain_text, mut html_text) = (None, None);
-    let mut damaged: Vec<String> = Vec::new();
-    let mut unknown_encodings: Vec<String> = Vec::new();
-    let mut empty_multiparts = 0usize;
+    let mut contents = Contents {
+        plain: None,
+        html: None,
+        attachments: Vec::new(),
+    };
+    let mut trouble = PartTrouble::default();
     // Parts are consumed so that buffers mail-parser decoded move into the model without a copy.
     for (index, part) in message.parts.into_iter().enumerate() {
         if !reachable.get(index).copied().unwrap_or(false) {
@@ -310,8 +381,10 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
             continue;
         }
         // Content is read from the original, where the parser may have seen a skipped body or a marker.
-        let range = bounded.original_range(part.offset_body as usize, part.offset_end as usize);
-        let body = original.get(range).unwrap_or_default();
+        let range = input
+            .bounded
+            .original_range(part.offset_body as usize, part.offset_end as usize);
+        let body = input.original.get(range).unwrap_or_default();
         // A delimiter with nothing after it leaves a part with no headers and no bytes: nothing to deliver.
         if part.headers.is_empty() && body.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -319,65 +392,83 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         let content_type = content_type_of(&part);
         if content_type.starts_with("multipart/") {
             // A multipart whose boundary never occurs has no parts; its bytes are kept unless blank.
-            empty_multiparts += 1;
+            trouble.empty_multiparts += 1;
             if body.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
         }
-        let declared = raw_transfer_encoding(&source, &part);
+        let declared = raw_transfer_encoding(input.source, &part);
         let (decoded, damage) = transfer::decode(declared.as_deref(), body);
-        match damage {
-            transfer::Damage::None if !part.is_encoding_problem => {}
-            transfer::Damage::Unknown(encoding) => unknown_encodings.push(encoding),
-            _ => damaged.push(content_type.clone()),
-        }
+        trouble.note(damage, part.is_encoding_problem, &content_type);
         if Some(index) == plain || Some(index) == html {
             let text = recover::decode_text(&part, &decoded);
             if Some(index) == plain {
-                plain_text = Some(text);
+                contents.plain = Some(text);
             } else {
-                html_text = Some(text);
+                contents.html = Some(text);
             }
             if let PartType::Message(nested) = part.body {
                 dismantle(nested);
             }
         } else {
             let content = match decoded {
-                Cow::Borrowed(slice) => share(&original, slice),
+                Cow::Borrowed(slice) => share(input.original, slice),
                 Cow::Owned(bytes) => Bytes::from(bytes),
             };
-            attachments.push(attachment(&source, part, content_type, content));
+            let attachment = attachment(input.source, part, content_type, content);
+            contents.attachments.push(attachment);
+        }
+    }
+    trouble.warn(warnings);
+    contents
+}
+
+impl PartTrouble {
+    /// Notes what decoding a part of `content_type` found, and whether mail-parser saw an encoding problem.
+    fn note(&mut self, damage: transfer::Damage, encoding_problem: bool, content_type: &str) {
+        match damage {
+            transfer::Damage::None if !encoding_problem => {}
+            transfer::Damage::Unknown(encoding) => self.unknown_encodings.push(encoding),
+            _ => self.damaged.push(content_type.to_owned()),
         }
     }
 
-    if !damaged.is_empty() {
-        warnings.push(Warning {
-            code: "damaged_part",
-            message: format!(
-                "{} part(s) were damaged (bad transfer encoding or a missing MIME boundary) and are passed on as recovered ({})",
-                damaged.len(),
-                damaged.join(", ")
-            ),
-        });
+    /// One warning for each kind of trouble there was.
+    fn warn(self, warnings: &mut Vec<Warning>) {
+        if !self.damaged.is_empty() {
+            warnings.push(Warning {
+                code: "damaged_part",
+                message: format!(
+                    "{} part(s) were damaged (bad transfer encoding or a missing MIME boundary) and are passed on as recovered ({})",
+                    self.damaged.len(),
+                    self.damaged.join(", ")
+                ),
+            });
+        }
+        if !self.unknown_encodings.is_empty() {
+            warnings.push(Warning {
+                code: "unknown_transfer_encoding",
+                message: format!(
+                    "{} part(s) declare a transfer encoding RFC 2045 does not define ({}) and are passed on undecoded",
+                    self.unknown_encodings.len(),
+                    self.unknown_encodings.join(", ")
+                ),
+            });
+        }
+        if self.empty_multiparts > 0 {
+            warnings.push(Warning {
+                code: "multipart_without_parts",
+                message: format!(
+                    "{} multipart part(s) never use their boundary; blank ones were left out, others kept as they are",
+                    self.empty_multiparts
+                ),
+            });
+        }
     }
-    if !unknown_encodings.is_empty() {
-        warnings.push(Warning {
-            code: "unknown_transfer_encoding",
-            message: format!(
-                "{} part(s) declare a transfer encoding RFC 2045 does not define ({}) and are passed on undecoded",
-                unknown_encodings.len(),
-                unknown_encodings.join(", ")
-            ),
-        });
-    }
-    if empty_multiparts > 0 {
-        warnings.push(Warning {
-            code: "multipart_without_parts",
-            message: format!(
-                "{empty_multiparts} multipart part(s) never use their boundary; blank ones were left out, others kept as they are"
-            ),
-        });
-    }
+}
+
+/// Drops every warning whose code an earlier one has.
+fn keep_first_of_each_code(warnings: &mut Vec<Warning>) {
     // Two checks can meet the same limit; one warning per limit is enough.
     let mut seen_codes = Vec::new();
     warnings.retain(|w| {
@@ -385,15 +476,6 @@ pub fn parse(raw: impl Into<Bytes>) -> Result<Email, ParseError> {
         seen_codes.push(w.code);
         first
     });
-
-    Ok(Email {
-        raw,
-        headers,
-        plain: plain_text,
-        html: html_text,
-        attachments,
-        warnings,
-    })
 }
 
 /// Length of a leading mbox `From ` separator line (`From sender@example.com Sun May  8 19:07:09 2005`).

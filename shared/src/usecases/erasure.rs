@@ -18,7 +18,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::feedback::{Outbound, SoftBounces, Suppression, normalise_address};
+use crate::feedback::{Outbound, SoftBounces, Suppression};
+use crate::mail::envelope::normalise_address;
 use crate::ports::{
     AddressRecords, MailLocation, ObjectEraser, OutboundStore, RouteStore, SoftBounceStore,
     StoreError, SuppressionList,

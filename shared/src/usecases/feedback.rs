@@ -14,7 +14,6 @@ use url::Url;
 
 use crate::budget::Deadline;
 use crate::deliver::policy::{self, GIVE_UP_AFTER, Judgement};
-use crate::deliver::signing::WebhookSecret;
 use crate::deliver::{WebhookRequest, webhook_id};
 use crate::feedback::notification::{EventKind, Feedback, Reading, Unreadable, read_notification};
 use crate::feedback::{
@@ -26,6 +25,7 @@ use crate::ports::{
     SuppressionMirror, Webhooks,
 };
 use crate::record::{masked_address, masked_pattern};
+use crate::route::WebhookSecret;
 
 /// How many times an optimistic write is redone when another writer got in between.
 const WRITE_ATTEMPTS: usize = 8;

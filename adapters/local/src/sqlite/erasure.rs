@@ -5,7 +5,8 @@
 use rusqlite::params;
 
 use super::{SqliteStore, sql_error};
-use mailroom::feedback::{Outbound, normalise_address};
+use mailroom::feedback::Outbound;
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{AddressRecords, RecordStore, StoreError};
 use mailroom::record::{Delivery, DeliveryKey};
 

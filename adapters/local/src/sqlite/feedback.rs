@@ -6,7 +6,8 @@ use chrono::Utc;
 use rusqlite::params;
 
 use super::{SqliteStore, lookup, serialisation, sql_error};
-use mailroom::feedback::{Outbound, SoftBounces, Suppression, normalise_address};
+use mailroom::feedback::{Outbound, SoftBounces, Suppression};
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{OutboundStore, SoftBounceStore, StoreError, SuppressionList};
 
 impl SuppressionList for SqliteStore {

@@ -44,7 +44,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use mailroom::feedback::normalise_address;
+use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::StoreError;
 use mailroom::record::{Delivery, LookupKey};
 

@@ -31,8 +31,8 @@ use crate::route::{Route, WebhookTarget};
 
 use read::Parsed;
 
-/// How long a warm container trusts its copy of the routes.
-pub const ROUTES_TTL: Duration = Duration::from_secs(60);
+/// How long a warm container trusts its copy of the routes before it reads them again.
+pub const ROUTES_REREAD_AFTER: Duration = Duration::from_secs(60);
 
 /// What the use case needs to know beyond its ports.
 #[derive(Debug, Clone)]

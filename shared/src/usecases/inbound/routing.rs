@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::{Inbound, Message, Outcome, ROUTES_TTL, Retryable};
+use super::{Inbound, Message, Outcome, ROUTES_REREAD_AFTER, Retryable};
 use crate::mail::envelope::{Envelope, RecipientSource};
 use crate::ports::{
     Clock, MailSender, MailStore, ObjectStore, OutboundStore, RecordStore, RouteStore,
@@ -155,11 +155,11 @@ where
         Ok(outcome)
     }
 
-    /// The routes, from the store at most every [`ROUTES_TTL`].
+    /// The routes, from the store at most every [`ROUTES_REREAD_AFTER`].
     pub(super) async fn routes(&self) -> Result<Vec<Route>, Retryable> {
         if let Ok(guard) = self.routes.lock()
             && let Some((loaded, routes)) = guard.as_ref()
-            && loaded.elapsed() < ROUTES_TTL
+            && loaded.elapsed() < ROUTES_REREAD_AFTER
         {
             return Ok(routes.clone());
         }

@@ -6,9 +6,16 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::deliver::signing::WebhookSecret;
 use crate::format::Format;
 use crate::mail::envelope::{SesVerdicts, Verdict, mailbox_hash};
+
+mod secret;
+
+pub(crate) use secret::LENIENT_STANDARD;
+pub use secret::{
+    GENERATED_KEY_LEN, GenerateError, MAX_KEY_LEN, MIN_KEY_LEN, SECRET_PREFIX, SecretError,
+    WebhookSecret,
+};
 
 /// Which addresses a route takes, from most to least specific.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -249,7 +256,7 @@ pub struct WebhookTarget {
 mod secret_texts {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::deliver::signing::WebhookSecret;
+    use super::WebhookSecret;
 
     pub fn serialize<S: Serializer>(
         secrets: &[WebhookSecret],

@@ -1,0 +1,1 @@
+fn main() { let h = std::io::read_to_string(std::io::stdin()).unwrap(); let w = standardwebhooks::Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(); print!("{}", w.sign("a", 1, h.as_bytes()).unwrap()); }
