@@ -83,8 +83,13 @@ fn every_utf8_payload_of_the_corpus_verifies_with_the_reference_library() {
             if std::str::from_utf8(&body).is_err() {
                 continue;
             }
-            let request =
-                WebhookRequest::new("msg_corpus", now(), "x", body.clone(), &[secret.clone()]);
+            let request = WebhookRequest::new(
+                "msg_corpus",
+                now(),
+                "x",
+                body.clone(),
+                std::slice::from_ref(&secret),
+            );
             receiver
                 .verify(&body, &received_headers(&request))
                 .unwrap_or_else(|e| panic!("{} as {format}: {e}", path.display()));
