@@ -99,10 +99,17 @@ fn reindex(
                 "scanned {} item(s): moved {} record(s) to {shards} shard(s) ({} written before shards); {} changed meanwhile and were left as they are",
                 done.scanned, done.moved, done.unsharded, done.changed_meanwhile
             )?;
-            writeln!(
-                out,
-                "listings now ask only for sharded keys (the table records it in CONFIG / INDEX_SHARDS)"
-            )?;
+            if done.changed_meanwhile == 0 {
+                writeln!(
+                    out,
+                    "listings now ask only for sharded keys (the table records it in CONFIG / INDEX_SHARDS)"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "run it again: listings keep asking for unsharded keys until a pass changes nothing under it"
+                )?;
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

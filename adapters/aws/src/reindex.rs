@@ -76,8 +76,9 @@ pub struct Reindexed {
 
 impl DynamoStore {
     /// Moves every record's index keys to this store's shard count (`dry_run`: only counts), calling
-    /// `progress` after each page of the scan. The table then records its reach (before any key moves)
-    /// and, after a full pass that left no unsharded key, that listings need not ask for them any more.
+    /// `progress` after each page of the scan. The table records its reach before any key moves and,
+    /// after a pass in which no record changed under it, that listings need not ask for unsharded keys
+    /// any more (otherwise run it again).
     pub async fn reindex(
         &self,
         dry_run: bool,
@@ -124,7 +125,9 @@ impl DynamoStore {
                 _ => break,
             }
         }
-        if !dry_run {
+        // A record that changed meanwhile was rewritten by a writer (or removed): most likely with this
+        // version's keys, but only a pass that moved everything proves no unsharded key is left.
+        if !dry_run && done.changed_meanwhile == 0 {
             self.set_legacy(false).await?;
         }
         Ok(done)
