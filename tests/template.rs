@@ -156,8 +156,8 @@ fn the_table_keeps_records_by_ttl_with_recovery_and_encryption() {
     assert_eq!(table["SSESpecification"]["SSEType"], "KMS");
 }
 
-/// An index as (name, key schema, projection type).
-type IndexShape = (String, Vec<(String, String)>, String);
+/// An index as (name, key schema, projection type, projected attributes).
+type IndexShape = (String, Vec<(String, String)>, String, Vec<String>);
 
 /// A `KeySchema` of the template as (attribute, key type) pairs.
 fn yaml_key_schema(schema: &Value) -> Vec<(String, String)> {
@@ -174,21 +174,45 @@ fn yaml_key_schema(schema: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn the_table_schema_matches_setup_emulator() {
-    let t = template();
-    let table = &resource(&t, "Table")["Properties"];
-    let key_schema = yaml_key_schema(&table["KeySchema"]);
-    let emulator: Vec<(String, String)> = mailroom_aws::setup::table_key_schema()
-        .into_iter()
-        .map(|(name, kind)| (name, kind.as_str().to_owned()))
-        .collect();
-    assert_eq!(key_schema, emulator);
-    // The same indexes: names, keys and projection.
-    let indexes: Vec<IndexShape> = table["GlobalSecondaryIndexes"]
+/// Whether the template's condition `expression` holds when `parameter` is `value` (the short forms the
+/// template uses: `!Equals` on a `!Ref`, `!Not`, `!Or`, `!And`, `!Condition`).
+fn holds(t: &Value, expression: &Value, parameter: &str, value: &str) -> bool {
+    let (tag, args) = tagged(expression).unwrap_or_else(|| panic!("{expression:?}"));
+    let operand = |v: &Value| match tagged(v) {
+        Some((tag, name)) if tag == "!Ref" && name.as_str() == Some(parameter) => value.to_owned(),
+        _ => v.as_str().unwrap().to_owned(),
+    };
+    let list = || as_list(args);
+    match tag.as_str() {
+        "!Equals" => operand(list()[0]) == operand(list()[1]),
+        "!Not" => !holds(t, list()[0], parameter, value),
+        "!Or" => list().iter().any(|c| holds(t, c, parameter, value)),
+        "!And" => list().iter().all(|c| holds(t, c, parameter, value)),
+        "!Condition" => holds(
+            t,
+            &t["Conditions"][args.as_str().unwrap()],
+            parameter,
+            value,
+        ),
+        other => panic!("condition {other} is not understood here"),
+    }
+}
+
+/// The table's indexes when `IndexUpgradeStep` is `step`, sorted by name.
+fn indexes_at(t: &Value, step: &str) -> Vec<IndexShape> {
+    let table = &resource(t, "Table")["Properties"];
+    let mut indexes: Vec<IndexShape> = table["GlobalSecondaryIndexes"]
         .as_sequence()
         .unwrap()
         .iter()
+        .filter_map(|entry| match tagged(entry) {
+            Some((tag, args)) if tag == "!If" => {
+                let args = as_list(args);
+                let condition = &t["Conditions"][args[0].as_str().unwrap()];
+                holds(t, condition, "IndexUpgradeStep", step).then_some(args[1])
+            }
+            _ => Some(entry),
+        })
         .map(|index| {
             (
                 index["IndexName"].as_str().unwrap().to_owned(),
@@ -197,10 +221,20 @@ fn the_table_schema_matches_setup_emulator() {
                     .as_str()
                     .unwrap()
                     .to_owned(),
+                as_list(&index["Projection"]["NonKeyAttributes"])
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
             )
         })
         .collect();
-    let emulator: Vec<IndexShape> = mailroom_aws::setup::global_secondary_indexes()
+    indexes.sort();
+    indexes
+}
+
+/// Indexes as `mailroom setup emulator` makes them, sorted by name.
+fn shapes_of(indexes: &[mailroom_aws::dynamo::Index]) -> Vec<IndexShape> {
+    let mut shapes: Vec<IndexShape> = mailroom_aws::setup::indexes_of(indexes)
         .iter()
         .map(|index| {
             (
@@ -220,11 +254,34 @@ fn the_table_schema_matches_setup_emulator() {
                     .and_then(|p| p.projection_type())
                     .map(|t| t.as_str().to_owned())
                     .unwrap_or_default(),
+                index
+                    .projection()
+                    .map(|p| p.non_key_attributes().to_vec())
+                    .unwrap_or_default(),
             )
         })
         .collect();
+    shapes.sort();
+    shapes
+}
+
+#[test]
+fn the_table_schema_matches_setup_emulator() {
+    let t = template();
+    let table = &resource(&t, "Table")["Properties"];
+    let key_schema = yaml_key_schema(&table["KeySchema"]);
+    let emulator: Vec<(String, String)> = mailroom_aws::setup::table_key_schema()
+        .into_iter()
+        .map(|(name, kind)| (name, kind.as_str().to_owned()))
+        .collect();
+    assert_eq!(key_schema, emulator);
+    // The same indexes: names, keys and projection, in the finished layout (the default step).
+    let default_step = t["Parameters"]["IndexUpgradeStep"]["Default"]
+        .as_str()
+        .unwrap();
+    let indexes = indexes_at(&t, default_step);
     assert_eq!(indexes.len(), 6);
-    assert_eq!(indexes, emulator);
+    assert_eq!(indexes, shapes_of(&mailroom_aws::dynamo::INDEXES));
     let defined: Vec<&str> = table["AttributeDefinitions"]
         .as_sequence()
         .unwrap()
@@ -232,6 +289,54 @@ fn the_table_schema_matches_setup_emulator() {
         .map(|d| d["AttributeName"].as_str().unwrap())
         .collect();
     assert_eq!(defined, mailroom_aws::setup::key_attributes());
+}
+
+#[test]
+fn a_stack_with_the_unsharded_indexes_upgrades_one_index_per_deploy() {
+    let t = template();
+    // What stacks deployed before the sharded indexes have: the four unsharded ones copying every
+    // attribute, and the two keys-only ones, which keep their names.
+    let mut before = mailroom_aws::dynamo::LEGACY_INDEXES.to_vec();
+    before.extend(
+        mailroom_aws::dynamo::INDEXES
+            .iter()
+            .filter(|i| i.projection == mailroom_aws::dynamo::Projection::KeysOnly)
+            .filter(|i| i.name == "by_from" || i.name == "by_reply_to"),
+    );
+    let mut layout = shapes_of(&before);
+    let steps = as_list(&t["Parameters"]["IndexUpgradeStep"]["AllowedValues"]);
+    assert_eq!(steps.len(), 8);
+    for step in steps {
+        let step = step.as_str().unwrap();
+        let next = indexes_at(&t, step);
+        let added = next.iter().filter(|i| !layout.contains(i)).count();
+        let removed = layout.iter().filter(|i| !next.contains(i)).count();
+        assert_eq!(
+            added + removed,
+            1,
+            "step {step}: DynamoDB takes one index creation or deletion per update"
+        );
+        layout = next;
+    }
+    assert_eq!(layout, shapes_of(&mailroom_aws::dynamo::INDEXES));
+    // Every function that writes records spreads them as the parameter says, and the CLI can read it.
+    for function in ["Inbound", "Feedback"] {
+        let variables = &resource(&t, function)["Properties"]["Environment"]["Variables"];
+        let (tag, value) = tagged(&variables["MAILROOM_INDEX_SHARDS"]).unwrap();
+        assert_eq!(
+            (tag.as_str(), value.as_str()),
+            ("!Ref", Some("IndexShards"))
+        );
+    }
+    assert!(t["Outputs"]["IndexShards"].get("Value").is_some());
+    assert_eq!(
+        t["Parameters"]["IndexShards"]["Default"].as_u64(),
+        Some(u64::from(mailroom::record::DEFAULT_INDEX_SHARDS))
+    );
+    assert_eq!(
+        t["Parameters"]["IndexShards"]["MaxValue"].as_u64(),
+        Some(u64::from(mailroom::record::MAX_INDEX_SHARDS))
+    );
 }
 
 #[test]

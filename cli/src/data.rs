@@ -58,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let data = match args.target.store()? {
         #[cfg(feature = "aws")]
         crate::backend::Store::Stack { table, names } => {
-            return on_stack(args.command, &address, table, names.bucket);
+            return on_stack(args.command, &address, table, names);
         }
         crate::backend::Store::Dev(data) => data,
     };
@@ -81,9 +81,9 @@ fn on_stack(
     command: Command,
     address: &str,
     table: String,
-    bucket: Option<String>,
+    names: crate::stack::StackNames,
 ) -> anyhow::Result<ExitCode> {
-    let Some(bucket) = bucket else {
+    let Some(bucket) = names.bucket.clone() else {
         return Err(CliError::new(
             exit::BAD_ARGUMENTS,
             "the stored mail is in the stack's bucket: set MAILROOM_BUCKET as well as MAILROOM_TABLE",
@@ -93,7 +93,7 @@ fn on_stack(
     crate::backend::runtime()?.block_on(async {
         let sdk = crate::stack::sdk_config().await;
         let data = AddressData::new(
-            mailroom_aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            crate::stack::dynamo_store(&sdk, table, &names),
             mailroom_aws::s3::S3MailStore::new(mailroom_aws::s3_client(&sdk)),
             bucket,
         );

@@ -11,6 +11,7 @@ mod exit;
 mod links;
 mod messages;
 mod post;
+mod records;
 mod redrive;
 mod render;
 mod routes;
@@ -53,6 +54,8 @@ enum Command {
     Links(links::Args),
     /// Move dead-lettered messages back to the inbound queue (AWS), or re-queue failed deliveries (dev store).
     Redrive(redrive::Args),
+    /// Upkeep of a stack's records: move their index keys to the stack's shards (reindex).
+    Records(records::Args),
     /// Create what the functions need in an emulator (moto, LocalStack).
     #[cfg(feature = "aws")]
     Setup(setup::Args),
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Messages(args) => messages::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Redrive(args) => redrive::run(args),
+        Command::Records(args) => records::run(args),
         #[cfg(feature = "aws")]
         Command::Setup(args) => setup::run(args),
         #[cfg(not(feature = "aws"))]

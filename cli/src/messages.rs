@@ -71,6 +71,9 @@ struct ListArgs {
     /// At most this many deliveries.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// The next page: the token printed (to stderr) after a full page, with the same filters.
+    #[arg(long, value_name = "TOKEN", value_parser = parse_token)]
+    after: Option<String>,
     /// Print a JSON array of records (the record's fields, as listed in the README's "Records" section).
     #[arg(long)]
     json: bool,
@@ -78,6 +81,12 @@ struct ListArgs {
 
 fn parse_status(text: &str) -> Result<Status, String> {
     text.parse()
+}
+
+fn parse_token(text: &str) -> Result<String, String> {
+    mailroom::ports::ListCursor::parse(text)
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// `30m`, `12h`, `1d`, `2w`.
@@ -103,20 +112,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target.store()? {
         #[cfg(feature = "aws")]
-        Store::Stack { table, names } => on_stack(args.command, table, names.bucket),
+        Store::Stack { table, names } => on_stack(args.command, table, names),
         Store::Dev(data) => on_dev_store(args.command, &data),
     }
 }
 
 /// The command on a deployed stack's table and bucket.
 #[cfg(feature = "aws")]
-fn on_stack(command: Command, table: String, bucket: Option<String>) -> anyhow::Result<ExitCode> {
-    use mailroom_aws::dynamo::DynamoStore;
+fn on_stack(
+    command: Command,
+    table: String,
+    names: crate::stack::StackNames,
+) -> anyhow::Result<ExitCode> {
     use mailroom_aws::s3::S3MailStore;
 
+    let bucket = names.bucket.clone();
     crate::backend::runtime()?.block_on(async {
         let sdk = crate::stack::sdk_config().await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        let store = crate::stack::dynamo_store(&sdk, table, &names);
         let mail = S3MailStore::new(mailroom_aws::s3_client(&sdk));
         match command {
             Command::List(list) => list_records(&store, list).await,
@@ -355,16 +368,24 @@ where
 }
 
 async fn list_records<Q: RecordQuery>(store: &Q, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let records = store
-        .list(&RecordFilter {
-            recipient: args.recipient,
-            sender: args.sender,
-            status: args.status,
-            since: args.since.map(|d| Utc::now() - d),
-            limit: args.limit,
-        })
+    let page = store
+        .page(
+            &RecordFilter {
+                recipient: args.recipient,
+                sender: args.sender,
+                status: args.status,
+                since: args.since.map(|d| Utc::now() - d),
+                limit: args.limit,
+            },
+            args.after.as_deref(),
+        )
         .await
         .map_err(exit::from_store)?;
+    let records = page.records;
+    if let Some(next) = &page.next {
+        // Beside the listing, not in it: --json stays one array.
+        eprintln!("more deliveries may follow: the same command with --after {next}");
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &records)?;

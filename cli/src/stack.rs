@@ -16,6 +16,39 @@ pub async fn table_store(table: String) -> mailroom_aws::dynamo::DynamoStore {
     mailroom_aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
 }
 
+/// The stack's table, writing index keys over the stack's shards (its output `IndexShards`, or
+/// `MAILROOM_INDEX_SHARDS`) as its functions do. Reading needs no count: listings ask the table.
+pub fn dynamo_store(
+    sdk: &aws_config::SdkConfig,
+    table: String,
+    names: &StackNames,
+) -> mailroom_aws::dynamo::DynamoStore {
+    let store = mailroom_aws::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    match names.index_shards {
+        Some(shards) => store.with_index_shards(shards),
+        None => store,
+    }
+}
+
+/// `MAILROOM_INDEX_SHARDS` as the functions read it: `None` when unset.
+fn index_shards_setting(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<u32>> {
+    let settings = mailroom::settings::Settings::new(lookup);
+    if settings.text(INDEX_SHARDS).is_none() {
+        return Ok(None);
+    }
+    let shards = settings
+        .number(
+            INDEX_SHARDS,
+            u64::from(mailroom::record::DEFAULT_INDEX_SHARDS),
+            u64::from(mailroom::record::MAX_INDEX_SHARDS),
+        )
+        .map_err(|e| CliError::new(exit::BAD_ARGUMENTS, e.to_string()))?;
+    Ok(Some(shards as u32))
+}
+
+/// The variable (and, without the `MAILROOM_` prefix, the stack output) that says the stack's shards.
+const INDEX_SHARDS: &str = "MAILROOM_INDEX_SHARDS";
+
 /// The physical names of a stack's resources, as the operator commands use them. All `None`: the dev
 /// store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +61,9 @@ pub struct StackNames {
     pub queue_url: Option<String>,
     /// Its dead-letter queue (output `DeadLetterQueueUrl`, or `MAILROOM_DLQ_URL`).
     pub dlq_url: Option<String>,
+    /// The shards its functions spread index keys over (output `IndexShards`, or
+    /// `MAILROOM_INDEX_SHARDS`).
+    pub index_shards: Option<u32>,
 }
 
 impl StackNames {
@@ -40,15 +76,21 @@ impl StackNames {
                 bucket: env("MAILROOM_BUCKET"),
                 queue_url: env("MAILROOM_QUEUE_URL"),
                 dlq_url: env("MAILROOM_DLQ_URL"),
+                index_shards: index_shards_setting(|name| std::env::var(name).ok())?,
             });
         };
         let sdk = sdk_config().await;
         let mut outputs = stack_outputs(&sdk, stack).await?;
+        // A stack deployed before the sharded indexes has no such output.
+        let shards = outputs.remove("IndexShards");
         let names = StackNames {
             table: outputs.remove("Table"),
             bucket: outputs.remove("Bucket"),
             queue_url: outputs.remove("QueueUrl"),
             dlq_url: outputs.remove("DeadLetterQueueUrl"),
+            index_shards: index_shards_setting(|name| {
+                (name == INDEX_SHARDS).then(|| shards.clone()).flatten()
+            })?,
         };
         if names.table.is_none() {
             return Err(crate::exit::CliError::new(

@@ -200,13 +200,78 @@ pub struct RecordFilter {
     pub limit: usize,
 }
 
-/// Reading records back, for people: the inspector and `mailroom messages`.
+/// One page of a listing: records newest first, and where the next page starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordPage {
+    /// The records, newest first.
+    pub records: Vec<Delivery>,
+    /// The token of the next page ([`ListCursor::token`]) when the page is full and the listing may go
+    /// on (the next page can still turn out empty); `None` when nothing is left.
+    pub next: Option<String>,
+}
+
+/// Where a listing stopped: the last record of a page, in the order the store lists (time of receipt,
+/// newest first, then two keys of the store's own that make the order total: the next page resumes after
+/// it even when many records share a time). It travels as text, [`token`](Self::token), which callers
+/// hand back unread.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListCursor {
+    /// The last record's time of receipt, as the store sorts it (fixed-width text).
+    pub at: String,
+    /// The store's first tie-breaker (DynamoDB: the table's partition key; the dev store: the message id).
+    pub first: String,
+    /// Its second (DynamoDB: the sort key; the dev store: the delivery id).
+    pub second: String,
+}
+
+/// What every listing token starts with: the token's version.
+const CURSOR_PREFIX: &str = "r1.";
+
+impl ListCursor {
+    /// The cursor as a page token: `r1.` and URL-safe base64 of its JSON.
+    pub fn token(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!(
+            "{CURSOR_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        )
+    }
+
+    /// Reads a token made by [`token`](Self::token).
+    pub fn parse(token: &str) -> Result<ListCursor, StoreError> {
+        use base64::Engine;
+        let bad = || {
+            StoreError::permanent(format!(
+                "`{token}` is not a page token of a listing (it is printed after a full page)"
+            ))
+        };
+        let body = token.trim().strip_prefix(CURSOR_PREFIX).ok_or_else(bad)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| bad())?;
+        serde_json::from_slice(&json).map_err(|_| bad())
+    }
+}
+
+/// Reading records back, for people: the inspector, `mailroom messages`, and the console's pages.
 pub trait RecordQuery: Send + Sync {
-    /// Records that match, newest first; expired ones are left out.
+    /// One page of the records that match, newest first, expired ones left out: at most `filter.limit`
+    /// (0: all of them, in one page), starting after `after` (a token of an earlier page's
+    /// [`RecordPage::next`], for the same filter).
+    fn page(
+        &self,
+        filter: &RecordFilter,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<RecordPage, StoreError>> + Send;
+
+    /// Records that match, newest first; expired ones are left out: the first page.
     fn list(
         &self,
         filter: &RecordFilter,
-    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send {
+        async move { Ok(self.page(filter, None).await?.records) }
+    }
 
     /// Every record of one message (one per recipient and target); expired ones are left out.
     fn message(
@@ -403,4 +468,31 @@ pub trait Reopen: Send + Sync {
         statuses: &[crate::record::Status],
         target: Option<&str>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_token_reads_back_and_nothing_else_does() {
+        let cursor = ListCursor {
+            at: "2026-12-03T09:14:07.123Z".to_owned(),
+            first: "MSG#o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g81".to_owned(),
+            second: "DLV#0f3a".to_owned(),
+        };
+        let token = cursor.token();
+        assert!(token.starts_with("r1."));
+        assert!(
+            token[3..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{token}: safe in a URL and a shell"
+        );
+        assert_eq!(ListCursor::parse(&token).unwrap(), cursor);
+        for bad in ["", "r1.", "r1.!!", "r2.e30", &token[3..]] {
+            assert!(ListCursor::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

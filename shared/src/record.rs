@@ -32,6 +32,33 @@ pub const MAX_HISTORY: usize = 30;
 /// Bytes of each answer a history entry keeps (the record's last answer keeps 2 KiB).
 pub const HISTORY_EXCERPT_BYTES: usize = 256;
 
+/// How many shards a busy index key is spread over unless the stack says otherwise
+/// (`MAILROOM_INDEX_SHARDS`, template parameter `IndexShards`). A DynamoDB partition takes about 1,000
+/// write units a second, and each record puts one small index entry (under 1 KB) in each index it is keyed
+/// in; eight shards let one day, or one address, take some 8,000 deliveries a second, more than a table's
+/// default on-demand quota (40,000 write units a second) lets a whole stack reach at about 5 write units a
+/// delivery, while a listing stays at eight concurrent queries (docs/records-at-scale.md).
+pub const DEFAULT_INDEX_SHARDS: u32 = 8;
+
+/// The most shards a key may be spread over: every listing and every erasure lookup queries each one.
+pub const MAX_INDEX_SHARDS: u32 = 64;
+
+/// The shard, among `shards`, of the index entries of an item keyed by `id` (a record's message id, an
+/// outbound record's SES message id): the first eight bytes of SHA-256 of the id, big-endian, modulo
+/// `shards`. Fixed for good: listings find an entry again only where this puts it. `shards` of 0 counts as
+/// 1.
+pub fn index_shard(id: &str, shards: u32) -> u32 {
+    (shard_point(id) % u64::from(shards.max(1))) as u32
+}
+
+/// The first eight bytes of SHA-256 of `id`, big-endian: where [`index_shard`] puts it, before the modulo.
+fn shard_point(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -562,6 +589,102 @@ pub fn masked_pattern(pattern: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The counts of each shard for ids hashed to `points` (see [`shard_point`]).
+    fn spread(points: impl Iterator<Item = u64>, shards: u32) -> Vec<u64> {
+        let mut counts = vec![0u64; shards as usize];
+        for point in points {
+            counts[(point % u64::from(shards)) as usize] += 1;
+        }
+        counts
+    }
+
+    /// Every shard within 1.5 times of an even share, above and below.
+    fn assert_even(counts: &[u64], what: &str) {
+        let total: u64 = counts.iter().sum();
+        let even = total as f64 / counts.len() as f64;
+        for (shard, &count) in counts.iter().enumerate() {
+            let ratio = count as f64 / even;
+            assert!(
+                (1.0 / 1.5..=1.5).contains(&ratio),
+                "{what}: shard {shard} holds {count} of {total} ({ratio:.3} of an even share)"
+            );
+        }
+    }
+
+    #[test]
+    fn a_million_message_ids_spread_evenly_over_the_shards_of_one_day_and_of_one_address() {
+        // A day of SES message ids as SES writes them: 40 lower-case letters and digits, here a counter
+        // and a xorshift's letters, so neighbours share long prefixes.
+        let mut state: u64 = 0x5eed_1234_abcd_0001;
+        let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut id = String::with_capacity(40);
+        let day: Vec<u64> = (0..1_000_000u64)
+            .map(|n| {
+                id.clear();
+                id.push_str(&format!("{n:012}"));
+                for _ in 0..28 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    id.push(alphabet[(state % 36) as usize] as char);
+                }
+                if n % 100_000 == 0 {
+                    assert_eq!(index_shard(&id, 8) as u64, shard_point(&id) % 8);
+                }
+                shard_point(&id)
+            })
+            .collect();
+        // And ids that differ in a counter only (the worst case for a weak hash).
+        let sequential: Vec<u64> = (0..1_000_000u64)
+            .map(|n| {
+                shard_point(&format!(
+                    "0100019a2b3c4d5e-{n:08x}-0000-0000-0000-000000000000-000000"
+                ))
+            })
+            .collect();
+        for shards in [DEFAULT_INDEX_SHARDS, 2, 3, 16, MAX_INDEX_SHARDS] {
+            // One day: every message of it.
+            assert_even(
+                &spread(day.iter().copied(), shards),
+                &format!("one day, {shards} shards"),
+            );
+            assert_even(
+                &spread(sequential.iter().copied(), shards),
+                &format!("sequential ids, {shards} shards"),
+            );
+            // One address among ten: every tenth message of the day.
+            assert_even(
+                &spread(day.iter().copied().step_by(10), shards),
+                &format!("one address, {shards} shards"),
+            );
+        }
+        let eight = spread(day.iter().copied(), DEFAULT_INDEX_SHARDS);
+        let (min, max) = (eight.iter().min().unwrap(), eight.iter().max().unwrap());
+        // Far inside the bound: 125,000 each, give or take a few hundred.
+        assert!(max - min < 2_000, "{eight:?}");
+    }
+
+    #[test]
+    fn the_shard_of_an_id_never_changes() {
+        // Listings find an entry only where this puts it: these values are fixed for good.
+        assert_eq!(index_shard("m1", 8), index_shard("m1", 8));
+        let fixed: Vec<u32> = [
+            "m1",
+            "0100019a2b3c4d5e",
+            "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g81",
+        ]
+        .iter()
+        .map(|id| index_shard(id, 8))
+        .collect();
+        assert_eq!(
+            fixed,
+            [1, 7, 2],
+            "SHA-256, first eight bytes big-endian, modulo 8"
+        );
+        assert_eq!(index_shard("anything", 1), 0);
+        assert_eq!(index_shard("anything", 0), 0);
+    }
 
     #[test]
     fn patterns_in_logs_hold_no_address() {

@@ -10,14 +10,17 @@
 //! and `gsi_sender` (the addresses, lowercased), `gsi_from` and `gsi_reply_to` (keyed digests of the
 //! `From:` and `Reply-To:` addresses, which records do not hold; `Reply-To` only when it differs),
 //! `gsi_target` (the address a forward goes to), `gsi_day` (`YYYY-MM-DD` of receipt) and `gsi_at` (the time
-//! of receipt, RFC 3339 with milliseconds, which sorts). Where the route redacts the recipient or the
-//! sender, its index key is the keyed digest that stands in for it too ([`mailroom::record::Lookup`]). The
-//! digests are keyed with the table's lookup key (item `CONFIG` / `LOOKUP_KEY`, made at first need).
+//! of receipt, RFC 3339 with milliseconds, which sorts). Each partition key ends in `#<shard>`, the shard a
+//! hash of the message id picks ([`super::shards`]), so one busy day or address is spread over several
+//! partitions. Where the route redacts the recipient or the sender, its index key is the keyed digest that
+//! stands in for it too ([`mailroom::record::Lookup`]). The digests are keyed with the table's lookup key
+//! (item `CONFIG` / `LOOKUP_KEY`, made at first need).
 //!
 //! Records carry `expires_at` (Unix seconds) for the table's TTL; reads treat an expired item as gone,
 //! since DynamoDB deletes expired items only eventually. A delivery is claimed with a conditional write
 //! (`claim_token`, `claim_until`) before it is attempted, so duplicate events never post twice at once; a
-//! claim with no record after it (the attempt never finished) expires too.
+//! claim with no record after it (the attempt never finished) expires too. A claim carries no index key
+//! and the indexes project none of its attributes, so claiming writes the table alone.
 
 use std::sync::Arc;
 
@@ -29,9 +32,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
 use super::item::{Item, from_item, number, string, to_item};
+use super::shards::{Layout, sharded};
 use super::store_error;
 use mailroom::ports::{Claim, RecordStore, RouteStore, StoreError};
-use mailroom::record::{Delivery, DeliveryKey, LookupKey, Party, Status};
+use mailroom::record::{
+    DEFAULT_INDEX_SHARDS, Delivery, DeliveryKey, LookupKey, MAX_INDEX_SHARDS, Party, Status,
+};
 use mailroom::route::{Disabled, Pattern, Route};
 
 /// Partition key attribute.
@@ -43,6 +49,19 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Partition of the routes.
 pub const ROUTES_PK: &str = "ROUTE";
 
+/// What a global secondary index holds of each item besides the keys (the table's and its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Every attribute: a full copy of each item (the indexes before issue #20).
+    All,
+    /// Nothing more: an index erasure reads, which follows each entry with a read of the item.
+    KeysOnly,
+    /// Only these attributes: what a listing filters on. A record's content comes from the table, so a
+    /// write that changes none of them (a claim, an attempt that leaves the status as it was) writes no
+    /// index entry at all.
+    Include(&'static [&'static str]),
+}
+
 /// A global secondary index of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Index {
@@ -52,58 +71,76 @@ pub struct Index {
     pub partition: &'static str,
     /// Its sort key attribute.
     pub sort: &'static str,
-    /// Whether it holds only the keys (`KEYS_ONLY`), not every attribute (`ALL`): an index only erasure
-    /// reads, which need not pay for a copy of every record.
-    pub keys_only: bool,
+    /// What it holds.
+    pub projection: Projection,
 }
 
-/// Records by recipient (inbound) or forward address (outbound), newest first.
+impl Index {
+    /// Whether its entries carry `type` (so a query can keep only records of one kind), or only keys.
+    pub fn has_type(&self) -> bool {
+        match self.projection {
+            Projection::All => true,
+            Projection::KeysOnly => false,
+            Projection::Include(names) => names.contains(&"type"),
+        }
+    }
+}
+
+/// What a listing filters on: the kind of item, its status, its expiry. The rows themselves are read from
+/// the table by key, so no attempt's write has to copy them into an index.
+pub const LISTED: &[&str] = &["type", "status", TTL_ATTRIBUTE];
+
+/// [`LISTED`], and the sender's index key: `messages list --recipient A --sender S` filters on it.
+pub const LISTED_WITH_SENDER: &[&str] = &["type", "status", TTL_ATTRIBUTE, "gsi_sender"];
+
+/// Records by recipient (inbound) or forward address (outbound), newest first; the key is sharded.
 pub const BY_RECIPIENT: Index = Index {
-    name: "by_recipient",
+    name: "by_recipient_shard",
     partition: "gsi_recipient",
     sort: "gsi_at",
-    keys_only: false,
+    projection: Projection::Include(LISTED_WITH_SENDER),
 };
 
-/// Records by envelope sender (inbound) or sending address (outbound), newest first.
+/// Records by envelope sender (inbound) or sending address (outbound), newest first; sharded.
 pub const BY_SENDER: Index = Index {
-    name: "by_sender",
+    name: "by_sender_shard",
     partition: "gsi_sender",
     sort: "gsi_at",
-    keys_only: false,
+    projection: Projection::Include(LISTED),
 };
 
-/// Records by day of receipt, newest first: listings without an address.
+/// Delivery records by day of receipt, newest first: listings without an address; sharded.
 pub const BY_DAY: Index = Index {
-    name: "by_day",
+    name: "by_day_shard",
     partition: "gsi_day",
     sort: "gsi_at",
-    keys_only: false,
+    projection: Projection::Include(LISTED),
 };
 
-/// Forward deliveries by the address they forward to.
+/// Forward deliveries and outbound records by the address they forward to (for erasure; keys only);
+/// sharded.
 pub const BY_TARGET: Index = Index {
-    name: "by_target",
+    name: "by_target_shard",
     partition: "gsi_target",
     sort: "gsi_at",
-    keys_only: false,
+    projection: Projection::KeysOnly,
 };
 
-/// Records by the address of the `From:` header (for erasure; keys only).
+/// Records by the address of the `From:` header (for erasure; keys only); sharded.
 pub const BY_FROM: Index = Index {
     name: "by_from",
     partition: "gsi_from",
     sort: "gsi_at",
-    keys_only: true,
+    projection: Projection::KeysOnly,
 };
 
 /// Records by the address of the `Reply-To:` header when it differs from `From:` (for erasure; keys
-/// only).
+/// only); sharded.
 pub const BY_REPLY_TO: Index = Index {
     name: "by_reply_to",
     partition: "gsi_reply_to",
     sort: "gsi_at",
-    keys_only: true,
+    projection: Projection::KeysOnly,
 };
 
 /// Every index, as `template.yaml` and `mailroom setup emulator` create them.
@@ -116,6 +153,32 @@ pub const INDEXES: [Index; 6] = [
     BY_REPLY_TO,
 ];
 
+/// The indexes of stacks deployed before issue #20: the same keys unsharded, every attribute copied.
+/// A stack upgrades by adding [`INDEXES`]' new ones and then removing these, one per deploy
+/// (docs/records-at-scale.md, "Upgrading a stack").
+pub const LEGACY_INDEXES: [Index; 4] = [
+    Index {
+        name: "by_recipient",
+        projection: Projection::All,
+        ..BY_RECIPIENT
+    },
+    Index {
+        name: "by_sender",
+        projection: Projection::All,
+        ..BY_SENDER
+    },
+    Index {
+        name: "by_day",
+        projection: Projection::All,
+        ..BY_DAY
+    },
+    Index {
+        name: "by_target",
+        projection: Projection::All,
+        ..BY_TARGET
+    },
+];
+
 /// The index of each party a record names.
 pub fn party_index(party: Party) -> Index {
     match party {
@@ -126,28 +189,26 @@ pub fn party_index(party: Party) -> Index {
     }
 }
 
-/// The index keys of a record received (or sent) `at`, for `recipient` and `sender`.
-pub fn index_attributes(recipient: Option<&str>, sender: Option<&str>, at: DateTime<Utc>) -> Item {
-    let mut item = Item::from([
-        (BY_DAY.partition.to_owned(), s(day_of(at))),
-        (BY_DAY.sort.to_owned(), s(sort_time(at))),
-    ]);
-    if let Some(recipient) = recipient.filter(|r| !r.is_empty()) {
-        item.insert(
-            BY_RECIPIENT.partition.to_owned(),
-            s(mailroom::mail::envelope::normalise_address(recipient)),
-        );
-    }
-    if let Some(sender) = sender.filter(|r| !r.is_empty()) {
-        item.insert(
-            BY_SENDER.partition.to_owned(),
-            s(mailroom::mail::envelope::normalise_address(sender)),
-        );
+/// The index keys of an outbound record sent `at` (keyed `id`, its SES message id), for `recipient` and
+/// `sender`, spread over `shards`. No day: listings by day list deliveries only.
+pub fn index_attributes(
+    id: &str,
+    shards: u32,
+    recipient: Option<&str>,
+    sender: Option<&str>,
+    at: DateTime<Utc>,
+) -> Item {
+    let mut item = Item::from([(BY_DAY.sort.to_owned(), s(sort_time(at)))]);
+    for (index, address) in [(BY_RECIPIENT, recipient), (BY_SENDER, sender)] {
+        if let Some(address) = address.filter(|a| !a.is_empty()) {
+            let key = mailroom::mail::envelope::normalise_address(address);
+            item.insert(index.partition.to_owned(), s(sharded(&key, id, shards)));
+        }
     }
     item
 }
 
-/// The `gsi_day` value of a time.
+/// The `gsi_day` value of a time, before its shard.
 pub fn day_of(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
 }
@@ -173,6 +234,12 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     lookup_key: Arc<OnceCell<LookupKey>>,
+    /// How many shards this store spreads the index keys it writes over.
+    pub(crate) shards: u32,
+    /// How the table's index keys are spread, as the table records it: read once, for listings.
+    pub(crate) layout: Arc<OnceCell<Layout>>,
+    /// Set once this store has recorded its shard count in the table (before its first index key).
+    pub(crate) recorded: Arc<OnceCell<()>>,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -207,12 +274,17 @@ fn serialisation(what: &str, error: serde_json::Error) -> StoreError {
     }
 }
 
-/// A delivery record as an item: its fields, its key, the index keys of the people it names (addresses
-/// lowercased, or the digests standing in for them: seal the record first), and `type`.
-pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
+/// A delivery record as an item: its fields, its key, `type`, and the index keys of its day and of the
+/// people it names (addresses lowercased, or the digests standing in for them: seal the record first), each
+/// spread over `shards` by the message id.
+pub fn delivery_item(record: &Delivery, shards: u32) -> Result<Item, StoreError> {
     let mut item = to_item(record).map_err(|e| serialisation("cannot store a record", e))?;
     item.extend(delivery_key(&record.key()));
-    item.extend(index_attributes(None, None, record.received_at));
+    let id = record.message_id.as_str();
+    let mut keys = vec![
+        (BY_DAY.partition, day_of(record.received_at)),
+        (BY_DAY.sort, sort_time(record.received_at)),
+    ];
     let from = record.party_key(Party::From);
     for party in Party::ALL {
         let Some(key) = record.party_key(party) else {
@@ -222,13 +294,21 @@ pub fn delivery_item(record: &Delivery) -> Result<Item, StoreError> {
             // Reply-To is worth an index entry only where it leads elsewhere than From.
             continue;
         }
-        item.insert(party_index(party).partition.to_owned(), s(key));
+        keys.push((party_index(party).partition, key));
     }
     if let Some(address) = record.forward_address() {
-        item.insert(
-            BY_TARGET.partition.to_owned(),
-            s(mailroom::mail::envelope::normalise_address(address)),
-        );
+        keys.push((
+            BY_TARGET.partition,
+            mailroom::mail::envelope::normalise_address(address),
+        ));
+    }
+    for (attribute, value) in keys {
+        let value = if attribute == BY_DAY.sort {
+            value
+        } else {
+            sharded(&value, id, shards)
+        };
+        item.insert(attribute.to_owned(), s(value));
     }
     item.insert("type".to_owned(), s("delivery"));
     Ok(item)
@@ -246,12 +326,28 @@ pub fn delivery_from_item(item: &Item, now: DateTime<Utc>) -> Result<Option<Deli
 
 impl DynamoStore {
     /// Uses `table` through a client built once at init.
+    /// Writes index keys over [`DEFAULT_INDEX_SHARDS`] shards; see [`with_index_shards`](Self::with_index_shards).
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
             lookup_key: Arc::new(OnceCell::new()),
+            shards: DEFAULT_INDEX_SHARDS,
+            layout: Arc::new(OnceCell::new()),
+            recorded: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// The same store, writing index keys over `shards` shards (`MAILROOM_INDEX_SHARDS`; 1 to
+    /// [`MAX_INDEX_SHARDS`]). Listings read whatever the table says writers have used.
+    pub fn with_index_shards(mut self, shards: u32) -> DynamoStore {
+        self.shards = shards.clamp(1, MAX_INDEX_SHARDS);
+        self
+    }
+
+    /// How many shards this store writes index keys over.
+    pub fn index_shards(&self) -> u32 {
+        self.shards
     }
 
     /// The table's lookup key, read once (and made, when `create` and the table has none yet: the first
@@ -441,11 +537,12 @@ impl RecordStore for DynamoStore {
 
     async fn save(&self, record: &Delivery, token: Option<&str>) -> Result<bool, StoreError> {
         let record = self.sealed(record).await?;
+        self.record_shards().await?;
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(delivery_item(&record)?));
+            .set_item(Some(delivery_item(&record, self.shards)?));
         let request = match token {
             Some(token) => request
                 .condition_expression("#token = :token")

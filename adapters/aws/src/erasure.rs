@@ -1,15 +1,19 @@
 //! The table and the bucket as [`mailroom::usecases::erasure`] needs them: records found by address through the
-//! indexes (by the address, and by the digest standing in for it where a route redacted it), removed by
-//! key; objects listed by prefix and removed.
+//! indexes (by the address, and by the digest standing in for it where a route redacted it; every shard of
+//! each, [`super::shards`]), read whole from the table and removed by key; objects listed by prefix and
+//! removed.
 
 use std::collections::HashSet;
 
+use futures_util::future::try_join_all;
+
 use super::dynamo::{
-    BY_RECIPIENT, BY_SENDER, BY_TARGET, DynamoStore, Index, PK, SK, delivery_item, delivery_key,
+    BY_RECIPIENT, BY_SENDER, BY_TARGET, DynamoStore, Index, delivery_item, delivery_key,
     party_index,
 };
 use super::feedback::outbound_key;
 use super::item::{Item, from_item};
+use super::merge::Place;
 use super::query::IndexQuery;
 use super::s3::S3MailStore;
 use super::store_error;
@@ -27,62 +31,54 @@ fn unreadable(what: &str, error: serde_json::Error) -> StoreError {
 }
 
 impl DynamoStore {
-    /// The items of one type found under `partition` in each of `indexes`, each once, whole (an index
-    /// that holds only keys is followed by a read of the item).
+    /// The items of one type found under `value` in each of `lookups`' indexes (every shard of it, and
+    /// the unsharded key while one may remain), each once, read whole from the table.
     async fn items_in(
         &self,
         lookups: &[(Index, String)],
         kind: &str,
     ) -> Result<Vec<Item>, StoreError> {
+        let layout = self.layout().await?;
         let mut seen = HashSet::new();
-        let mut items = Vec::new();
-        for (index, partition) in lookups {
-            let query = IndexQuery {
-                index: *index,
-                partition: partition.clone(),
-                since: None,
-                // A keys-only index has no `type` to filter on; the item read after says it.
-                equal: if index.keys_only {
-                    Vec::new()
-                } else {
-                    vec![("type", kind.to_owned())]
-                },
-            };
-            for found in self.query_index(&query, 0).await? {
-                let key = (
-                    found.get(PK).and_then(|v| v.as_s().ok()).cloned(),
-                    found.get(SK).and_then(|v| v.as_s().ok()).cloned(),
-                );
-                if !seen.insert(key.clone()) {
-                    continue;
-                }
-                let item = if index.keys_only {
-                    let (Some(pk), Some(sk)) = key else { continue };
-                    let key = Item::from([
-                        (
-                            PK.to_owned(),
-                            aws_sdk_dynamodb::types::AttributeValue::S(pk),
-                        ),
-                        (
-                            SK.to_owned(),
-                            aws_sdk_dynamodb::types::AttributeValue::S(sk),
-                        ),
-                    ]);
-                    match self.get_item(key).await? {
-                        Some(item) => item,
-                        None => continue,
-                    }
-                } else {
-                    found
-                };
-                let is_kind = item
-                    .get("type")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|t| t == kind);
-                if is_kind {
-                    items.push(item);
+        let mut places = Vec::new();
+        for (index, value) in lookups {
+            let queries: Vec<IndexQuery> = layout
+                .partitions(value)
+                .into_iter()
+                .map(|partition| IndexQuery {
+                    index: *index,
+                    partition,
+                    since: None,
+                    // A keys-only index has no `type` to filter on; the item read after says it.
+                    equal: if index.has_type() {
+                        vec![("type", kind.to_owned())]
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect();
+            let found =
+                try_join_all(queries.iter().map(|query| self.query_index(query, 0))).await?;
+            for item in found.into_iter().flatten() {
+                if let Some(place) = Place::of(&item, index.sort)
+                    && seen.insert((place.pk.clone(), place.sk.clone()))
+                {
+                    places.push(place);
                 }
             }
+        }
+        let mut items = Vec::new();
+        for batch in places.chunks(100) {
+            items.extend(
+                self.batch_get(batch.iter().map(Place::key).collect())
+                    .await?
+                    .into_iter()
+                    .filter(|item| {
+                        item.get("type")
+                            .and_then(|v| v.as_s().ok())
+                            .is_some_and(|t| t == kind)
+                    }),
+            );
         }
         Ok(items)
     }
@@ -145,10 +141,11 @@ impl AddressRecords for DynamoStore {
     }
 
     async fn overwrite_delivery(&self, record: &Delivery) -> Result<(), StoreError> {
+        self.record_shards().await?;
         self.client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(delivery_item(record)?))
+            .set_item(Some(delivery_item(record, self.index_shards())?))
             .send()
             .await
             .map_err(|e| store_error(format!("cannot write to table {}", self.table()), e))?;

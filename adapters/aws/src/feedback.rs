@@ -133,7 +133,10 @@ impl OutboundStore for DynamoStore {
         let mut item =
             to_item(record).map_err(|e| unreadable("cannot store an outbound record", e))?;
         item.insert("type".to_owned(), s("outbound"));
+        self.record_shards().await?;
         item.extend(super::dynamo::index_attributes(
+            &record.ses_message_id,
+            self.index_shards(),
             record.to.first().map(String::as_str),
             record.from.as_deref(),
             record.sent_at,

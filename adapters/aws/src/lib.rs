@@ -6,14 +6,18 @@ pub mod erasure;
 pub mod events;
 pub mod feedback;
 pub mod item;
+pub mod layout;
 pub mod links;
+pub mod merge;
 pub mod metrics;
 pub mod query;
+pub mod reindex;
 pub mod reopen;
 pub mod s3;
 pub mod secrets;
 pub mod ses;
 pub mod setup;
+pub mod shards;
 pub mod sqs;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;

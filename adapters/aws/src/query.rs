@@ -1,5 +1,7 @@
-//! Reading records back from the table for people (`mailroom messages`, `mailroom data`): through the
-//! global secondary indexes of [`super::dynamo`], never a scan.
+//! Reading records back from the table for people (`mailroom messages`, `mailroom data`, the console):
+//! through the global secondary indexes of [`super::dynamo`], never a scan. A listing queries every shard
+//! of its index key at once and merges them newest first ([`super::merge`]); the index holds only what
+//! the listing filters on, and the page's records are then read whole from the table by key.
 
 use std::collections::HashMap;
 
@@ -7,13 +9,17 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+
 use super::dynamo::{
-    BY_DAY, BY_RECIPIENT, BY_SENDER, DynamoStore, Index, PK, SK, delivery_from_item, sort_time,
+    BY_DAY, BY_RECIPIENT, BY_SENDER, DynamoStore, Index, PK, SK, TTL_ATTRIBUTE, delivery_from_item,
+    sort_time,
 };
 use super::item::Item;
+use super::merge::{Place, ShardPage, merge};
 use super::store_error;
 use mailroom::mail::envelope::normalise_address;
-use mailroom::ports::{RecordFilter, RecordQuery, StoreError};
+use mailroom::ports::{ListCursor, RecordFilter, RecordPage, RecordQuery, StoreError};
 use mailroom::record::{DEFAULT_RETENTION_DAYS, Delivery};
 
 /// How far back a listing without `since` and without an address looks, in days: the default retention.
@@ -121,74 +127,321 @@ impl DynamoStore {
     }
 }
 
-/// The queries that answer a listing: one index partition when an address is given, else one per day.
-fn listing_queries(filter: &RecordFilter, now: DateTime<Utc>) -> Vec<IndexQuery> {
+/// What answers a listing: one index, the unsharded keys to list in turn (one address; or each day back
+/// to `since`, today first), the time range, and the filter on what the index projects.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Which index.
+    pub index: Index,
+    /// Its partition keys before their shards, newest first.
+    pub keys: Vec<String>,
+    /// Only entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries whose attribute (name) has the value, or, for [`Listing::sharded_equal`], the value
+    /// with any shard.
+    pub equal: Vec<(&'static str, String)>,
+    /// Attributes that hold a sharded index key, compared without their shard.
+    pub sharded_equal: Vec<(&'static str, String)>,
+}
+
+/// The listing that answers `filter`: one index key when an address is given, else one per day, from the
+/// day of the page's start (today when none) back to `since` or [`LISTED_DAYS`].
+pub fn listing(filter: &RecordFilter, now: DateTime<Utc>, after: Option<&Place>) -> Listing {
     let mut equal = vec![("type", "delivery".to_owned())];
     if let Some(status) = filter.status {
         equal.push(("status", status.as_str().to_owned()));
     }
-    match (&filter.recipient, &filter.sender) {
+    let mut sharded_equal = Vec::new();
+    let (index, keys) = match (&filter.recipient, &filter.sender) {
         (Some(recipient), sender) => {
             if let Some(sender) = sender {
-                equal.push((BY_SENDER.partition, normalise_address(sender)));
+                sharded_equal.push((BY_SENDER.partition, normalise_address(sender)));
             }
-            vec![IndexQuery {
-                index: BY_RECIPIENT,
-                partition: normalise_address(recipient),
-                since: filter.since,
-                equal,
-            }]
+            (BY_RECIPIENT, vec![normalise_address(recipient)])
         }
-        (None, Some(sender)) => vec![IndexQuery {
-            index: BY_SENDER,
-            partition: normalise_address(sender),
-            since: filter.since,
-            equal,
-        }],
+        (None, Some(sender)) => (BY_SENDER, vec![normalise_address(sender)]),
         (None, None) => {
             let oldest = filter
                 .since
                 .unwrap_or(now - Duration::days(i64::from(LISTED_DAYS)));
-            let mut queries = Vec::new();
-            let mut day = now;
+            let newest = after
+                .and_then(|place| DateTime::parse_from_rfc3339(&place.at).ok())
+                .map_or(now, |at| at.with_timezone(&Utc).min(now));
+            let mut days = Vec::new();
+            let mut day = newest;
             while day.date_naive() >= oldest.date_naive() {
-                queries.push(IndexQuery {
-                    index: BY_DAY,
-                    partition: super::dynamo::day_of(day),
-                    since: filter.since,
-                    equal: equal.clone(),
-                });
+                days.push(super::dynamo::day_of(day));
                 day -= Duration::days(1);
             }
-            queries
+            (BY_DAY, days)
+        }
+    };
+    Listing {
+        index,
+        keys,
+        since: filter.since,
+        equal,
+        sharded_equal,
+    }
+}
+
+/// A query's conditions as DynamoDB takes them: the key condition, the filter, and their names and values.
+struct Conditions {
+    key: String,
+    filter: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Listing {
+    /// The conditions of a query of one partition, from `since` up to `upto` (the page's start), of
+    /// entries not expired at `now`.
+    fn conditions(&self, upto: Option<&str>, now: DateTime<Utc>) -> Conditions {
+        let mut names = HashMap::from([
+            ("#p".to_owned(), self.index.partition.to_owned()),
+            ("#expires".to_owned(), TTL_ATTRIBUTE.to_owned()),
+        ]);
+        if self.since.is_some() || upto.is_some() {
+            names.insert("#at".to_owned(), self.index.sort.to_owned());
+        }
+        let mut values = HashMap::from([(
+            ":now".to_owned(),
+            AttributeValue::N(now.timestamp().to_string()),
+        )]);
+        let since = self.since.map(sort_time);
+        let key = match (&since, upto) {
+            (Some(since), Some(upto)) => {
+                values.insert(":since".to_owned(), AttributeValue::S(since.clone()));
+                values.insert(":upto".to_owned(), AttributeValue::S(upto.to_owned()));
+                "#p = :p AND #at BETWEEN :since AND :upto"
+            }
+            (Some(since), None) => {
+                values.insert(":since".to_owned(), AttributeValue::S(since.clone()));
+                "#p = :p AND #at >= :since"
+            }
+            (None, Some(upto)) => {
+                values.insert(":upto".to_owned(), AttributeValue::S(upto.to_owned()));
+                "#p = :p AND #at <= :upto"
+            }
+            (None, None) => "#p = :p",
+        };
+        let mut filters = vec!["#expires > :now".to_owned()];
+        for (n, (attribute, value)) in self.equal.iter().enumerate() {
+            names.insert(format!("#f{n}"), (*attribute).to_owned());
+            values.insert(format!(":f{n}"), AttributeValue::S(value.clone()));
+            filters.push(format!("#f{n} = :f{n}"));
+        }
+        for (n, (attribute, value)) in self.sharded_equal.iter().enumerate() {
+            names.insert(format!("#s{n}"), (*attribute).to_owned());
+            values.insert(format!(":s{n}"), AttributeValue::S(value.clone()));
+            values.insert(
+                format!(":s{n}shard"),
+                AttributeValue::S(format!("{value}#")),
+            );
+            filters.push(format!("(#s{n} = :s{n} OR begins_with(#s{n}, :s{n}shard))"));
+        }
+        Conditions {
+            key: key.to_owned(),
+            filter: filters.join(" AND "),
+            names,
+            values,
         }
     }
 }
 
-impl RecordQuery for DynamoStore {
-    async fn list(&self, filter: &RecordFilter) -> Result<Vec<Delivery>, StoreError> {
-        let now = Utc::now();
-        let mut records = Vec::new();
-        for query in listing_queries(filter, now) {
-            let wanted = if filter.limit == 0 {
-                0
-            } else {
-                filter.limit.saturating_sub(records.len())
-            };
-            for item in self.query_index(&query, wanted).await? {
-                if let Some(record) = delivery_from_item(&item, now)? {
-                    records.push(record);
+/// Entries one query of a listing reads at most: enough for an even share of the page from each shard,
+/// with room to spare, and never a trickle.
+fn chunk(want: usize, partitions: usize) -> i32 {
+    if want == 0 {
+        return 1000;
+    }
+    (want.div_ceil(partitions.max(1)) + 2).clamp(10, 1000) as i32
+}
+
+impl DynamoStore {
+    /// One page of a shard partition of a listing.
+    async fn listing_query(
+        &self,
+        listing: &Listing,
+        conditions: &Conditions,
+        partition: String,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<ShardPage, StoreError> {
+        let mut values = conditions.values.clone();
+        values.insert(":p".to_owned(), AttributeValue::S(partition));
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(listing.index.name)
+            .key_condition_expression(&conditions.key)
+            .filter_expression(&conditions.filter)
+            .set_expression_attribute_names(Some(conditions.names.clone()))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                store_error(
+                    format!(
+                        "cannot query index {} of table {}{}",
+                        listing.index.name,
+                        self.table(),
+                        missing_index_hint(&e)
+                    ),
+                    e,
+                )
+            })?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+    }
+
+    /// The places of up to `want` entries (0: all) of a listing after `after`, newest first, key after
+    /// key, each key's shards merged; and whether more may follow.
+    pub async fn listing_places(
+        &self,
+        listing: &Listing,
+        after: Option<&Place>,
+        want: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Place>, bool), StoreError> {
+        let layout = self.layout().await?;
+        let upto = after.map(|place| place.at.as_str());
+        if let (Some(since), Some(upto)) = (listing.since.map(sort_time), upto)
+            && since.as_str() > upto
+        {
+            return Ok((Vec::new(), false));
+        }
+        let conditions = listing.conditions(upto, now);
+        let mut places = Vec::new();
+        for (n, key) in listing.keys.iter().enumerate() {
+            let left = if want == 0 { 0 } else { want - places.len() };
+            let partitions = layout.partitions(key);
+            let limit = chunk(left, partitions.len());
+            let (found, exhausted) = merge(
+                &partitions,
+                listing.index.sort,
+                after,
+                left,
+                |partition, start| {
+                    self.listing_query(listing, &conditions, partition, start, limit)
+                },
+            )
+            .await?;
+            places.extend(found);
+            if want > 0 && places.len() >= want {
+                let last_key = n + 1 == listing.keys.len();
+                return Ok((places, !(exhausted && last_key)));
+            }
+        }
+        Ok((places, false))
+    }
+
+    /// The records at `places`, read whole from the table, in the same order; one gone or expired since
+    /// the index listed it is left out.
+    pub async fn records_at(
+        &self,
+        places: &[Place],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        for batch in places.chunks(100) {
+            for item in self
+                .batch_get(batch.iter().map(Place::key).collect())
+                .await?
+            {
+                if let Some(place) = Place::of(&item, SK) {
+                    found.insert((place.pk, place.sk), item);
                 }
             }
-            if filter.limit > 0 && records.len() >= filter.limit {
-                break;
+        }
+        let mut records = Vec::new();
+        for place in places {
+            if let Some(item) = found.get(&(place.pk.clone(), place.sk.clone()))
+                && let Some(record) = delivery_from_item(item, now)?
+            {
+                records.push(record);
             }
         }
-        records.sort_by_key(|r| std::cmp::Reverse(r.received_at));
-        if filter.limit > 0 {
-            records.truncate(filter.limit);
-        }
         Ok(records)
+    }
+
+    /// Reads up to 100 items by key, asking again for what DynamoDB leaves unprocessed.
+    pub async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut keys = keys;
+        let mut pause = std::time::Duration::from_millis(50);
+        while !keys.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(|e| StoreError::permanent(format!("a batch read: {e}")))?;
+            let output = self
+                .client()
+                .batch_get_item()
+                .request_items(self.table(), request)
+                .send()
+                .await
+                .map_err(|e| store_error(format!("cannot read from table {}", self.table()), e))?;
+            if let Some(mut responses) = output.responses {
+                items.extend(responses.remove(self.table()).unwrap_or_default());
+            }
+            keys = output
+                .unprocessed_keys
+                .and_then(|mut left| left.remove(self.table()))
+                .map(|left| left.keys)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// What to say when a listing's index does not exist (yet): a stack in the middle of its upgrade.
+fn missing_index_hint<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    error: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> &'static str {
+    let message = error
+        .as_service_error()
+        .and_then(|e| e.message())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if message.contains("index") {
+        " (a stack deployed before sharded indexes gets them one deploy at a time: \
+         docs/records-at-scale.md, \"Upgrading a stack\")"
+    } else {
+        ""
+    }
+}
+
+impl RecordQuery for DynamoStore {
+    async fn page(
+        &self,
+        filter: &RecordFilter,
+        after: Option<&str>,
+    ) -> Result<RecordPage, StoreError> {
+        let now = Utc::now();
+        let after = after
+            .map(ListCursor::parse)
+            .transpose()?
+            .map(|cursor| Place::from_cursor(&cursor));
+        let listing = listing(filter, now, after.as_ref());
+        let (places, more) = self
+            .listing_places(&listing, after.as_ref(), filter.limit, now)
+            .await?;
+        let next = places
+            .last()
+            .filter(|_| more && filter.limit > 0 && places.len() == filter.limit)
+            .map(|place| place.cursor().token());
+        Ok(RecordPage {
+            records: self.records_at(&places, now).await?,
+            next,
+        })
     }
 
     async fn message(&self, message_id: &str) -> Result<Vec<Delivery>, StoreError> {
@@ -216,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn an_address_is_one_index_partition_and_the_rest_are_filters() {
+    fn an_address_is_one_index_key_and_the_rest_are_filters() {
         let filter = RecordFilter {
             recipient: Some("Support@Mail.Example.com".to_owned()),
             sender: Some("Ana@Sender.Example".to_owned()),
@@ -224,17 +477,30 @@ mod tests {
             since: Some(at("2026-11-20T00:00:00Z")),
             limit: 10,
         };
-        let queries = listing_queries(&filter, at("2026-11-29T12:00:00Z"));
-        assert_eq!(queries.len(), 1);
-        assert_eq!(queries[0].index, BY_RECIPIENT);
-        assert_eq!(queries[0].partition, "support@mail.example.com");
+        let listing = listing(&filter, at("2026-11-29T12:00:00Z"), None);
+        assert_eq!(listing.index, BY_RECIPIENT);
+        assert_eq!(listing.keys, ["support@mail.example.com"]);
         assert_eq!(
-            queries[0].equal,
+            listing.equal,
             vec![
                 ("type", "delivery".to_owned()),
                 ("status", "failed".to_owned()),
-                ("gsi_sender", "ana@sender.example".to_owned())
             ]
+        );
+        assert_eq!(
+            listing.sharded_equal,
+            vec![("gsi_sender", "ana@sender.example".to_owned())]
+        );
+        let conditions =
+            listing.conditions(Some("2026-11-28T00:00:00.000Z"), at("2026-11-29T12:00:00Z"));
+        assert_eq!(conditions.key, "#p = :p AND #at BETWEEN :since AND :upto");
+        assert_eq!(
+            conditions.filter,
+            "#expires > :now AND #f0 = :f0 AND #f1 = :f1 AND (#s0 = :s0 OR begins_with(#s0, :s0shard))"
+        );
+        assert_eq!(
+            conditions.values[":s0shard"],
+            AttributeValue::S("ana@sender.example#".to_owned())
         );
     }
 
@@ -244,12 +510,25 @@ mod tests {
             since: Some(at("2026-11-27T23:00:00Z")),
             ..RecordFilter::default()
         };
-        let days: Vec<String> = listing_queries(&filter, at("2026-11-29T12:00:00Z"))
-            .into_iter()
-            .map(|q| q.partition)
-            .collect();
+        let days = listing(&filter, at("2026-11-29T12:00:00Z"), None).keys;
         assert_eq!(days, ["2026-11-29", "2026-11-28", "2026-11-27"]);
-        let all = listing_queries(&RecordFilter::default(), at("2026-11-29T12:00:00Z"));
-        assert_eq!(all.len(), LISTED_DAYS as usize + 1);
+        let all = listing(&RecordFilter::default(), at("2026-11-29T12:00:00Z"), None);
+        assert_eq!(all.keys.len(), LISTED_DAYS as usize + 1);
+        // A later page starts on the day its first entry can be on.
+        let after = Place {
+            at: "2026-11-28T08:00:00.000Z".to_owned(),
+            pk: "MSG#m".to_owned(),
+            sk: "DLV#d".to_owned(),
+        };
+        let days = listing(&filter, at("2026-11-29T12:00:00Z"), Some(&after)).keys;
+        assert_eq!(days, ["2026-11-28", "2026-11-27"]);
+    }
+
+    #[test]
+    fn a_query_reads_an_even_share_of_the_page_from_each_shard_and_some_more() {
+        assert_eq!(chunk(50, 8), 10);
+        assert_eq!(chunk(200, 8), 27);
+        assert_eq!(chunk(3, 9), 10);
+        assert_eq!(chunk(0, 8), 1000);
     }
 }

@@ -1,6 +1,7 @@
 //! `mailroom setup emulator`: the resources the functions need, created in whatever AWS endpoint the
 //! standard environment points at (moto's server, LocalStack), with the key schema, indexes and TTL
-//! attribute of `template.yaml`.
+//! attribute of `template.yaml`; a new table records that it holds no unsharded index key
+//! ([`super::shards`]).
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -83,11 +84,19 @@ pub fn table_key_schema() -> Vec<(String, KeyType)> {
     ]
 }
 
-/// The table's global secondary indexes, as `template.yaml` declares them: every attribute projected, or
-/// only the keys for the indexes only erasure reads.
+/// The table's global secondary indexes, as `template.yaml` declares them: what listings filter on
+/// (`INCLUDE`), or only the keys for the indexes only erasure reads.
 pub fn global_secondary_indexes() -> Vec<aws_sdk_dynamodb::types::GlobalSecondaryIndex> {
+    indexes_of(&super::dynamo::INDEXES)
+}
+
+/// `indexes` as DynamoDB takes them.
+pub fn indexes_of(
+    indexes: &[super::dynamo::Index],
+) -> Vec<aws_sdk_dynamodb::types::GlobalSecondaryIndex> {
+    use super::dynamo::Projection as Projected;
     use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
-    super::dynamo::INDEXES
+    indexes
         .iter()
         .filter_map(|index| {
             GlobalSecondaryIndex::builder()
@@ -106,15 +115,20 @@ pub fn global_secondary_indexes() -> Vec<aws_sdk_dynamodb::types::GlobalSecondar
                         .build()
                         .ok()?,
                 )
-                .projection(
-                    Projection::builder()
-                        .projection_type(if index.keys_only {
-                            ProjectionType::KeysOnly
-                        } else {
-                            ProjectionType::All
-                        })
+                .projection(match index.projection {
+                    Projected::All => Projection::builder()
+                        .projection_type(ProjectionType::All)
                         .build(),
-                )
+                    Projected::KeysOnly => Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                    Projected::Include(names) => Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            names.iter().map(|n| (*n).to_owned()).collect(),
+                        ))
+                        .build(),
+                })
                 .build()
                 .ok()
         })
@@ -270,7 +284,12 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<
     }
     request = request.set_global_secondary_indexes(Some(global_secondary_indexes()));
     match request.send().await {
-        Ok(_) => {}
+        // A new table holds no index key written before shards.
+        Ok(_) => {
+            super::dynamo::DynamoStore::new(dynamo.clone(), table)
+                .set_legacy(false)
+                .await?;
+        }
         Err(error)
             if error
                 .as_service_error()

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::Utc;
 use mailroom::ports::{RecordQuery, Reopen};
 use mailroom::record::Status;
-use mailroom_aws::dynamo::DynamoStore;
 use mailroom_aws::events::{Work, read_body};
 use mailroom_aws::sqs::{MAX_RECEIVE, Queue, QueuedMessage};
 
@@ -29,11 +28,11 @@ pub fn redrive(
     limit: usize,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    let queue_url = required(names.queue_url, "MAILROOM_QUEUE_URL")?;
-    let dlq_url = required(names.dlq_url, "MAILROOM_DLQ_URL")?;
+    let queue_url = required(names.queue_url.clone(), "MAILROOM_QUEUE_URL")?;
+    let dlq_url = required(names.dlq_url.clone(), "MAILROOM_DLQ_URL")?;
     crate::backend::runtime()?.block_on(async {
         let sdk = crate::stack::sdk_config().await;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        let store = crate::stack::dynamo_store(&sdk, table, &names);
         let queues = Queues {
             dead_letters: Queue::new(&sdk, dlq_url),
             inbound: Queue::new(&sdk, queue_url),

@@ -61,7 +61,8 @@ impl App {
             .mirror_ses_suppression
             .then(|| SesSuppressionMirror::new(aws_sdk_sesv2::Client::new(sdk)));
         let notifications = Notifications::new(
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone())
+                .with_index_shards(config.index_shards),
             HttpClient::new(config.webhook_timeout, policy)?,
             mirror,
             clock,

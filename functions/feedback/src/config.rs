@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mailroom::feedback::DEFAULT_SOFT_BOUNCE_LIMIT;
+use mailroom::record::{DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS};
 use mailroom::settings::Settings;
 
 /// Every setting the feedback function reads.
@@ -10,6 +11,8 @@ use mailroom::settings::Settings;
 pub struct Config {
     /// `MAILROOM_TABLE`: records, suppressions and routes.
     pub table: String,
+    /// `MAILROOM_INDEX_SHARDS` (8): shards the index keys of outbound records are spread over.
+    pub index_shards: u32,
     /// `MAILROOM_SOFT_BOUNCE_LIMIT` (3): transient bounces within 7 days that suppress an address.
     pub soft_bounce_limit: u32,
     /// `MAILROOM_MIRROR_SES_SUPPRESSION` (false): also add suppressed addresses to SES's own list.
@@ -45,6 +48,11 @@ impl Config {
                 "MAILROOM_TABLE",
                 "name the DynamoDB table of records and suppressions",
             )?,
+            index_shards: env.number(
+                "MAILROOM_INDEX_SHARDS",
+                u64::from(DEFAULT_INDEX_SHARDS),
+                u64::from(MAX_INDEX_SHARDS),
+            )? as u32,
             soft_bounce_limit: env.number(
                 "MAILROOM_SOFT_BOUNCE_LIMIT",
                 u64::from(DEFAULT_SOFT_BOUNCE_LIMIT),

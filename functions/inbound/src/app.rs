@@ -78,7 +78,8 @@ impl App {
         };
         let inbound = Inbound::new(
             S3MailStore::new(mailroom_aws::s3_client(sdk)),
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone()),
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone())
+                .with_index_shards(config.index_shards),
             http,
             SesSender::new(
                 aws_sdk_sesv2::Client::new(sdk),

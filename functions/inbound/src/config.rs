@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mailroom::record::DEFAULT_RETENTION_DAYS;
+use mailroom::record::{DEFAULT_INDEX_SHARDS, DEFAULT_RETENTION_DAYS, MAX_INDEX_SHARDS};
 use mailroom::settings::Settings;
 
 /// Every setting the inbound function reads.
@@ -10,6 +10,8 @@ use mailroom::settings::Settings;
 pub struct Config {
     /// `MAILROOM_TABLE`: routes and records.
     pub table: String,
+    /// `MAILROOM_INDEX_SHARDS` (8): shards each index key of a record is spread over.
+    pub index_shards: u32,
     /// `MAILROOM_QUEUE_URL`: the inbound queue (derived from the event source when absent).
     pub queue_url: Option<String>,
     /// `MAILROOM_DLQ_URL`: where messages go after the 72-hour give-up.
@@ -71,6 +73,11 @@ impl Config {
                 "MAILROOM_TABLE",
                 "name the DynamoDB table of routes and records",
             )?,
+            index_shards: env.number(
+                "MAILROOM_INDEX_SHARDS",
+                u64::from(DEFAULT_INDEX_SHARDS),
+                u64::from(MAX_INDEX_SHARDS),
+            )? as u32,
             queue_url: env.text("MAILROOM_QUEUE_URL"),
             dlq_url: env.text("MAILROOM_DLQ_URL"),
             retention_days: env.number(
@@ -140,6 +147,7 @@ mod tests {
     fn defaults_and_errors() {
         let c = config(&[("MAILROOM_TABLE", "t")]).unwrap();
         assert_eq!(c.retention_days, 60);
+        assert_eq!(c.index_shards, 8);
         assert_eq!(c.webhook_timeout, Duration::from_secs(30));
         assert!(!c.allow_private_targets);
         assert!(!c.allow_http_targets);
@@ -163,6 +171,13 @@ mod tests {
                 .starts_with("MAILROOM_TABLE")
         );
         assert!(config(&[("MAILROOM_TABLE", "t"), ("MAILROOM_RETENTION_DAYS", "0")]).is_err());
+        assert!(config(&[("MAILROOM_TABLE", "t"), ("MAILROOM_INDEX_SHARDS", "65")]).is_err());
+        assert_eq!(
+            config(&[("MAILROOM_TABLE", "t"), ("MAILROOM_INDEX_SHARDS", "16")])
+                .unwrap()
+                .index_shards,
+            16
+        );
         assert!(
             config(&[
                 ("MAILROOM_TABLE", "t"),
