@@ -253,6 +253,27 @@ async fn pages_across_shards_list_every_record_once_newest_first() {
         .flatten()
         .collect();
     assert_eq!(ids(&listed), ids(&all[..2]));
+    // Up to a time as well (a date range): the same key condition, bounded on both sides, and pages
+    // that start inside the range.
+    let (newest, oldest) = (all[3].received_at, all[all.len() - 4].received_at);
+    let window = RecordFilter {
+        since: Some(oldest),
+        until: Some(newest),
+        limit: 3,
+        ..RecordFilter::default()
+    };
+    let expected: Vec<Delivery> = all
+        .iter()
+        .filter(|r| r.received_at >= oldest && r.received_at <= newest)
+        .cloned()
+        .collect();
+    let listed: Vec<Delivery> = pages(&w.store, &window)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(expected.len() > 6, "{}", expected.len());
+    assert_eq!(ids(&listed), ids(&expected));
     // A token is refused for what it is not.
     assert!(
         w.store

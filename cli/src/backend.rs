@@ -56,6 +56,9 @@ pub struct Target {
     /// The stack's DynamoDB table, instead of MAILROOM_TABLE.
     #[arg(long, global = true, value_name = "TABLE")]
     pub table: Option<String>,
+    /// The stack's bucket of stored mail, instead of MAILROOM_BUCKET.
+    #[arg(long, global = true, value_name = "BUCKET")]
+    pub bucket: Option<String>,
     /// The dev store, used when neither a stack nor a table is given.
     #[arg(long, global = true, value_name = "DIR", default_value = ".mailroom")]
     pub data: std::path::PathBuf,
@@ -111,6 +114,9 @@ impl Target {
         {
             names.table = Some(table.clone());
         }
+        if let Some(bucket) = self.bucket.as_ref().filter(|b| !b.trim().is_empty()) {
+            names.bucket = Some(bucket.clone());
+        }
         Ok(names)
     }
 
@@ -122,6 +128,8 @@ impl Target {
             Some("--stack")
         } else if given(self.table.as_deref()) {
             Some("--table")
+        } else if given(self.bucket.as_deref()) {
+            Some("--bucket")
         } else if given(std::env::var("MAILROOM_TABLE").ok().as_deref()) {
             Some("MAILROOM_TABLE")
         } else {

@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let address_data = AddressData::new(
         store.clone(),
         LocalMailStore::new(data.join("mail")),
-        crate::dev::LOCAL_BUCKET,
+        crate::local::LOCAL_BUCKET,
     );
     let outbox = Outbox::new(data.join("outbox"));
     runtime.block_on(run_on(&address_data, args.command, &address, |held| {
@@ -102,7 +102,11 @@ fn on_stack(
 }
 
 /// What only the dev store keeps beside the ports: the retry queue's copies of envelopes and the outbox.
-fn forget_dev_traces(store: &SqliteStore, outbox: &Outbox, held: &Held) -> anyhow::Result<()> {
+pub(crate) fn forget_dev_traces(
+    store: &SqliteStore,
+    outbox: &Outbox,
+    held: &Held,
+) -> anyhow::Result<()> {
     for record in &held.deliveries {
         store
             .forget_pending(&record.s3_key)

@@ -5,10 +5,12 @@
 #![cfg_attr(not(feature = "aws"), allow(clippy::infallible_destructuring_match))]
 
 mod backend;
+mod console;
 mod data;
 mod dev;
 mod exit;
 mod links;
+mod local;
 mod messages;
 mod post;
 mod records;
@@ -40,8 +42,10 @@ enum Command {
     Render(render::Args),
     /// Send one message to a URL exactly as the inbound function does: same body, headers and signature.
     Post(post::Args),
-    /// Run the whole pipeline on this machine: SMTP in, signed POSTs out, an inspector, no AWS account.
+    /// Run the whole pipeline on this machine: SMTP in, signed POSTs out, the console, no AWS account.
     Dev(dev::Args),
+    /// The dashboard of a deployed stack (or the dev store) in your browser, served on this machine.
+    Console(console::Args),
     /// What happened to mail: list deliveries, show one message with every attempt.
     Messages(messages::Args),
     /// Manage routes: which recipients go to which webhook or forward address.
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::Post(args) => post::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Console(args) => console::run(args),
         Command::Messages(args) => messages::run(args),
         Command::Routes(args) => routes::run(args),
         Command::Redrive(args) => redrive::run(args),

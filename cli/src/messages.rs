@@ -169,7 +169,7 @@ fn on_stack(
 /// The inbound use case as the stack's function runs it, with the function's own settings read the way
 /// it reads them.
 #[cfg(feature = "aws")]
-fn stack_inbound(
+pub(crate) fn stack_inbound(
     sdk: &aws_config::SdkConfig,
     store: &mailroom_aws::dynamo::DynamoStore,
     mail: &mailroom_aws::s3::S3MailStore,
@@ -221,33 +221,33 @@ fn on_dev_store(command: Command, data: &std::path::Path) -> anyhow::Result<Exit
                     SystemClock,
                     resend_config(
                         &Settings::new(|name| std::env::var(name).ok()),
-                        Some(crate::dev::DEV_FORWARD_FROM.to_owned()),
+                        Some(crate::local::DEV_FORWARD_FROM.to_owned()),
                     )?,
                 );
                 resend(
                     &store,
                     &inbound,
                     &mail,
-                    crate::dev::LOCAL_BUCKET,
+                    crate::local::LOCAL_BUCKET,
                     &id,
                     target.as_deref(),
                 )
                 .await
             }
             Command::Show { id, raw, json } => {
-                show(&store, &mail, crate::dev::LOCAL_BUCKET, &id, raw, json).await
+                show(&store, &mail, crate::local::LOCAL_BUCKET, &id, raw, json).await
             }
         }
     })
 }
 
-fn http_client(policy: TargetPolicy) -> anyhow::Result<HttpClient> {
+pub(crate) fn http_client(policy: TargetPolicy) -> anyhow::Result<HttpClient> {
     HttpClient::new(std::time::Duration::from_secs(30), policy)
         .context("cannot build the HTTP client")
 }
 
 /// The use case's settings for a resend: attachments travel inline (links need the stack's key).
-fn resend_config(
+pub(crate) fn resend_config(
     env: &Settings<impl Fn(&str) -> Option<String>>,
     forward_from: Option<String>,
 ) -> anyhow::Result<InboundConfig> {
@@ -375,6 +375,7 @@ async fn list_records<Q: RecordQuery>(store: &Q, args: ListArgs) -> anyhow::Resu
                 sender: args.sender,
                 status: args.status,
                 since: args.since.map(|d| Utc::now() - d),
+                until: None,
                 limit: args.limit,
             },
             args.after.as_deref(),

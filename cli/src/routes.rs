@@ -60,42 +60,42 @@ enum Command {
     },
 }
 
-#[derive(clap::Args)]
-struct AddArgs {
+#[derive(clap::Args, Default)]
+pub(crate) struct AddArgs {
     /// Which recipients: an address, *@domain, *@*.domain or *.
-    pattern: String,
+    pub(crate) pattern: String,
     /// POST each message to this URL (https; basic auth in the URL is sent as a header).
     #[arg(long)]
-    webhook: Option<String>,
+    pub(crate) webhook: Option<String>,
     /// Payload format of the webhook.
     #[arg(long, default_value = "json", value_parser = crate::render::parse_format, requires = "webhook")]
-    format: Format,
+    pub(crate) format: Format,
     /// Signing secret (whsec_ + base64); give it twice to rotate (both signatures are sent).
     #[arg(long = "secret", value_name = "whsec_…", requires = "webhook")]
-    secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
     /// Make a new signing secret and print it once.
     #[arg(long, conflicts_with = "secrets", requires = "webhook")]
-    generate_secret: bool,
+    pub(crate) generate_secret: bool,
     /// How attachments travel: inline (base64 in the payload), s3 (stored; the payload carries a link valid
     /// MAILROOM_ATTACHMENT_URL_DAYS), or auto (links only when the inline payload would pass
     /// MAILROOM_INLINE_MAX_BYTES).
     #[arg(long, default_value = "inline", requires = "webhook")]
-    attachments: AttachmentMode,
+    pub(crate) attachments: AttachmentMode,
     /// Forward each message to this address (repeat for several).
     #[arg(long = "forward", value_name = "ADDR")]
-    forward: Vec<String>,
+    pub(crate) forward: Vec<String>,
     /// The verified SES address forwards are sent from.
     #[arg(long, value_name = "ADDR")]
-    forward_from: Option<String>,
+    pub(crate) forward_from: Option<String>,
     /// Drop instead of deliver when this SES verdict fails (repeatable; default: virus).
     #[arg(long = "drop-on", value_name = "virus|spam")]
-    drop_on: Vec<DropOn>,
+    pub(crate) drop_on: Vec<DropOn>,
     /// Keep these fields out of the records: subject, sender, recipient, sender_ip, message_id, response_body.
     #[arg(long, num_args = 1.., value_name = "FIELD")]
-    redact: Vec<Redact>,
+    pub(crate) redact: Vec<Redact>,
     /// POST bounce, complaint and delivery events of forwarded mail here.
     #[arg(long, value_name = "URL")]
-    events: Option<String>,
+    pub(crate) events: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -190,13 +190,13 @@ async fn run_on<S: RouteStore>(store: &S, command: Command) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_pattern(text: &str) -> anyhow::Result<Pattern> {
+pub(crate) fn parse_pattern(text: &str) -> anyhow::Result<Pattern> {
     text.parse::<Pattern>()
         .map_err(|e| CliError::new(exit::BAD_ARGUMENTS, e.to_string()).into())
 }
 
 /// The route the arguments describe, and the secret generated for it, if any.
-fn route_from(add: AddArgs) -> anyhow::Result<(Route, Option<WebhookSecret>)> {
+pub(crate) fn route_from(add: AddArgs) -> anyhow::Result<(Route, Option<WebhookSecret>)> {
     let bad =
         |message: String| -> anyhow::Error { CliError::new(exit::BAD_ARGUMENTS, message).into() };
     let pattern = parse_pattern(&add.pattern)?;
@@ -289,7 +289,7 @@ fn route_json(route: &Route) -> serde_json::Value {
     })
 }
 
-fn targets(route: &Route) -> String {
+pub(crate) fn targets(route: &Route) -> String {
     let mut targets = Vec::new();
     if let Some(webhook) = &route.webhook {
         let mut text = format!("webhook {} ({})", webhook.display_url(), webhook.format);

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check_address(address: &str) -> anyhow::Result<String> {
+pub(crate) fn check_address(address: &str) -> anyhow::Result<String> {
     let address = normalise_address(address);
     match address.rsplit_once('@') {
         Some((local, domain))

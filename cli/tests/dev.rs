@@ -1,5 +1,5 @@
 //! `mailroom dev` as users run it: the binary in its own process, mail sent over real SMTP (lettre, and
-//! Python's smtplib for STARTTLS), delivered to a real HTTP receiver, read back through the inspector and
+//! Python's smtplib for STARTTLS), delivered to a real HTTP receiver, read back through the console and
 //! `mailroom messages`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -59,6 +59,7 @@ struct Dev {
     child: Child,
     smtp: SocketAddr,
     http: SocketAddr,
+    token: String,
     output: Arc<Mutex<Vec<String>>>,
 }
 
@@ -90,13 +91,16 @@ impl Dev {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = output.lock().unwrap().join("\n");
-            if let (Some(smtp), Some(http)) =
-                (after(&text, "SMTP on "), after(&text, "inspector: http://"))
-            {
+            if let (Some(smtp), Some(http), Some(token)) = (
+                after(&text, "SMTP on "),
+                after(&text, "console: http://"),
+                token_in(&text),
+            ) {
                 return Dev {
                     child,
                     smtp,
                     http,
+                    token,
                     output,
                 };
             }
@@ -116,7 +120,10 @@ impl Dev {
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("http://{}{path}", self.http))
+        let response = reqwest::Client::new()
+            .get(format!("http://{}{path}", self.http))
+            .bearer_auth(&self.token)
+            .send()
             .await
             .unwrap();
         let status = response.status().as_u16();
@@ -135,6 +142,16 @@ impl Drop for Dev {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The console's token, from the URL the banner prints.
+fn token_in(text: &str) -> Option<String> {
+    let start = text.find("?token=")? + "?token=".len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (!token.is_empty()).then_some(token)
 }
 
 /// The address printed after `marker`.
@@ -531,8 +548,8 @@ async fn a_restart_keeps_pending_retries() {
 }
 
 #[tokio::test]
-async fn the_inspector_lists_and_shows_messages() {
-    let dir = workdir("inspector");
+async fn the_console_lists_and_shows_messages() {
+    let dir = workdir("console");
     let receiver = Receiver::start().await;
     receiver.reply([Reply::new(503, "later")]);
     let dev = Dev::start(&dir, &config(&dir, &receiver, ""));
@@ -745,7 +762,7 @@ async fn webhook_alone_makes_a_signed_catch_all_with_a_kept_secret() {
 }
 
 #[tokio::test]
-async fn an_s3_route_posts_links_the_inspector_serves() {
+async fn an_s3_route_posts_links_the_console_port_serves() {
     use base64::Engine;
     let dir = workdir("links");
     let receiver = Receiver::start().await;
@@ -919,12 +936,18 @@ async fn raw_smtp(smtp: SocketAddr, script: &[u8], patience: Duration) -> String
 }
 
 /// A GET with a `Host` header of our choosing; the status code and the body.
-async fn get_as(http: SocketAddr, host: &str, path: &str) -> (u16, String) {
+async fn get_as(http: SocketAddr, host: &str, path: &str, token: Option<&str>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await
         .unwrap();
@@ -1140,7 +1163,7 @@ async fn every_file_under_data_is_the_owners_alone() {
 }
 
 #[tokio::test]
-async fn the_inspector_answers_only_requests_addressed_to_it() {
+async fn the_console_answers_only_requests_addressed_to_it_with_its_token() {
     let dir = workdir("host");
     let receiver = Receiver::start().await;
     let dev = Dev::start(&dir, &config(&dir, &receiver, "attachments = \"s3\"\n"));
@@ -1169,7 +1192,7 @@ async fn the_inspector_answers_only_requests_addressed_to_it() {
             &format!("/api/messages/{id}"),
             &format!("/messages/{id}"),
         ] {
-            let (status, body) = get_as(dev.http, &host, path).await;
+            let (status, body) = get_as(dev.http, &host, path, Some(&dev.token)).await;
             assert!(status == 421 || status == 403, "{host}{path}: {body}");
             assert!(
                 !body.contains("secret plans") && !body.contains("ana@client.test"),
@@ -1182,9 +1205,27 @@ async fn the_inspector_answers_only_requests_addressed_to_it() {
         format!("localhost:{port}"),
         format!("[::1]:{port}"),
     ] {
-        let (status, body) = get_as(dev.http, &host, "/api/messages").await;
+        let (status, body) = get_as(dev.http, &host, "/api/messages", Some(&dev.token)).await;
         assert_eq!(status, 200, "{host}: {body}");
         assert!(body.contains("secret plans"));
+        // Without the console's token (another user of the machine, a page guessing the port): nothing.
+        for path in [
+            "/",
+            "/api/messages",
+            &format!("/messages/{id}"),
+            &format!("/messages/{id}/raw"),
+        ] {
+            let (status, body) = get_as(dev.http, &host, path, None).await;
+            assert_eq!(status, 401, "{host}{path}: {body}");
+            assert!(!body.contains("secret plans") && !body.contains("ana@client.test"));
+        }
+        let wrong = "0".repeat(dev.token.len());
+        assert_eq!(
+            get_as(dev.http, &host, "/api/messages", Some(&wrong))
+                .await
+                .0,
+            401
+        );
     }
 
     // A link's token is its credential: it opens whatever name the app knows this machine by, and only
@@ -1197,13 +1238,18 @@ async fn the_inspector_answers_only_requests_addressed_to_it() {
         .strip_prefix(&format!("http://{}", dev.http))
         .unwrap()
         .to_owned();
-    assert_eq!(get_as(dev.http, "host.docker.internal", &path).await.0, 200);
+    assert_eq!(
+        get_as(dev.http, "host.docker.internal", &path, None)
+            .await
+            .0,
+        200
+    );
     let parts: Vec<&str> = path.trim_start_matches("/l/").split('.').collect();
     assert_eq!(parts.len(), 4, "{path}");
     for expiry in [format!("+{}", parts[2]), format!("0{}", parts[2])] {
         let respelled = format!("/l/{}.{}.{expiry}.{}", parts[0], parts[1], parts[3]);
         assert_eq!(
-            get_as(dev.http, "127.0.0.1", &respelled).await.0,
+            get_as(dev.http, "127.0.0.1", &respelled, None).await.0,
             404,
             "{respelled}"
         );

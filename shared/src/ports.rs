@@ -196,6 +196,8 @@ pub struct RecordFilter {
     pub status: Option<crate::record::Status>,
     /// Only messages received at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only messages received at or before this time.
+    pub until: Option<DateTime<Utc>>,
     /// At most this many records.
     pub limit: usize,
 }

@@ -137,6 +137,8 @@ pub struct Listing {
     pub keys: Vec<String>,
     /// Only entries at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only entries at or before this time.
+    pub until: Option<DateTime<Utc>>,
     /// Only entries whose attribute (name) has the value, or, for [`Listing::sharded_equal`], the value
     /// with any shard.
     pub equal: Vec<(&'static str, String)>,
@@ -166,7 +168,8 @@ pub fn listing(filter: &RecordFilter, now: DateTime<Utc>, after: Option<&Place>)
                 .unwrap_or(now - Duration::days(i64::from(LISTED_DAYS)));
             let newest = after
                 .and_then(|place| DateTime::parse_from_rfc3339(&place.at).ok())
-                .map_or(now, |at| at.with_timezone(&Utc).min(now));
+                .map_or(now, |at| at.with_timezone(&Utc).min(now))
+                .min(filter.until.unwrap_or(now));
             let mut days = Vec::new();
             let mut day = newest;
             while day.date_naive() >= oldest.date_naive() {
@@ -180,6 +183,7 @@ pub fn listing(filter: &RecordFilter, now: DateTime<Utc>, after: Option<&Place>)
         index,
         keys,
         since: filter.since,
+        until: filter.until,
         equal,
         sharded_equal,
     }
@@ -308,7 +312,12 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<(Vec<Place>, bool), StoreError> {
         let layout = self.layout().await?;
-        let upto = after.map(|place| place.at.as_str());
+        let until = listing.until.map(sort_time);
+        // The page's start or the listing's end, whichever is older: BETWEEN bounds both.
+        let upto = match (after.map(|place| place.at.as_str()), until.as_deref()) {
+            (Some(start), Some(end)) => Some(start.min(end)),
+            (start, end) => start.or(end),
+        };
         if let (Some(since), Some(upto)) = (listing.since.map(sort_time), upto)
             && since.as_str() > upto
         {
@@ -476,6 +485,7 @@ mod tests {
             status: Some(Status::Failed),
             since: Some(at("2026-11-20T00:00:00Z")),
             limit: 10,
+            ..RecordFilter::default()
         };
         let listing = listing(&filter, at("2026-11-29T12:00:00Z"), None);
         assert_eq!(listing.index, BY_RECIPIENT);

@@ -81,16 +81,16 @@ pub async fn run() -> anyhow::Result<ExitCode> {
 
     let (count, all_verified) = print_arrivals(&arrivals)?;
     print_records(&started.dev).await?;
-    let listed = inspector_count(started.http).await;
+    let listed = console_count(started.http, &started.token).await;
     match &listed {
         Ok(n) => println!(
-            "\nthe inspector's API (http://{}/api/messages) lists {n} message(s)",
+            "\nthe console's API (http://{}/api/messages) lists {n} message(s)",
             started.http
         ),
-        Err(error) => println!("\nthe inspector's API did not answer: {error:#}"),
+        Err(error) => println!("\nthe console's API did not answer: {error:#}"),
     }
-    let inspector_ok = listed.is_ok_and(|n| n == SAMPLES.len());
-    if count == SAMPLES.len() && all_verified && inspector_ok {
+    let console_ok = listed.is_ok_and(|n| n == SAMPLES.len());
+    if count == SAMPLES.len() && all_verified && console_ok {
         println!(
             "\ndemo passed: {count} of {} samples arrived with a valid signature",
             SAMPLES.len()
@@ -98,7 +98,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         println!(
-            "\ndemo FAILED: {count} of {} samples arrived, all verified: {all_verified}, inspector lists them: {inspector_ok}",
+            "\ndemo FAILED: {count} of {} samples arrived, all verified: {all_verified}, the console lists them: {console_ok}",
             SAMPLES.len()
         );
         Ok(ExitCode::FAILURE)
@@ -284,9 +284,12 @@ async fn receive(listener: TcpListener, secret: WebhookSecret, arrivals: Arc<Mut
     }
 }
 
-/// How many messages the inspector's API lists.
-async fn inspector_count(http: std::net::SocketAddr) -> anyhow::Result<usize> {
-    let body = reqwest::get(format!("http://{http}/api/messages"))
+/// How many messages the console's API lists, asked as a script does: with the token as a bearer.
+async fn console_count(http: std::net::SocketAddr, token: &str) -> anyhow::Result<usize> {
+    let body = reqwest::Client::new()
+        .get(format!("http://{http}/api/messages"))
+        .bearer_auth(token)
+        .send()
         .await?
         .error_for_status()?
         .bytes()

@@ -4,7 +4,7 @@
 
 mod config;
 mod demo;
-mod inspector;
+mod http;
 mod smtp;
 
 use std::net::SocketAddr;
@@ -28,23 +28,17 @@ use mailroom_http::{HttpClient, TargetPolicy};
 use mailroom_local::files::LocalMailStore;
 use mailroom_local::outbox::Outbox;
 use mailroom_local::sqlite::SqliteStore;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::local::Pending;
+pub use crate::local::{DEV_FORWARD_FROM, LOCAL_BUCKET};
 pub use config::DevConfig;
-
-/// The local "bucket" name in records.
-pub const LOCAL_BUCKET: &str = "local";
-
-/// Forwards are sent from this address when neither the route nor `mailroom.toml` names one: nothing
-/// leaves the machine, so no identity has to be verified.
-pub const DEV_FORWARD_FROM: &str = "forward@mailroom.localhost";
 
 /// Arguments of `mailroom dev`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  mailroom dev --webhook http://127.0.0.1:3000/mail      # every recipient to your app\n  mailroom dev --config mailroom.toml                   # routes from a file\n  mailroom dev --demo                                   # try it end to end, then exit\n\nSend mail to the SMTP address (e.g. `swaks --server 127.0.0.1:2525 --to support@example.test`) and\nwatch the console and the inspector."
+    after_help = "Examples:\n  mailroom dev --webhook http://127.0.0.1:3000/mail      # every recipient to your app\n  mailroom dev --config mailroom.toml                   # routes from a file\n  mailroom dev --demo                                   # try it end to end, then exit\n\nSend mail to the SMTP address (e.g. `swaks --server 127.0.0.1:2525 --to support@example.test`) and\nwatch the terminal and the console (the URL it prints)."
 )]
 pub struct Args {
     /// Routes from this file (default: ./mailroom.toml when it exists).
@@ -59,7 +53,7 @@ pub struct Args {
     /// SMTP listener address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2525")]
     smtp: String,
-    /// Inspector address (web page and JSON API).
+    /// The console's address (web pages, JSON API, attachment links).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8025")]
     http: String,
     /// Send the sample messages to a built-in receiver, print what arrived, and exit (0 if all verified).
@@ -73,62 +67,13 @@ pub struct Dev {
     link_keys: RwLock<LinkKeys>,
     link_key_path: PathBuf,
     link_keys_read: Mutex<Instant>,
-    inspector_hosts: inspector::AllowedHosts,
+    console: Arc<DevConsole>,
     store: SqliteStore,
     mail: LocalMailStore,
     inbound: DevInbound,
     routes: RwLock<Vec<Route>>,
     queue: mpsc::UnboundedSender<Received>,
     retention_days: u32,
-}
-
-/// A message waiting for its next attempt, as the store keeps it across restarts.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Pending {
-    key: String,
-    received_at: DateTime<Utc>,
-    first_seen: DateTime<Utc>,
-    recipients: Vec<String>,
-    from: String,
-    helo: String,
-    remote_ip: String,
-    #[serde(default)]
-    tls: Option<bool>,
-}
-
-impl Pending {
-    pub(crate) fn of(received: &Received) -> Pending {
-        Pending {
-            key: received.location.key.clone(),
-            received_at: received.received_at,
-            first_seen: received.first_seen,
-            recipients: received.known.recipients.clone().unwrap_or_default(),
-            from: received.known.from.clone().unwrap_or_default(),
-            helo: received.known.helo_domain.clone().unwrap_or_default(),
-            remote_ip: received.known.remote_ip.clone().unwrap_or_default(),
-            tls: received.known.tls,
-        }
-    }
-
-    fn received(self) -> Received {
-        Received {
-            location: MailLocation {
-                bucket: LOCAL_BUCKET.to_owned(),
-                key: self.key,
-            },
-            received_at: self.received_at,
-            first_seen: self.first_seen,
-            known: KnownEnvelope {
-                recipients: Some(self.recipients),
-                from: Some(self.from),
-                helo_domain: Some(self.helo),
-                remote_ip: Some(self.remote_ip),
-                tls: self.tls,
-                ..KnownEnvelope::default()
-            },
-            size: None,
-        }
-    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -158,8 +103,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub struct Started {
     /// The SMTP address actually bound.
     pub smtp: SocketAddr,
-    /// The inspector's address actually bound.
+    /// The console's address actually bound.
     pub http: SocketAddr,
+    /// The console's token (the banner's URL carries it).
+    pub token: String,
     /// What to tell the user.
     pub banner: String,
     /// What to warn the user about, loudly (on stderr): listeners other machines can reach, a data
@@ -169,48 +116,52 @@ pub struct Started {
     pub dev: Arc<Dev>,
 }
 
+/// The console over the dev store.
+type DevConsole = crate::console::Console<SqliteStore, LocalMailStore, HttpClient, Outbox>;
+
 /// The inbound use case over the dev store.
 type DevInbound = Inbound<LocalMailStore, SqliteStore, HttpClient, Outbox, SystemClock>;
 
-/// Opens the store, seeds the routes, and starts the SMTP listener, the inspector, the processor and the
+/// Opens the store, seeds the routes, and starts the SMTP listener, the console, the processor and the
 /// retry timer. `routes` replaces the configured routes (the demo uses it).
 pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<Started> {
     let mut warnings: Vec<String> = shared_data_warning(&args.data).into_iter().collect();
     let store = crate::backend::dev_store(&args.data)?;
     let mail = LocalMailStore::new(args.data.join("mail"));
     let seeded = seed(args, &store, routes).await?;
-    let inspector = Listener::bind(&args.http, "the inspector", "--http").await?;
-    let inspector_hosts = inspector::AllowedHosts::new(&args.http);
-    // The inspector's address as a browser (or the app following a link) can use it.
-    let inspector_base = format!(
+    let http = Listener::bind(&args.http, "the console", "--http").await?;
+    // The console's address as a browser (or the app following a link) can use it.
+    let base = format!(
         "http://{}",
-        inspector::reachable_authority(&args.http, inspector.addr)
+        crate::console::guard::reachable_authority(&args.http, http.addr)
     );
-    if !inspector.addr.ip().is_loopback() {
-        warnings.push(format!(
-            "WARNING: the inspector listens on {}, which other machines can reach. It shows every \
-             message, sender and payload to whoever asks, with no password. It answers only requests \
-             addressed to {} (the Host header); bind it to 127.0.0.1 unless you mean this.",
-            inspector.addr,
-            inspector_hosts.describe()
-        ));
-    }
-    // Links to stored attachments point at the inspector, which serves them from the local store.
+    // Links to stored attachments point at the console's port, which serves them from the local store.
     let link_key_path = args.data.join("link-key");
     let link_keys = persistent_link_keys(&link_key_path)?;
     let links = LinkSettings {
-        base_url: inspector_base.clone(),
+        base_url: base.clone(),
         key: link_keys.current().clone(),
         days: ATTACHMENT_URL_DAYS,
     };
     let outbox = Outbox::new(args.data.join("outbox"));
-    let inbound = dev_inbound(&seeded.config, &mail, &store, &outbox, links)?;
+    let inbound = dev_inbound(&seeded.config, &mail, &store, &outbox, links.clone())?;
+    let console = dev_console(
+        args,
+        &http,
+        &seeded,
+        &mail,
+        &store,
+        &outbox,
+        links,
+        &mut warnings,
+    )?;
+    let token = console.token().to_owned();
     let (queue, incoming) = mpsc::unbounded_channel();
     let dev = Arc::new(Dev {
         link_keys: RwLock::new(link_keys),
         link_key_path,
         link_keys_read: Mutex::new(Instant::now()),
-        inspector_hosts,
+        console,
         store,
         mail,
         inbound,
@@ -219,15 +170,9 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         retention_days: seeded.retention_days(),
     });
     let smtp = Listener::bind(&args.smtp, "SMTP", "--smtp").await?;
-    if !smtp.addr.ip().is_loopback() {
-        warnings.push(format!(
-            "WARNING: the SMTP listener is on {}, which other machines can reach: anyone who can \
-             connect can send mail into your routes. Bind it to 127.0.0.1 unless you mean this.",
-            smtp.addr
-        ));
-    }
+    warnings.extend(smtp.reachable_warning());
     let tls = smtp::tls_acceptor(&args.data.join("tls"))?;
-    let (smtp_addr, http_addr) = (smtp.addr, inspector.addr);
+    let (smtp_addr, http_addr) = (smtp.addr, http.addr);
     tokio::spawn(smtp::serve(
         smtp.listener,
         tls,
@@ -235,20 +180,22 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         Arc::new(Intake(dev.clone())),
         smtp::Limits::default(),
     ));
-    tokio::spawn(inspector::serve(inspector.listener, dev.clone()));
+    tokio::spawn(http::serve(http.listener, dev.clone()));
     tokio::spawn(process(dev.clone(), incoming));
     tokio::spawn(retry_timer(dev.clone()));
     tokio::spawn(refresh_routes(dev.clone()));
     let pending = dev.store.pending_count().map_err(crate::exit::from_store)?;
     let where_ = Addresses {
         smtp: smtp_addr,
-        inspector_base: &inspector_base,
+        base: &base,
+        token: &token,
         data: &args.data,
         outbox: outbox.dir(),
     };
     Ok(Started {
         smtp: smtp_addr,
         http: http_addr,
+        token: token.clone(),
         banner: banner(&where_, &seeded, pending),
         warnings,
         dev,
@@ -274,6 +221,17 @@ struct Listener {
 }
 
 impl Listener {
+    /// The warning for an SMTP listener other machines can reach.
+    fn reachable_warning(&self) -> Option<String> {
+        (!self.addr.ip().is_loopback()).then(|| {
+            format!(
+                "WARNING: the SMTP listener is on {}, which other machines can reach: anyone who can \
+                 connect can send mail into your routes. Bind it to 127.0.0.1 unless you mean this.",
+                self.addr
+            )
+        })
+    }
+
     /// Binds `addr` for `what`, saying which option moves it when the address is taken.
     async fn bind(addr: &str, what: &str, option: &str) -> anyhow::Result<Listener> {
         let listener = TcpListener::bind(addr).await.with_context(|| {
@@ -351,6 +309,43 @@ async fn seed(
     })
 }
 
+/// The console over the dev store, served on the `--http` port beside the attachment links.
+#[allow(clippy::too_many_arguments)]
+fn dev_console(
+    args: &Args,
+    http: &Listener,
+    seeded: &Seeded,
+    mail: &LocalMailStore,
+    store: &SqliteStore,
+    outbox: &Outbox,
+    links: LinkSettings,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Arc<DevConsole>> {
+    let guard = crate::console::Guard::new(&args.http, http.addr.port())?;
+    if !http.addr.ip().is_loopback() {
+        warnings.push(format!(
+            "WARNING: the console listens on {}, which other machines can reach. It answers only requests \
+             addressed to {} that carry its token, but attachment links are open to whoever has one; bind \
+             it to 127.0.0.1 unless you mean this.",
+            http.addr,
+            guard.hosts().describe()
+        ));
+    }
+    Ok(Arc::new(crate::console::Console::new(
+        store.clone(),
+        mail.clone(),
+        dev_inbound(&seeded.config, mail, store, outbox, links)?,
+        LOCAL_BUCKET.to_owned(),
+        crate::console::Requeue::Dev(store.clone()),
+        Some(crate::console::DevTraces {
+            store: store.clone(),
+            outbox: outbox.clone(),
+        }),
+        guard,
+        format!("mailroom dev · {}", args.data.display()),
+    )))
+}
+
 /// The inbound use case over the dev store, the mail folder and the outbox, as the function runs it.
 fn dev_inbound(
     config: &DevConfig,
@@ -391,7 +386,8 @@ fn dev_inbound(
 /// Where `mailroom dev` listens and keeps things, for the banner.
 struct Addresses<'a> {
     smtp: SocketAddr,
-    inspector_base: &'a str,
+    base: &'a str,
+    token: &'a str,
     data: &'a Path,
     outbox: &'a Path,
 }
@@ -405,8 +401,9 @@ fn banner(at: &Addresses<'_>, seeded: &Seeded, pending: usize) -> String {
             smtp::MAX_MESSAGE_MIB
         ),
         format!(
-            "inspector: {base}/  (JSON: {base}/api/messages)",
-            base = at.inspector_base
+            "console: {base}/?token={token}  (JSON: {base}/api/messages with Authorization: Bearer {token})",
+            base = at.base,
+            token = at.token
         ),
         format!(
             "data: {}  (forwards: {})",

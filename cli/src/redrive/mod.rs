@@ -86,7 +86,7 @@ async fn redrive_dev(store: &SqliteStore, limit: usize, dry_run: bool) -> anyhow
             reopened += failed;
             continue;
         }
-        let Some(received) = received_again(&records, crate::dev::LOCAL_BUCKET) else {
+        let Some(received) = received_again(&records, crate::local::LOCAL_BUCKET) else {
             continue;
         };
         // Reopened before it is queued: a running server may take the queued message at once, and would
@@ -95,7 +95,7 @@ async fn redrive_dev(store: &SqliteStore, limit: usize, dry_run: bool) -> anyhow
             .reopen(id, &[Status::Failed], None)
             .await
             .map_err(exit::from_store)?;
-        let payload = serde_json::to_string(&crate::dev::Pending::of(&received))?;
+        let payload = serde_json::to_string(&crate::local::Pending::of(&received))?;
         store
             .schedule(&received.location.key, Utc::now(), &payload)
             .map_err(exit::from_store)?;

@@ -28,6 +28,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, for choices offered to people.
+    pub const ALL: [Format; 3] = [Format::Json, Format::Multipart, Format::Raw];
+
     /// The name used on the command line, in routes and as a file extension.
     pub fn as_str(self) -> &'static str {
         match self {

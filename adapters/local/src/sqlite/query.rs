@@ -61,6 +61,7 @@ impl RecordQuery for SqliteStore {
                  AND (?3 IS NULL OR sender = ?3)
                  AND (?4 IS NULL OR status = ?4)
                  AND (?5 IS NULL OR received_at >= ?5)
+                 AND (?10 IS NULL OR received_at <= ?10)
                  AND (?7 IS NULL OR received_at < ?7
                       OR (received_at = ?7 AND (message_id < ?8
                           OR (message_id = ?8 AND delivery_id > ?9))))
@@ -76,6 +77,7 @@ impl RecordQuery for SqliteStore {
                 after.as_ref().map(|c| c.at.as_str()),
                 after.as_ref().map(|c| c.first.as_str()),
                 after.as_ref().map(|c| c.second.as_str()),
+                filter.until.map(time_text),
             ],
         )?;
         let full = filter.limit > 0 && found.len() == filter.limit;
@@ -172,6 +174,23 @@ mod tests {
             })
             .await,
             ["m-d", "m-c"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                until: Some(c.received_at),
+                ..Default::default()
+            })
+            .await,
+            ["m-c", "m-b", "m-a"]
+        );
+        assert_eq!(
+            list(RecordFilter {
+                since: Some(c.received_at),
+                until: Some(c.received_at),
+                ..Default::default()
+            })
+            .await,
+            ["m-c"]
         );
         assert_eq!(
             list(RecordFilter {

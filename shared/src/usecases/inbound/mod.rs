@@ -329,6 +329,29 @@ where
         received: &Received,
         deadline: Deadline,
     ) -> Result<Outcome, Retryable> {
+        self.process_routed(received, deadline, None).await
+    }
+
+    /// Delivers a stored message once more, for each of its recipients, along `route` instead of the route
+    /// that takes the recipient: what an operator's "send it to that route too" does. Each delivery is a
+    /// record of its own (a new target is a new key), attempted once now; a retryable failure stays
+    /// `retrying` with no retry scheduled (the operator's console shows it).
+    pub async fn process_via(
+        &self,
+        received: &Received,
+        route: &Route,
+    ) -> Result<Outcome, Retryable> {
+        self.process_routed(received, Deadline::none(), Some(route))
+            .await
+    }
+
+    /// Processes one stored message along the routes that take its recipients, or along `only`.
+    async fn process_routed(
+        &self,
+        received: &Received,
+        deadline: Deadline,
+        only: Option<&Route>,
+    ) -> Result<Outcome, Retryable> {
         let started = Instant::now();
         if !deadline.allows(self.config.attempt_limit) {
             return Ok(Outcome::HandBack);
@@ -363,8 +386,13 @@ where
                 .await?;
             return Ok(Outcome::Done);
         }
-        self.deliver_to_recipients(&message, &recipients, &routes)
-            .await
+        match only {
+            Some(route) => self.deliver_along(&message, &recipients, route).await,
+            None => {
+                self.deliver_to_recipients(&message, &recipients, &routes)
+                    .await
+            }
+        }
     }
 }
 

@@ -86,6 +86,20 @@ where
         Ok(outcome)
     }
 
+    /// Delivers the message for each recipient along `route`, whatever route takes the recipient.
+    pub(super) async fn deliver_along(
+        &self,
+        message: &Message<'_>,
+        recipients: &[String],
+        route: &Route,
+    ) -> Result<Outcome, Retryable> {
+        let mut outcome = Outcome::Done;
+        for recipient in recipients {
+            outcome = outcome.combine(self.deliver_route(message, recipient, route, false).await?);
+        }
+        Ok(outcome)
+    }
+
     /// Delivers the message for `recipient` to every target of `route`, or records why it attempts none:
     /// the route is disabled, drops the message on an SES verdict, or has no target.
     async fn deliver_route(

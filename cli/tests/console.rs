@@ -1,0 +1,282 @@
+//! The console in a real browser: headless Chromium (Debian's package), driven by playwright-core through
+//! `tests/browser/console.mjs`, against `mailroom dev`'s store (mail sent over SMTP) and against a stack's
+//! table and bucket in moto (mail handled by the real inbound handler). Both runs list, filter, open a
+//! message, read its attempts, resend the rejected delivery and see the new one, add and remove a
+//! suppression, add a route, and check that a foreign Host, a missing token and a forged form are refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use integration_tests::{
+    Receiver, Reply, on_emulator, printed_array, repo, resources, sdk, store_inbound, unique,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use mailroom::format::Format;
+use mailroom::ports::RouteStore;
+use mailroom::route::{AttachmentMode, Route, WebhookTarget};
+use mailroom_aws::dynamo::DynamoStore;
+use serde_json::{Value, json};
+
+/// The three messages every run starts with: (sender, recipient, subject). The first one's webhook
+/// answers 400, so its delivery is rejected until resent.
+const MESSAGES: [(&str, &str, &str); 3] = [
+    ("ana@client.test", "support@{domain}", "Invoice for March"),
+    ("bruno@other.test", "sales+acme@{domain}", "Quote request"),
+    ("carla@third.test", "support@{domain}", "Weekly report"),
+];
+
+/// A child process killed when dropped, and what it printed.
+struct Running {
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(command: &mut Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let output: Arc<Mutex<Vec<String>>> = Arc::default();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let collected = output.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        Running { child, output }
+    }
+
+    /// The first printed word after `marker`, waiting for it.
+    fn printed_after(&mut self, marker: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.output.lock().unwrap().join("\n");
+            if let Some(start) = text.find(marker) {
+                let rest = &text[start + marker.len()..];
+                return rest.split_whitespace().next().unwrap_or("").to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("exited with {status} before printing {marker}: {text}");
+            }
+            assert!(Instant::now() < deadline, "no {marker} in: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the browser script against the console at `url` with what it should find; panics with the
+/// script's output when a step fails.
+fn drive_browser(url: &str, scenario: &Value) {
+    let browser_dir = repo("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "the browser tests need `npm ci --prefix tests/browser` (scripts/test runs it)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "the browser tests need Chromium at {chromium} (Debian's chromium package; scripts/test installs it)"
+    );
+    let mut command = Command::new("node");
+    command
+        .arg(browser_dir.join("console.mjs"))
+        .current_dir(&browser_dir)
+        .env("MAILROOM_CONSOLE_URL", url)
+        .env("MAILROOM_SCENARIO", scenario.to_string())
+        .env("CHROMIUM", &chromium);
+    if let Ok(dir) = std::env::var("MAILROOM_CONSOLE_SCREENSHOTS") {
+        command.env("MAILROOM_SCREENSHOTS", dir);
+    }
+    let out = command.output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{printed}");
+    assert!(out.status.success(), "the browser run failed:\n{printed}");
+    assert!(!printed.contains("FAIL"), "{printed}");
+}
+
+fn scenario(domain: &str, smtp: Option<SocketAddr>, erase: bool) -> Value {
+    let at = |text: &str| text.replace("{domain}", domain);
+    json!({
+        "rejected_subject": MESSAGES[0].2,
+        "rejected_sender": MESSAGES[0].0,
+        "subjects": MESSAGES.iter().map(|m| m.2).collect::<Vec<_>>(),
+        "tag": "acme",
+        "tagged_subject": MESSAGES[1].2,
+        "recipient": at(MESSAGES[0].1),
+        "smtp": smtp.map(|a| a.to_string()),
+        "erase": erase,
+    })
+}
+
+fn raw(sender: &str, recipient: &str, subject: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <{sender}>\r\nFrom: {sender}\r\nTo: {recipient}\r\nSubject: {subject}\r\n\
+         Message-ID: <{}@client.test>\r\nDate: Thu, 3 Dec 2026 10:00:00 +0000\r\n\
+         Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         Hello about {subject}.\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Hello about <b>{subject}</b>.\
+         <img src=\"https://tracker.example/pixel.gif\"></p>\r\n--b--\r\n",
+        unique("m")
+    )
+    .into_bytes()
+}
+
+fn workdir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("mailroom-console-{test}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Sends one message over SMTP (lettre).
+fn send(smtp: SocketAddr, from: &str, to: &str, message: Vec<u8>) {
+    use lettre::Transport;
+    let envelope =
+        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+            .unwrap();
+    lettre::SmtpTransport::builder_dangerous(smtp.ip().to_string())
+        .port(smtp.port())
+        .build()
+        .send_raw(&envelope, &message)
+        .unwrap();
+}
+
+fn dev_records(data: &Path) -> Vec<Value> {
+    printed_array(
+        &Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            .args(["messages", "list", "--json", "--data"])
+            .arg(data)
+            .env_remove("MAILROOM_TABLE")
+            .output()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_console_works_in_a_browser_over_the_dev_store() {
+    let dir = workdir("dev");
+    let receiver = Receiver::start().await;
+    let config = dir.join("mailroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[routes]]\npattern = \"*@example.test\"\n[routes.webhook]\nurl = \"{}\"\nformat = \"json\"\n",
+            receiver.url("/mail")
+        ),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let mut dev = Running::start(
+        Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            .args([
+                "dev",
+                "--smtp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .env_remove("MAILROOM_TABLE"),
+    );
+    let smtp: SocketAddr = dev.printed_after("SMTP on ").parse().unwrap();
+    let url = dev.printed_after("console: ");
+    receiver.reply([Reply::new(400, "no such mailbox")]);
+    for (n, (sender, recipient, subject)) in MESSAGES.iter().enumerate() {
+        let recipient = recipient.replace("{domain}", "example.test");
+        send(smtp, sender, &recipient, raw(sender, &recipient, subject));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while dev_records(&data).len() <= n {
+            assert!(Instant::now() < deadline, "message {n} was not recorded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let url_for_browser = url.clone();
+    let scenario = scenario("example.test", Some(smtp), true);
+    tokio::task::spawn_blocking(move || drive_browser(&url_for_browser, &scenario))
+        .await
+        .unwrap();
+    // The resend reached the app: a second post of the first message, with the same webhook-id.
+    let posts = receiver.requests();
+    let first: Vec<_> = posts
+        .iter()
+        .filter(|p| p.json()["headers"]["subject"] == MESSAGES[0].2)
+        .collect();
+    assert_eq!(first.len(), 2, "{} posts", posts.len());
+    assert_eq!(first[0].header("webhook-id"), first[1].header("webhook-id"));
+}
+
+#[tokio::test]
+async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
+    let sdk = sdk().await;
+    let res = resources(&sdk, "console").await;
+    let receiver = Receiver::start().await;
+    let mut route = Route::new("*@mail.example.com".parse().unwrap());
+    route.webhook = Some(WebhookTarget {
+        url: receiver.url("/mail"),
+        format: Format::Json,
+        secrets: Vec::new(),
+        attachments: AttachmentMode::Inline,
+        disabled: None,
+    });
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone())
+        .put_route(&route)
+        .await
+        .unwrap();
+    let settings = integration_tests::inbound_settings(&res, &[]);
+    let app = inbound::App::new(
+        inbound::Config::from_lookup(|name| settings.get(name).cloned()).unwrap(),
+        &sdk,
+    )
+    .await
+    .unwrap();
+    receiver.reply([Reply::new(400, "no such mailbox")]);
+    for (sender, recipient, subject) in MESSAGES {
+        let recipient = recipient.replace("{domain}", "mail.example.com");
+        let (_, event) = store_inbound(&sdk, &res.bucket, raw(sender, &recipient, subject)).await;
+        inbound::handle(&app, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        // Distinct times of receipt, so "newest first" has one answer.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut console = Running::start(
+        on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
+            .args(["console", "--http", "127.0.0.1:0", "--table", &res.table])
+            .args(["--bucket", &res.bucket])
+            .env("MAILROOM_QUEUE_URL", &res.queue_url)
+            .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
+            .env("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
+    );
+    let url = console.printed_after("console: ");
+    let scenario = scenario("mail.example.com", None, false);
+    tokio::task::spawn_blocking(move || drive_browser(&url, &scenario))
+        .await
+        .unwrap();
+    let posts = receiver.requests();
+    let first: Vec<_> = posts
+        .iter()
+        .filter(|p| p.json()["headers"]["subject"] == MESSAGES[0].2)
+        .collect();
+    assert_eq!(first.len(), 2, "{} posts", posts.len());
+    assert_eq!(first[0].header("webhook-id"), first[1].header("webhook-id"));
+}
