@@ -280,3 +280,128 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
     assert_eq!(first.len(), 2, "{} posts", posts.len());
     assert_eq!(first[0].header("webhook-id"), first[1].header("webhook-id"));
 }
+
+/// POSTs an action to the console as a script does (the token as a bearer, so no CSRF token); the
+/// status and where it redirects.
+async fn post_action(console_url: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let url = url::Url::parse(console_url).unwrap();
+    let token = url
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!(
+            "http://{}:{}{path}",
+            url.host_str().unwrap(),
+            url.port().unwrap()
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (answer.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() {
+    use mailroom::ports::RecordQuery;
+    use mailroom::record::Status;
+
+    let sdk = sdk().await;
+    let res = resources(&sdk, "console-redrive").await;
+    let receiver = Receiver::start().await;
+    receiver.reply([Reply::new(503, "down")]);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone());
+    let mut route = Route::new("*@mail.example.com".parse().unwrap());
+    route.webhook = Some(WebhookTarget {
+        url: receiver.url("/mail"),
+        format: Format::Json,
+        secrets: Vec::new(),
+        attachments: AttachmentMode::Inline,
+        disabled: None,
+    });
+    store.put_route(&route).await.unwrap();
+    let settings = integration_tests::inbound_settings(&res, &[]);
+    let app = inbound::App::new(
+        inbound::Config::from_lookup(|name| settings.get(name).cloned()).unwrap(),
+        &sdk,
+    )
+    .await
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (id, s3_event) = store_inbound(
+        &sdk,
+        &res.bucket,
+        raw("ana@client.test", "support@mail.example.com", "Gave up"),
+    )
+    .await;
+    sqs.send_message()
+        .queue_url(&res.queue_url)
+        .message_body(s3_event.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut event = integration_tests::receive_as_event(&sqs, &res.queue_url, 1)
+        .await
+        .unwrap();
+    // First handed out 73 hours ago: the failing attempt is the last one.
+    let long_ago = (chrono::Utc::now() - chrono::Duration::hours(73)).timestamp_millis();
+    event["Records"][0]["attributes"]["ApproximateFirstReceiveTimestamp"] =
+        json!(long_ago.to_string());
+    inbound::handle(&app, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(store.message(&id).await.unwrap()[0].status, Status::Failed);
+    let failed_webhook_id = receiver.requests()[0].header("webhook-id").to_owned();
+
+    let mut console = Running::start(
+        on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
+            .args(["console", "--http", "127.0.0.1:0", "--table", &res.table])
+            .args(["--bucket", &res.bucket])
+            .env("MAILROOM_QUEUE_URL", &res.queue_url),
+    );
+    let url = console.printed_after("console: ");
+    let (status, location) = post_action(&url, &format!("/messages/{id}/redrive"), &[]).await;
+    assert_eq!(status, 303);
+    assert!(location.contains("Redriven"), "{location}");
+    let reopened = store.message(&id).await.unwrap();
+    assert_ne!(reopened[0].status, Status::Failed, "{reopened:?}");
+
+    // The function takes it from its queue, with a fresh 72 hours, and the receiver is back.
+    let event = integration_tests::receive_as_event(&sqs, &res.queue_url, 1)
+        .await
+        .expect("the console queued the message for the function");
+    inbound::handle(&app, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    let delivered = store.message(&id).await.unwrap();
+    assert_eq!(delivered[0].status, Status::Delivered, "{delivered:?}");
+    let posts = receiver.requests();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[1].header("webhook-id"), failed_webhook_id);
+
+    // Nothing failed any more: a second redrive says so and queues nothing.
+    let (_, location) = post_action(&url, &format!("/messages/{id}/redrive"), &[]).await;
+    assert!(location.contains("Nothing+to+redrive"), "{location}");
+    assert!(
+        integration_tests::receive_as_event(&sqs, &res.queue_url, 1)
+            .await
+            .is_none()
+    );
+}

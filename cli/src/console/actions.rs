@@ -46,7 +46,7 @@ where
                 choices.push((value, format!("again to {}", record.target)));
             }
         }
-        for route in self.store.routes().await.unwrap_or_default() {
+        for route in self.routes().await {
             let pattern = route.pattern.to_string();
             choices.push((format!("route:{pattern}"), format!("along route {pattern}")));
         }
@@ -101,6 +101,7 @@ where
             }
             _ => Ok("Choose where to resend it.".to_owned()),
         };
+        self.reread(id).await;
         match outcome {
             Ok(notice) => back_to(id, &notice),
             Err(error) => back_to(id, &format!("Resend failed: {error}")),
@@ -168,6 +169,7 @@ where
             Ok(n) => n,
             Err(error) => return back_to(id, &format!("Redrive failed: {error}")),
         };
+        self.reread(id).await;
         match self.requeue(&received).await {
             Ok(()) => back_to(
                 id,
@@ -273,6 +275,13 @@ where
             let held = self.held(address).await?;
             let data = AddressData::new(self.store.clone(), self.mail.clone(), self.bucket.clone());
             let erased = data.delete(&held, Utc::now()).await?;
+            let mut touched: Vec<&str> = held.deliveries.iter().map(|d| d.message_id.as_str()).collect();
+            touched.extend(held.messages.iter().map(String::as_str));
+            touched.sort_unstable();
+            touched.dedup();
+            for id in touched {
+                self.reread(id).await;
+            }
             if let Some(traces) = &self.traces {
                 crate::data::forget_dev_traces(&traces.store, &traces.outbox, &held)
                     .map_err(|e| StoreError::permanent(e.to_string()))?;

@@ -154,6 +154,7 @@ where
             "rotate" | "retire" => return self.change_secrets(&pattern.to_string(), action).await,
             _ => return self.not_found(),
         };
+        self.forget_routes();
         match done {
             Ok(notice) => to_page("/routes", &notice),
             Err(error) => to_page("/routes", &format!("Failed: {error}")),
@@ -181,7 +182,9 @@ where
             }
             route.enabled = old.enabled;
         }
-        if let Err(error) = self.store.put_route(&route).await {
+        let saved = self.store.put_route(&route).await;
+        self.forget_routes();
+        if let Err(error) = saved {
             return to_page("/routes", &format!("Not saved: {error}"));
         }
         match generated {
@@ -220,7 +223,9 @@ where
             webhook.secrets.truncate(1);
             None
         };
-        if let Err(error) = self.store.put_route(&route).await {
+        let saved = self.store.put_route(&route).await;
+        self.forget_routes();
+        if let Err(error) = saved {
             return to_page("/routes", &format!("Not saved: {error}"));
         }
         match generated {

@@ -97,7 +97,7 @@ where
         if !plausible_id(id) {
             return Ok(None);
         }
-        let records = self.store.message(id).await?;
+        let records = self.records_of(id).await?;
         let Some(first) = records.first() else {
             return Ok(None);
         };
@@ -111,6 +111,29 @@ where
             Err(FetchError::Store(error)) => Err(error.to_string()),
         };
         Ok(Some(Loaded { records, raw }))
+    }
+
+    /// A message's records: read by their keys when the rows know them (a read per record instead of a
+    /// query), else by the message's partition.
+    async fn records_of(&self, id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let keys = self
+            .rows
+            .as_ref()
+            .and_then(|rows| rows.read().ok()?.as_ref()?.keys_of(id));
+        if let Some(keys) = keys {
+            let read = futures_util::future::join_all(keys.iter().map(|k| self.store.get(k))).await;
+            let mut records = Vec::new();
+            for record in read {
+                match record? {
+                    Some(record) => records.push(record),
+                    // Gone since the rows were read (erased, expired): the partition says what is left.
+                    None => return self.store.message(id).await,
+                }
+            }
+            records.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+            return Ok(records);
+        }
+        self.store.message(id).await
     }
 
     pub(super) async fn message_page(self: &Arc<Self>, asked: &Asked, id: &str) -> Reply {
@@ -176,7 +199,7 @@ where
     /// The payload the first delivery's route receives, in its format.
     async fn payload(&self, email: &Email, envelope: &Envelope, loaded: &Loaded) -> String {
         let route = loaded.first().and_then(|r| r.route.clone());
-        let routes = self.store.routes().await.unwrap_or_default();
+        let routes = self.routes().await;
         let format = routes
             .iter()
             .find(|r| Some(r.pattern.to_string()) == route)

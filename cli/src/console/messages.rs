@@ -96,6 +96,23 @@ impl Search {
         !self.words.is_empty() || self.route.is_some() || self.tag.is_some()
     }
 
+    /// Whether a record meets every filter (for rows kept in memory).
+    fn matches(&self, record: &Delivery) -> bool {
+        let same = |wanted: &Option<String>, value: &Option<String>| {
+            wanted.as_ref().is_none_or(|w| {
+                value
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(w.trim()))
+            })
+        };
+        same(&self.recipient, &record.recipient)
+            && same(&self.sender, &record.sender)
+            && self.status.is_none_or(|s| s == record.status)
+            && self.since.is_none_or(|since| record.received_at >= since)
+            && self.until.is_none_or(|until| record.received_at <= until)
+            && self.keeps(record)
+    }
+
     /// Whether a record the store listed meets the filters it could not apply.
     fn keeps(&self, record: &Delivery) -> bool {
         let subject = record.subject.as_deref().unwrap_or("").to_lowercase();
@@ -177,11 +194,24 @@ where
     W: Webhooks + 'static,
     X: MailSender + 'static,
 {
-    /// One page of records that meet `search`.
-    pub async fn find(&self, search: &Search) -> Result<Found, StoreError> {
+    /// One page of records that meet `search`: from the rows kept in memory when there are (but for an
+    /// address, which the index finds even where a route redacted it), else from the store.
+    pub async fn find(self: &Arc<Self>, search: &Search) -> Result<Found, StoreError> {
+        let _ = self.statistics().await;
+        if search.recipient.is_none()
+            && search.sender.is_none()
+            && let Some(found) = self.page_of_rows(search)
+        {
+            self.freshen_rows();
+            return Ok(found);
+        }
+        let after = search
+            .after
+            .clone()
+            .filter(|token| !super::recent::is_row_token(token));
         let mut found = Found {
             records: Vec::new(),
-            next: search.after.clone(),
+            next: after,
             examined: 0,
         };
         loop {
@@ -205,6 +235,66 @@ where
             {
                 return Ok(found);
             }
+        }
+    }
+
+    fn page_of_rows(&self, search: &Search) -> Option<Found> {
+        let rows = self.rows.as_ref()?.read().ok()?;
+        let listed = rows.as_ref()?.page(
+            search
+                .after
+                .as_deref()
+                .filter(|t| super::recent::is_row_token(t)),
+            PAGE,
+            super::recent::MOST_ROWS,
+            |record| search.matches(record),
+        );
+        Some(Found {
+            records: listed.records,
+            next: listed.next,
+            examined: listed.examined,
+        })
+    }
+
+    /// Starts reading the newest mail into the rows when they are older than [`TAIL_EVERY`].
+    ///
+    /// [`TAIL_EVERY`]: super::recent::TAIL_EVERY
+    fn freshen_rows(self: &Arc<Self>) {
+        let stale = self
+            .rows
+            .as_ref()
+            .and_then(|rows| {
+                rows.read()
+                    .ok()
+                    .map(|r| r.as_ref().and_then(|r| r.fresh_at))
+            })
+            .flatten()
+            .is_some_and(|at| super::now() - at > super::recent::TAIL_EVERY);
+        if !stale {
+            return;
+        }
+        let Ok(running) = self.stats.tail_running.clone().try_lock_owned() else {
+            return;
+        };
+        let console = self.clone();
+        tokio::spawn(async move {
+            let _running = running;
+            let _ = console.read_tail().await;
+        });
+    }
+
+    /// Reads a message's records again into the rows, after an action changed them.
+    pub(super) async fn reread(&self, message_id: &str) {
+        let Some(rows) = &self.rows else {
+            return;
+        };
+        let Ok(records) = self.store.message(message_id).await else {
+            return;
+        };
+        if let Ok(mut kept) = rows.write()
+            && let Some(kept) = kept.as_mut()
+        {
+            kept.put_message(message_id, &records);
         }
     }
 
@@ -235,11 +325,11 @@ where
 
     async fn route_patterns(&self) -> Vec<String> {
         let mut patterns: Vec<String> = self
-            .store
             .routes()
             .await
-            .map(|routes| routes.iter().map(|r| r.pattern.to_string()).collect())
-            .unwrap_or_default();
+            .iter()
+            .map(|r| r.pattern.to_string())
+            .collect();
         patterns.sort();
         patterns
     }
@@ -273,7 +363,7 @@ where
 
     /// `/api/messages`: the page's messages, each with its deliveries (the inspector's shape); the next
     /// page's token in `X-Next-Page`.
-    pub(super) async fn messages_api(&self, asked: &Asked) -> Reply {
+    pub(super) async fn messages_api(self: &Arc<Self>, asked: &Asked) -> Reply {
         let search = match Search::read(&asked.query) {
             Ok(search) => search,
             Err(error) => return web::json(StatusCode::BAD_REQUEST, &json!({ "error": error })),
@@ -298,7 +388,7 @@ where
     }
 
     /// `/api/rows`: the first page's rows as the list renders them, for the script that adds new ones.
-    pub(super) async fn rows_api(&self, asked: &Asked) -> Reply {
+    pub(super) async fn rows_api(self: &Arc<Self>, asked: &Asked) -> Reply {
         let search = match Search::read(&asked.query) {
             Ok(search) => Search {
                 after: None,

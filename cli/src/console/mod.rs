@@ -12,6 +12,7 @@
 //! | `actions.rs` | resend, redrive, erase (with its confirmation), download raw |
 //! | `manage.rs` | routes, suppressions, data requests |
 //! | `stats.rs` | per-day counts of 60 days, kept in memory and refreshed from the day listing |
+//! | `recent.rs` | a stack console's rows of those days, so pages and filters need no query each |
 //! | `overview.rs` | the charts, as SVG drawn on the server |
 //!
 //! It reads the stack with the operator's own AWS credentials: nothing is added to the stack, and nothing
@@ -23,6 +24,7 @@ mod manage;
 mod message;
 mod messages;
 mod overview;
+mod recent;
 mod stats;
 mod views;
 mod web;
@@ -140,7 +142,16 @@ pub struct Console<S, M, W, X> {
     guard: Guard,
     stats: stats::Stats,
     source: String,
+    /// The rows of the last 60 days, when this console keeps them (a stack's); `None` inside until the
+    /// first pass has read them all, or for good past [`recent::MOST_ROWS`].
+    rows: Option<std::sync::RwLock<Option<recent::Recent>>>,
+    /// The routes as last read, and when.
+    routes: std::sync::Mutex<Option<(std::time::Instant, Vec<mailroom::route::Route>)>>,
 }
+
+/// How long the routes read for the pages are used before they are read again (the console's own changes
+/// read them at once).
+const ROUTES_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<S, M, W, X> Console<S, M, W, X>
 where
@@ -172,6 +183,38 @@ where
             guard,
             stats: stats::Stats::default(),
             source,
+            rows: None,
+            routes: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Keeps the rows of the last 60 days in memory (`recent.rs`): for a store whose every listing is a
+    /// round trip per shard and day.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn keeping_rows(mut self) -> Self {
+        self.rows = Some(std::sync::RwLock::new(None));
+        self
+    }
+
+    /// The routes, read at most every [`ROUTES_KEPT`].
+    async fn routes(&self) -> Vec<mailroom::route::Route> {
+        if let Ok(kept) = self.routes.lock()
+            && let Some((at, routes)) = kept.as_ref()
+            && at.elapsed() < ROUTES_KEPT
+        {
+            return routes.clone();
+        }
+        let routes = self.store.routes().await.unwrap_or_default();
+        if let Ok(mut kept) = self.routes.lock() {
+            *kept = Some((std::time::Instant::now(), routes.clone()));
+        }
+        routes
+    }
+
+    /// Forgets the routes read, after the console changed one.
+    fn forget_routes(&self) {
+        if let Ok(mut kept) = self.routes.lock() {
+            *kept = None;
         }
     }
 
@@ -542,7 +585,8 @@ async fn stack_console(
         None,
         guard,
         format!("table {table} ({region})"),
-    ))
+    )
+    .keeping_rows())
 }
 
 /// Now, as the console counts it.

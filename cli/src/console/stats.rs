@@ -23,8 +23,9 @@ pub const DAYS: i64 = 60;
 /// Days that may still change: a delivery retries for 72 hours.
 pub const SETTLING_DAYS: i64 = 4;
 
-/// A snapshot younger than this is shown without a new pass.
-const FRESH_FOR: Duration = Duration::seconds(15);
+/// A snapshot younger than this is shown without a new pass: the counts may lag a minute, and an open
+/// console reads the settling days at most once a minute.
+const FRESH_FOR: Duration = Duration::seconds(60);
 
 /// Older days are read again after this long.
 const FULL_EVERY: Duration = Duration::hours(1);
@@ -129,6 +130,8 @@ impl Snapshot {
 pub struct Stats {
     current: RwLock<Option<Arc<Snapshot>>>,
     running: Arc<tokio::sync::Mutex<()>>,
+    /// The one read of the newest mail that may be running (`read_tail`).
+    pub(super) tail_running: Arc<tokio::sync::Mutex<()>>,
     /// Settled fates of forwarded copies (bounced, complained…), by SES message id: read once.
     settled: Mutex<HashMap<String, OutboundStatus>>,
     /// Why the last pass failed, if it did.
@@ -191,6 +194,7 @@ where
     /// One pass: reads the days that may have changed and keeps the others.
     pub(super) async fn count_pass(&self) -> Result<(), StoreError> {
         let now = super::now();
+        let started = std::time::Instant::now();
         let previous = self.stats.current();
         let full = previous
             .as_ref()
@@ -199,6 +203,7 @@ where
         let since = days_back(now, if full { DAYS } else { SETTLING_DAYS });
         let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
         let mut read = 0;
+        let mut rows: Vec<Delivery> = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let filter = RecordFilter {
@@ -214,6 +219,9 @@ where
                     .add(record, forwarded);
             }
             read += page.records.len();
+            if self.rows.is_some() && read <= super::recent::MOST_ROWS {
+                rows.extend(page.records);
+            }
             after = page.next;
             if after.is_none() {
                 break;
@@ -236,8 +244,81 @@ where
             days,
             read,
         };
+        self.keep_rows(full, since, read, &rows);
+        if full {
+            // Counts only: no address, no subject.
+            eprintln!(
+                "console: counted {read} records of the last {DAYS} days in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         if let Ok(mut current) = self.stats.current.write() {
             *current = Some(Arc::new(snapshot));
+        }
+        Ok(())
+    }
+
+    /// Hands the records a pass read to the rows the list is answered from (`recent.rs`).
+    fn keep_rows(&self, full: bool, since: DateTime<Utc>, read: usize, records: &[Delivery]) {
+        let Some(rows) = &self.rows else {
+            return;
+        };
+        let Ok(mut rows) = rows.write() else {
+            return;
+        };
+        if read > super::recent::MOST_ROWS {
+            // Too many to keep: every page reads the store.
+            *rows = None;
+            return;
+        }
+        if full {
+            let mut fresh = super::recent::Recent::default();
+            fresh.replace_since(since, records);
+            fresh.fresh_at = Some(super::now());
+            *rows = Some(fresh);
+        } else if let Some(kept) = rows.as_mut() {
+            kept.replace_since(since, records);
+            kept.drop_before(days_back(super::now(), DAYS));
+        }
+    }
+
+    /// Reads the mail received since the newest row again (a little before it, for records written late)
+    /// into the rows: what makes new mail appear in a stack's list.
+    pub(super) async fn read_tail(&self) -> Result<(), StoreError> {
+        let Some(rows) = &self.rows else {
+            return Ok(());
+        };
+        let newest = match rows.read() {
+            Ok(kept) => match kept.as_ref() {
+                Some(kept) => kept.newest(),
+                None => return Ok(()),
+            },
+            Err(_) => return Ok(()),
+        };
+        let now = super::now();
+        let since = newest.map_or(now - Duration::days(1), |n| {
+            n.min(now) - Duration::seconds(30)
+        });
+        let mut records = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let filter = RecordFilter {
+                since: Some(since),
+                limit: READ_PAGE,
+                ..RecordFilter::default()
+            };
+            let page = self.store.page(&filter, after.as_deref()).await?;
+            records.extend(page.records);
+            after = page.next;
+            if after.is_none() || records.len() > super::recent::MOST_ROWS {
+                break;
+            }
+        }
+        if let Ok(mut kept) = rows.write()
+            && let Some(kept) = kept.as_mut()
+        {
+            kept.replace_since(since, &records);
+            kept.fresh_at = Some(now);
         }
         Ok(())
     }
