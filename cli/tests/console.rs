@@ -269,9 +269,26 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
     );
     let url = console.printed_after("console: ");
     let scenario = scenario("mail.example.com", None, false);
-    tokio::task::spawn_blocking(move || drive_browser(&url, &scenario))
+    let url_for_browser = url.clone();
+    tokio::task::spawn_blocking(move || drive_browser(&url_for_browser, &scenario))
         .await
         .unwrap();
+    // Mail that arrives while the console runs is listed within seconds (the rows it keeps read the
+    // newest mail again while someone looks).
+    let (_, event) = store_inbound(
+        &sdk,
+        &res.bucket,
+        raw("dora@late.test", "support@mail.example.com", "Arrived later"),
+    )
+    .await;
+    inbound::handle(&app, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_page(&url, "/api/messages").await.contains("Arrived later") {
+        assert!(Instant::now() < deadline, "new mail never listed");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let posts = receiver.requests();
     let first: Vec<_> = posts
         .iter()
@@ -374,7 +391,9 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
         on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
             .args(["console", "--http", "127.0.0.1:0", "--table", &res.table])
             .args(["--bucket", &res.bucket])
-            .env("MAILROOM_QUEUE_URL", &res.queue_url),
+            .env("MAILROOM_QUEUE_URL", &res.queue_url)
+            .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
+            .env("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
     );
     let url = console.printed_after("console: ");
     let (status, location) = post_action(&url, &format!("/messages/{id}/redrive"), &[]).await;
@@ -396,6 +415,42 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
     assert_eq!(posts.len(), 2);
     assert_eq!(posts[1].header("webhook-id"), failed_webhook_id);
 
+    // Resent along another route: a delivery of its own, to that route's webhook.
+    let mut other = Route::new("archive@mail.example.com".parse().unwrap());
+    other.webhook = Some(WebhookTarget {
+        url: receiver.url("/archive"),
+        format: Format::Json,
+        secrets: Vec::new(),
+        attachments: AttachmentMode::Inline,
+        disabled: None,
+    });
+    store.put_route(&other).await.unwrap();
+    let (status, location) = post_action(
+        &url,
+        &format!("/messages/{id}/resend"),
+        &[("to", "route:archive@mail.example.com")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.contains("Sent+along+route"), "{location}");
+    assert!(location.contains("delivered"), "{location}");
+    let posts = receiver.requests();
+    assert_eq!(
+        posts.len(),
+        3,
+        "{location} {:?}",
+        store.message(&id).await.unwrap()
+    );
+    assert_eq!(posts[2].path, "/archive");
+    let records = store.message(&id).await.unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r.route.as_deref() == Some("archive@mail.example.com")
+                && r.status == Status::Delivered)
+    );
+
     // Nothing failed any more: a second redrive says so and queues nothing.
     let (_, location) = post_action(&url, &format!("/messages/{id}/redrive"), &[]).await;
     assert!(location.contains("Nothing+to+redrive"), "{location}");
@@ -404,4 +459,39 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
             .await
             .is_none()
     );
+
+    // Once the bucket no longer keeps the original, the page shows the records alone.
+    integration_tests::s3(&sdk)
+        .delete_object()
+        .bucket(&res.bucket)
+        .key(format!("inbound/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let page = get_page(&url, &format!("/messages/{id}")).await;
+    assert!(page.contains("id=\"gone\""), "{page}");
+    assert!(page.contains("Gave up") && page.contains("archive@mail.example.com"));
+    assert!(!page.contains("id=\"payload\""));
+}
+
+/// A page of the console, read with the token as a bearer.
+async fn get_page(console_url: &str, path: &str) -> String {
+    let url = url::Url::parse(console_url).unwrap();
+    let token = url
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let answer = reqwest::Client::new()
+        .get(format!(
+            "http://{}:{}{path}",
+            url.host_str().unwrap(),
+            url.port().unwrap()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    answer.text().await.unwrap()
 }

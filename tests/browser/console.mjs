@@ -107,6 +107,33 @@ await step("a message shows its envelope, payload and the rejected attempt", asy
   assert.match(await page.locator("#payload").textContent(), /"envelope"/);
 });
 
+await step("the HTML body is sandboxed and loads nothing remote until asked", async () => {
+  // Chromium reports a load the frame's policy stops as a request that failed with "csp"; one it lets
+  // through fails later on this machine's closed network (name not resolved), or succeeds.
+  const remote = [];
+  const watch = (request) => {
+    if (!request.url().startsWith(base)) remote.push(request);
+  };
+  page.on("request", watch);
+  await page.reload();
+  assert.equal(await page.locator("iframe.body").getAttribute("sandbox"), "");
+  const body = page.frameLocator("iframe.body");
+  await body.locator("b", { hasText: scenario.rejected_subject }).waitFor();
+  await page.waitForTimeout(300);
+  const blocked = (request) => /csp/i.test(request.failure()?.errorText ?? "");
+  assert.ok(remote.every(blocked), remote.map((r) => `${r.url()} ${r.failure()?.errorText}`).join(" "));
+  const before = remote.length;
+  await page.click("#remote");
+  await body.locator("b", { hasText: scenario.rejected_subject }).waitFor();
+  for (let i = 0; i < 30 && !remote.slice(before).some((r) => r.failure() || r.response); i++) {
+    await page.waitForTimeout(100);
+  }
+  page.off("request", watch);
+  const asked = remote.slice(before).filter((r) => r.url().startsWith("https://tracker.example/"));
+  assert.ok(asked.length > 0, "the remote image was not asked for");
+  assert.ok(asked.every((r) => !blocked(r)), asked.map((r) => r.failure()?.errorText).join(" "));
+});
+
 await step("resending the failed delivery adds an attempt that is delivered", async () => {
   const option = page.locator("#actions select[name=to] option[value^='target:']");
   await page.selectOption("#actions select[name=to]", await option.first().getAttribute("value"));
@@ -164,6 +191,12 @@ await step("a route is added, its secret shown once", async () => {
   const row = page.locator("#routes tr[data-pattern='orders@example.test']");
   assert.match(await row.textContent(), /orders\.example\.test.*multipart.*1 secret.*enabled/s);
   assert.doesNotMatch(await page.content(), new RegExp(secret));
+  await row.locator("button", { hasText: "Rotate secret" }).click();
+  const rotated = (await page.locator("#secret").textContent()).trim();
+  assert.match(rotated, /^whsec_/);
+  assert.notEqual(rotated, secret);
+  await page.goto(`${base}/routes`);
+  assert.match(await row.textContent(), /2 secrets \(rotating\)/);
   await row.locator("button", { hasText: "Disable" }).click();
   await page.locator(".notice", { hasText: "Disabled route orders@example.test" }).waitFor();
   assert.match(await page.locator("#routes tr[data-pattern='orders@example.test']").textContent(), /disabled/);
@@ -254,6 +287,18 @@ await step("reading works with JavaScript off", async () => {
   await reader.locator("table#messages td.subject a").first().click();
   await reader.locator("#envelope").waitFor();
   await plain.close();
+});
+
+await step("a data export holds the sender's records", async () => {
+  const answer = await fetch(
+    `${base}/data/export?address=${encodeURIComponent(scenario.rejected_sender)}`,
+    { headers: { Authorization: `Bearer ${token}` } }
+  );
+  assert.equal(answer.status, 200);
+  assert.match(answer.headers.get("content-disposition"), /attachment/);
+  const held = await answer.json();
+  assert.equal(held.address, scenario.rejected_sender);
+  assert.ok(held.deliveries.some((d) => d.subject === scenario.rejected_subject));
 });
 
 if (scenario.erase) {

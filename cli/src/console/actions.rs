@@ -139,12 +139,30 @@ where
         let Some(route) = routes.iter().find(|r| r.pattern.to_string() == pattern) else {
             return Ok(format!("There is no route {pattern}."));
         };
-        let outcome = self
-            .inbound
+        self.inbound
             .process_via(received, route)
             .await
             .map_err(|e| e.0)?;
-        Ok(format!("Sent along route {pattern}: {outcome:?}."))
+        let id = received.location.message_id();
+        let became: Vec<String> = self
+            .store
+            .message(id)
+            .await?
+            .iter()
+            .filter(|r| r.route.as_deref() == Some(pattern))
+            .map(|r| {
+                let why = r
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                format!("{} {}{why}", r.target, r.status)
+            })
+            .collect();
+        Ok(format!(
+            "Sent along route {pattern}: {}.",
+            became.join(", ")
+        ))
     }
 
     /// POST `/messages/{id}/redrive`: reopens the failed deliveries and hands the message back to the
