@@ -278,14 +278,21 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
     let (_, event) = store_inbound(
         &sdk,
         &res.bucket,
-        raw("dora@late.test", "support@mail.example.com", "Arrived later"),
+        raw(
+            "dora@late.test",
+            "support@mail.example.com",
+            "Arrived later",
+        ),
     )
     .await;
     inbound::handle(&app, LambdaEvent::new(event, Context::default()))
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !get_page(&url, "/api/messages").await.contains("Arrived later") {
+    while !get_page(&url, "/api/messages")
+        .await
+        .contains("Arrived later")
+    {
         assert!(Instant::now() < deadline, "new mail never listed");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

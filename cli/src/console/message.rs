@@ -137,6 +137,7 @@ where
     }
 
     pub(super) async fn message_page(self: &Arc<Self>, asked: &Asked, id: &str) -> Reply {
+        self.freshen_rows();
         let loaded = match self.load(id).await {
             Ok(Some(loaded)) => loaded,
             Ok(None) => return self.not_found(),

@@ -259,7 +259,7 @@ where
     /// Starts reading the newest mail into the rows when they are older than [`TAIL_EVERY`].
     ///
     /// [`TAIL_EVERY`]: super::recent::TAIL_EVERY
-    fn freshen_rows(self: &Arc<Self>) {
+    pub(super) fn freshen_rows(self: &Arc<Self>) {
         let stale = self
             .rows
             .as_ref()

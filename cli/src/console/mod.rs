@@ -196,14 +196,20 @@ where
         self
     }
 
-    /// The routes, read at most every [`ROUTES_KEPT`].
+    /// The routes, read at most every [`ROUTES_KEPT`]; a console that keeps rows has them read again by
+    /// its reads of the newest mail, so a page never waits for them but the first.
     async fn routes(&self) -> Vec<mailroom::route::Route> {
         if let Ok(kept) = self.routes.lock()
             && let Some((at, routes)) = kept.as_ref()
-            && at.elapsed() < ROUTES_KEPT
+            && (at.elapsed() < ROUTES_KEPT || self.rows.is_some())
         {
             return routes.clone();
         }
+        self.read_routes().await
+    }
+
+    /// Reads the routes from the store into what [`routes`](Self::routes) answers.
+    async fn read_routes(&self) -> Vec<mailroom::route::Route> {
         let routes = self.store.routes().await.unwrap_or_default();
         if let Ok(mut kept) = self.routes.lock() {
             *kept = Some((std::time::Instant::now(), routes.clone()));

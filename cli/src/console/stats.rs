@@ -30,8 +30,9 @@ const FRESH_FOR: Duration = Duration::seconds(60);
 /// Older days are read again after this long.
 const FULL_EVERY: Duration = Duration::hours(1);
 
-/// Records one listing call asks for.
-const READ_PAGE: usize = 1_000;
+/// Records one listing call asks for: enough that a shard's day is one query (a query reads at most a
+/// page's share of each shard).
+const READ_PAGE: usize = 5_000;
 
 /// The counts of one day.
 #[derive(Debug, Clone, Default)]
@@ -320,6 +321,7 @@ where
             kept.replace_since(since, &records);
             kept.fresh_at = Some(now);
         }
+        self.read_routes().await;
         Ok(())
     }
 
