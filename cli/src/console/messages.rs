@@ -269,7 +269,7 @@ where
                     .map(|r| r.as_ref().and_then(|r| r.fresh_at))
             })
             .flatten()
-            .is_some_and(|at| super::now() - at > super::recent::TAIL_EVERY);
+            .is_some_and(|at| super::now() - at > self.stats.tail_every(super::recent::TAIL_EVERY));
         if !stale {
             return;
         }

@@ -27,6 +27,10 @@ pub const SETTLING_DAYS: i64 = 4;
 /// console reads the settling days at most once a minute.
 const FRESH_FOR: Duration = Duration::seconds(60);
 
+/// A store that takes long to answer is not kept busy: the next pass (of either kind) waits at least this
+/// many times as long as the last one took, so pages asked meanwhile are not queued behind it.
+pub const PACING: i32 = 5;
+
 /// Older days are read again after this long.
 const FULL_EVERY: Duration = Duration::hours(1);
 
@@ -137,6 +141,8 @@ pub struct Stats {
     settled: Mutex<HashMap<String, OutboundStatus>>,
     /// Why the last pass failed, if it did.
     error: Mutex<Option<String>>,
+    /// How long the last counting pass and the last read of the newest mail took.
+    took: Mutex<(Duration, Duration)>,
 }
 
 impl Stats {
@@ -148,6 +154,25 @@ impl Stats {
     /// Why the last pass failed, if it did.
     pub fn error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// How long counts stay fresh: [`FRESH_FOR`], or [`PACING`] times the last pass.
+    fn fresh_for(&self) -> Duration {
+        let took = self.took.lock().map(|t| t.0).unwrap_or_default();
+        FRESH_FOR.max(took * PACING)
+    }
+
+    /// How long the rows' newest mail stays fresh: `every`, or [`PACING`] times the last read.
+    pub(super) fn tail_every(&self, every: Duration) -> Duration {
+        let took = self.took.lock().map(|t| t.1).unwrap_or_default();
+        every.max(took * PACING)
+    }
+
+    fn record(&self, counting: Option<Duration>, tail: Option<Duration>) {
+        if let Ok(mut took) = self.took.lock() {
+            took.0 = counting.unwrap_or(took.0);
+            took.1 = tail.unwrap_or(took.1);
+        }
     }
 }
 
@@ -171,7 +196,7 @@ where
         let current = self.stats.current();
         if current
             .as_ref()
-            .is_none_or(|s| super::now() - s.at > FRESH_FOR)
+            .is_none_or(|s| super::now() - s.at > self.stats.fresh_for())
         {
             self.start_pass();
         }
@@ -246,6 +271,8 @@ where
             read,
         };
         self.keep_rows(full, since, read, &rows);
+        let took = Duration::from_std(started.elapsed()).unwrap_or_default();
+        self.stats.record(Some(took), None);
         if full {
             // Counts only: no address, no subject.
             eprintln!(
@@ -297,6 +324,7 @@ where
             Err(_) => return Ok(()),
         };
         let now = super::now();
+        let started = std::time::Instant::now();
         let since = newest.map_or(now - Duration::days(1), |n| {
             n.min(now) - Duration::seconds(30)
         });
@@ -322,6 +350,8 @@ where
             kept.fresh_at = Some(now);
         }
         self.read_routes().await;
+        let took = Duration::from_std(started.elapsed()).unwrap_or_default();
+        self.stats.record(None, Some(took));
         Ok(())
     }
 
