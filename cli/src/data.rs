@@ -164,23 +164,7 @@ where
                 )
                 .into());
             }
-            println!(
-                "about {}: {} record(s), {} outbound record(s), {} stored object(s){}{}",
-                held.address,
-                held.deliveries.len(),
-                held.outbound.len(),
-                held.objects.len(),
-                if held.suppression.is_some() {
-                    ", a suppression"
-                } else {
-                    ""
-                },
-                if held.soft_bounces.is_some() {
-                    ", soft-bounce counts"
-                } else {
-                    ""
-                },
-            );
+            println!("about {}: {}", held.address, held_summary(&held));
             if !yes && !confirmed(&held.address)? {
                 return Err(CliError::new(exit::FAILURE, "nothing was erased").into());
             }
@@ -228,4 +212,25 @@ fn print_erased(address: &str, erased: &Erased) {
         erased.soft_bounces,
         erased.objects
     );
+}
+
+/// What is held about an address, in words (the CLI's erasure prompt, the console's confirmation page).
+pub(crate) fn held_summary(held: &Held) -> String {
+    format!(
+        "{} record(s), {} message(s), {} outbound record(s), {} stored object(s){}{}",
+        held.deliveries.len(),
+        held.messages.len(),
+        held.outbound.len(),
+        held.objects.len(),
+        if held.suppression.is_some() {
+            ", a suppression"
+        } else {
+            ""
+        },
+        if held.soft_bounces.is_some() {
+            ", soft-bounce counts"
+        } else {
+            ""
+        },
+    )
 }

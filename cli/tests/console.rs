@@ -139,6 +139,33 @@ fn raw(sender: &str, recipient: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A JSON route of `pattern` to `url`.
+fn webhook_route(pattern: &str, url: String) -> Route {
+    let mut route = Route::new(pattern.parse().unwrap());
+    route.webhook = Some(WebhookTarget {
+        url,
+        format: Format::Json,
+        secrets: Vec::new(),
+        attachments: AttachmentMode::Inline,
+        disabled: None,
+    });
+    route
+}
+
+/// The console's address (`http://host:port`) and token, from the URL it printed.
+fn origin_and_token(console_url: &str) -> (String, String) {
+    let url = url::Url::parse(console_url).unwrap();
+    let token = url
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    (
+        format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap()),
+        token,
+    )
+}
+
 fn workdir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(&format!("mailroom-console-{test}")));
     std::fs::create_dir_all(&dir).unwrap();
@@ -230,14 +257,7 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
     let sdk = sdk().await;
     let res = resources(&sdk, "console").await;
     let receiver = Receiver::start().await;
-    let mut route = Route::new("*@mail.example.com".parse().unwrap());
-    route.webhook = Some(WebhookTarget {
-        url: receiver.url("/mail"),
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
+    let route = webhook_route("*@mail.example.com", receiver.url("/mail"));
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone())
         .put_route(&route)
         .await
@@ -308,21 +328,12 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
 /// POSTs an action to the console as a script does (the token as a bearer, so no CSRF token); the
 /// status and where it redirects.
 async fn post_action(console_url: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let url = url::Url::parse(console_url).unwrap();
-    let token = url
-        .query_pairs()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let (origin, token) = origin_and_token(console_url);
     let answer = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .post(format!(
-            "http://{}:{}{path}",
-            url.host_str().unwrap(),
-            url.port().unwrap()
-        ))
+        .post(format!("{origin}{path}"))
         .bearer_auth(token)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(
@@ -352,14 +363,7 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
     let receiver = Receiver::start().await;
     receiver.reply([Reply::new(503, "down")]);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone());
-    let mut route = Route::new("*@mail.example.com".parse().unwrap());
-    route.webhook = Some(WebhookTarget {
-        url: receiver.url("/mail"),
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
+    let route = webhook_route("*@mail.example.com", receiver.url("/mail"));
     store.put_route(&route).await.unwrap();
     let settings = integration_tests::inbound_settings(&res, &[]);
     let app = inbound::App::new(
@@ -423,14 +427,7 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
     assert_eq!(posts[1].header("webhook-id"), failed_webhook_id);
 
     // Resent along another route: a delivery of its own, to that route's webhook.
-    let mut other = Route::new("archive@mail.example.com".parse().unwrap());
-    other.webhook = Some(WebhookTarget {
-        url: receiver.url("/archive"),
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
+    let other = webhook_route("archive@mail.example.com", receiver.url("/archive"));
     store.put_route(&other).await.unwrap();
     let (status, location) = post_action(
         &url,
@@ -483,18 +480,9 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
 
 /// A page of the console, read with the token as a bearer.
 async fn get_page(console_url: &str, path: &str) -> String {
-    let url = url::Url::parse(console_url).unwrap();
-    let token = url
-        .query_pairs()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let (origin, token) = origin_and_token(console_url);
     let answer = reqwest::Client::new()
-        .get(format!(
-            "http://{}:{}{path}",
-            url.host_str().unwrap(),
-            url.port().unwrap()
-        ))
+        .get(format!("{origin}{path}"))
         .bearer_auth(token)
         .send()
         .await

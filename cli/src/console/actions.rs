@@ -261,7 +261,7 @@ where
             "<p>About <b>{addr}</b>: {}. Erasing removes the records, the stored mail and attachments of \
              the messages it sent or received, its forwarded copies, its suppression and bounce counts; a \
              pending delivery is cancelled. Routes that name it are kept (configuration).</p>{}",
-            summary(&held),
+            crate::data::held_summary(&held),
             frame.form(
                 "/data/erase",
                 &format!(
@@ -317,27 +317,6 @@ where
             web::query_string(&[("notice", &notice)])
         ))
     }
-}
-
-/// What is held, in words.
-pub fn summary(held: &Held) -> String {
-    format!(
-        "{} record(s), {} message(s), {} outbound record(s), {} stored object(s){}{}",
-        held.deliveries.len(),
-        held.messages.len(),
-        held.outbound.len(),
-        held.objects.len(),
-        if held.suppression.is_some() {
-            ", a suppression"
-        } else {
-            ""
-        },
-        if held.soft_bounces.is_some() {
-            ", soft-bounce counts"
-        } else {
-            ""
-        },
-    )
 }
 
 /// The S3 event the function reads for a stored message, as SQS would carry it.
