@@ -258,14 +258,14 @@ impl Listing {
     }
 }
 
-/// Entries one query of a listing reads at most: enough for an even share of the page from each shard,
-/// with room to spare, and never a trickle.
 /// Entries a query of one shard reads at least when a filter drops most of what the index holds (a status,
 /// a second address): a page of 50 failed deliveries among 3% would otherwise take hundreds of round trips
 /// of ten entries each. DynamoDB counts `Limit` before the filter, and a shard read past the page is
 /// resumed from the page's last entry, so reading more loses nothing.
 const NARROWED_READ: i32 = 300;
 
+/// Entries one query of a listing reads at most: enough for an even share of the page from each shard,
+/// with room to spare, and never a trickle.
 fn chunk(want: usize, partitions: usize) -> i32 {
     if want == 0 {
         return 1000;
