@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{
     Receiver, Reply, on_emulator, printed_array, repo, resources, sdk, store_inbound, unique,
+    webhook_route,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::format::Format;
 use mailroom::ports::RouteStore;
-use mailroom::route::{AttachmentMode, Route, WebhookTarget};
 use mailroom_aws::dynamo::DynamoStore;
+use mailroom_aws::setup::Resources;
 use serde_json::{Value, json};
 
 /// The three messages every run starts with: (sender, recipient, subject). The first one's webhook
@@ -139,19 +139,6 @@ fn raw(sender: &str, recipient: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A JSON route of `pattern` to `url`.
-fn webhook_route(pattern: &str, url: String) -> Route {
-    let mut route = Route::new(pattern.parse().unwrap());
-    route.webhook = Some(WebhookTarget {
-        url,
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
-    route
-}
-
 /// The console's address (`http://host:port`) and token, from the URL it printed.
 fn origin_and_token(console_url: &str) -> (String, String) {
     let url = url::Url::parse(console_url).unwrap();
@@ -164,6 +151,32 @@ fn origin_and_token(console_url: &str) -> (String, String) {
         format!("http://{}:{}", url.host_str().unwrap(), url.port().unwrap()),
         token,
     )
+}
+
+/// The inbound function as the stack runs it, over the emulator's resources.
+async fn inbound_app(sdk: &aws_config::SdkConfig, res: &Resources) -> inbound::App {
+    let settings = integration_tests::inbound_settings(res, &[]);
+    inbound::App::new(
+        inbound::Config::from_lookup(|name| settings.get(name).cloned()).unwrap(),
+        sdk,
+    )
+    .await
+    .unwrap()
+}
+
+/// `mailroom console` on the emulator's table, bucket and queue, allowed to post to this machine (the
+/// receiver) when it resends; the running process and the URL it printed.
+fn stack_console(res: &Resources) -> (Running, String) {
+    let mut console = Running::start(
+        on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
+            .args(["console", "--http", "127.0.0.1:0", "--table", &res.table])
+            .args(["--bucket", &res.bucket])
+            .env("MAILROOM_QUEUE_URL", &res.queue_url)
+            .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
+            .env("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
+    );
+    let url = console.printed_after("console: ");
+    (console, url)
 }
 
 fn workdir(test: &str) -> PathBuf {
@@ -262,13 +275,7 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
         .put_route(&route)
         .await
         .unwrap();
-    let settings = integration_tests::inbound_settings(&res, &[]);
-    let app = inbound::App::new(
-        inbound::Config::from_lookup(|name| settings.get(name).cloned()).unwrap(),
-        &sdk,
-    )
-    .await
-    .unwrap();
+    let app = inbound_app(&sdk, &res).await;
     receiver.reply([Reply::new(400, "no such mailbox")]);
     for (sender, recipient, subject) in MESSAGES {
         let recipient = recipient.replace("{domain}", "mail.example.com");
@@ -279,15 +286,7 @@ async fn the_console_works_in_a_browser_over_a_stack_in_moto() {
         // Distinct times of receipt, so "newest first" has one answer.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut console = Running::start(
-        on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
-            .args(["console", "--http", "127.0.0.1:0", "--table", &res.table])
-            .args(["--bucket", &res.bucket])
-            .env("MAILROOM_QUEUE_URL", &res.queue_url)
-            .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
-            .env("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
-    );
-    let url = console.printed_after("console: ");
+    let (_console, url) = stack_console(&res);
     let scenario = scenario("mail.example.com", None, false);
     let url_for_browser = url.clone();
     tokio::task::spawn_blocking(move || drive_browser(&url_for_browser, &scenario))
@@ -365,13 +364,7 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), res.table.clone());
     let route = webhook_route("*@mail.example.com", receiver.url("/mail"));
     store.put_route(&route).await.unwrap();
-    let settings = integration_tests::inbound_settings(&res, &[]);
-    let app = inbound::App::new(
-        inbound::Config::from_lookup(|name| settings.get(name).cloned()).unwrap(),
-        &sdk,
-    )
-    .await
-    .unwrap();
+    let app = inbound_app(&sdk, &res).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let (id, s3_event) = store_inbound(
         &sdk,
@@ -398,15 +391,7 @@ async fn redrive_from_the_console_hands_a_failed_message_back_to_the_function() 
     assert_eq!(store.message(&id).await.unwrap()[0].status, Status::Failed);
     let failed_webhook_id = receiver.requests()[0].header("webhook-id").to_owned();
 
-    let mut console = Running::start(
-        on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_mailroom")))
-            .args(["console", "--http", "127.0.0.1:0", "--table", &res.table])
-            .args(["--bucket", &res.bucket])
-            .env("MAILROOM_QUEUE_URL", &res.queue_url)
-            .env("MAILROOM_ALLOW_PRIVATE_TARGETS", "true")
-            .env("MAILROOM_ALLOW_HTTP_TARGETS", "true"),
-    );
-    let url = console.printed_after("console: ");
+    let (_console, url) = stack_console(&res);
     let (status, location) = post_action(&url, &format!("/messages/{id}/redrive"), &[]).await;
     assert_eq!(status, 303);
     assert!(location.contains("Redriven"), "{location}");

@@ -7,9 +7,7 @@ use std::process::{Command, Output};
 
 use integration_tests::{Receiver, on_emulator, printed_array, resources, sdk, store_inbound};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::format::Format;
 use mailroom::ports::RouteStore;
-use mailroom::route::{AttachmentMode, Route, WebhookTarget};
 use mailroom_aws::dynamo::DynamoStore;
 use mailroom_aws::setup::Resources;
 use serde_json::Value;
@@ -31,14 +29,7 @@ fn listed(res: &Resources, filters: &[&str]) -> Vec<Value> {
 
 /// A JSON route of `pattern` to `url`, in the resources' table.
 async fn webhook_route(sdk: &aws_config::SdkConfig, res: &Resources, pattern: &str, url: &str) {
-    let mut route = Route::new(pattern.parse().unwrap());
-    route.webhook = Some(WebhookTarget {
-        url: url.to_owned(),
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
+    let route = integration_tests::webhook_route(pattern, url.to_owned());
     DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), res.table.clone())
         .put_route(&route)
         .await

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::{REGION, Receiver, Reply, on_emulator, resources, s3, sdk, unique};
+use integration_tests::{
+    REGION, Receiver, Reply, on_emulator, resources, s3, sdk, unique, webhook_route,
+};
 use lambda_runtime::{Context, LambdaEvent};
-use mailroom::format::Format;
 use mailroom::mail::envelope::KnownEnvelope;
 use mailroom::ports::{MailLocation, RecordQuery, RouteStore, SystemClock};
 use mailroom::record::{Delivery, Status};
-use mailroom::route::{AttachmentMode, Route, WebhookTarget};
 use mailroom::usecases::inbound::{Inbound, InboundConfig, Outcome, Received};
 use mailroom_aws::dynamo::DynamoStore;
 use mailroom_aws::setup::Resources;
@@ -23,18 +23,6 @@ use mailroom_local::files::LocalMailStore;
 use mailroom_local::outbox::Outbox;
 use mailroom_local::sqlite::SqliteStore;
 use serde_json::{Value, json};
-
-fn webhook_route(pattern: &str, url: String) -> Route {
-    let mut route = Route::new(pattern.parse().unwrap());
-    route.webhook = Some(WebhookTarget {
-        url,
-        format: Format::Json,
-        secrets: Vec::new(),
-        attachments: AttachmentMode::Inline,
-        disabled: None,
-    });
-    route
-}
 
 fn raw_mail(recipient: &str) -> String {
     format!(

@@ -346,6 +346,18 @@ impl Receiver {
         let _ = stream.shutdown().await;
     }
 }
+/// A route of `pattern` posting JSON to `url`, attachments inline, unsigned.
+pub fn webhook_route(pattern: &str, url: String) -> mailroom::route::Route {
+    let mut route = mailroom::route::Route::new(pattern.parse().expect("a route pattern"));
+    route.webhook = Some(mailroom::route::WebhookTarget {
+        url,
+        format: mailroom::format::Format::Json,
+        secrets: Vec::new(),
+        attachments: mailroom::route::AttachmentMode::Inline,
+        disabled: None,
+    });
+    route
+}
 
 /// The repository's root.
 pub fn repo(path: &str) -> std::path::PathBuf {
