@@ -8,7 +8,7 @@
 //! | 0 | [`settings`], [`budget`] | reading settings; an invocation's time and memory |
 //! | 1 | [`mail`] | parsing, envelope, headers, HTML to text, reply extraction, limits |
 //! | 2 | [`format`], [`route`], [`record`] | the POST formats; routes; delivery records |
-//! | 3 | [`deliver`], [`feedback`] | signing, links, retry policy, target answers; SES notifications and suppression |
+//! | 3 | [`deliver`], [`feedback`], [`send`] | signing, links, retry policy, target answers; SES notifications and suppression; the send API |
 //! | 4 | [`ports`] | one small trait per capability the use cases need |
 //! | 5 | [`usecases`] | inbound, feedback, erasure, links: what the functions and `mailroom dev` run |
 //!
@@ -23,5 +23,6 @@ pub mod mail;
 pub mod ports;
 pub mod record;
 pub mod route;
+pub mod send;
 pub mod settings;
 pub mod usecases;

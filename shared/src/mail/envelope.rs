@@ -462,7 +462,7 @@ fn words_outside_comments(text: &str) -> Vec<&str> {
 
 /// Whether `text` looks like one mailbox address: a local part, one `@`, a domain, nothing that cannot
 /// appear in an unquoted address.
-pub(crate) fn is_address(text: &str) -> bool {
+pub fn is_address(text: &str) -> bool {
     let Some((local, domain)) = text.rsplit_once('@') else {
         return false;
     };

@@ -253,7 +253,7 @@ pub struct WebhookTarget {
 }
 
 /// Secrets stored in their `whsec_…` text form.
-mod secret_texts {
+pub(crate) mod secret_texts {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use super::WebhookSecret;
