@@ -13,6 +13,7 @@ use crate::deliver::answer::{Answer, SendError};
 use crate::feedback::{Outbound, SoftBounces, Suppression};
 use crate::record::{Delivery, DeliveryKey};
 use crate::route::{Disabled, Pattern, Route};
+use crate::send::key::ApiKey;
 
 /// A failure of a store, said with whether trying again may help.
 #[derive(Debug, thiserror::Error)]
@@ -446,15 +447,60 @@ pub enum SendMailError {
     Rejected(String),
 }
 
-/// Sends mail Mailroom wrote (forwards, notices): SES v2, or `mailroom dev`'s outbox.
+/// How a message is sent: which of SES's events it is tracked with, and the tags its events carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Opens are tracked (SES adds its image).
+    pub track_opens: bool,
+    /// Clicks are tracked (SES rewrites the links).
+    pub track_clicks: bool,
+    /// Message tags, name and value (SES's `EmailTags`), repeated in every event of the message.
+    pub tags: Vec<(String, String)>,
+}
+
+/// A message the sender took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The sender's id of it (SES's message id).
+    pub message_id: String,
+    /// The configuration set it went through.
+    pub configuration_set: Option<String>,
+}
+
+/// Sends mail Mailroom wrote (forwards, notices, the send API's): SES v2, or `mailroom dev`'s outbox.
 pub trait MailSender: Send + Sync {
-    /// Sends `raw` from `from` to `to` and returns the sender's message id.
+    /// Sends `raw` from `from` to `to` through the configuration set `options` chooses.
     fn send_raw(
         &self,
         from: &str,
         to: &[String],
         raw: Bytes,
-    ) -> impl Future<Output = Result<String, SendMailError>> + Send;
+        options: &SendOptions,
+    ) -> impl Future<Output = Result<Sent, SendMailError>> + Send;
+}
+
+/// The send API's keys.
+pub trait KeyStore: Send + Sync {
+    /// A key by its id, revoked ones included (they authenticate nothing).
+    fn key(&self, id: &str) -> impl Future<Output = Result<Option<ApiKey>, StoreError>> + Send;
+
+    /// Stores a key, or replaces the one with its id.
+    fn put_key(&self, key: &ApiKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every key, oldest first.
+    fn keys(&self) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
+}
+
+/// Reading outbound records back by time, for `messages list --outbound` and the console.
+pub trait OutboundLog: Send + Sync {
+    /// The records sent within `since..=until` (either end open), newest first, at most `limit`
+    /// (0: all), expired ones left out.
+    fn sent_between(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Outbound>, StoreError>> + Send;
 }
 
 /// Gives failed deliveries another chance, for `mailroom redrive`: a failed record is final, so the use

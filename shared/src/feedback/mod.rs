@@ -146,6 +146,8 @@ pub enum OutboundStatus {
     Rejected,
     /// Too large to forward; a notice with a link was sent instead.
     NoticeSent,
+    /// Sent with `test_mode`: checked, stored and recorded, never handed to SES.
+    Test,
 }
 
 impl OutboundStatus {
@@ -160,6 +162,7 @@ impl OutboundStatus {
             OutboundStatus::Suppressed => "suppressed",
             OutboundStatus::Rejected => "rejected",
             OutboundStatus::NoticeSent => "notice_sent",
+            OutboundStatus::Test => "test",
         }
     }
 
@@ -167,7 +170,7 @@ impl OutboundStatus {
     // bounce from another, a delay after a delivery changes nothing.
     fn rank(self) -> u8 {
         match self {
-            OutboundStatus::Sent | OutboundStatus::NoticeSent => 0,
+            OutboundStatus::Sent | OutboundStatus::NoticeSent | OutboundStatus::Test => 0,
             OutboundStatus::Delayed => 1,
             OutboundStatus::Delivered => 2,
             OutboundStatus::Suppressed | OutboundStatus::Rejected | OutboundStatus::Bounced => 3,
@@ -208,6 +211,7 @@ impl FromStr for OutboundStatus {
             OutboundStatus::Suppressed,
             OutboundStatus::Rejected,
             OutboundStatus::NoticeSent,
+            OutboundStatus::Test,
         ]
         .into_iter()
         .find(|s| s.as_str() == text.trim())
@@ -246,6 +250,68 @@ pub struct PendingPost {
     /// When the next attempt is due.
     pub next_at: DateTime<Utc>,
 }
+
+/// How a message came to be sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A route forwarded received mail (or sent a notice for it).
+    #[default]
+    Forward,
+    /// An application called the send API.
+    Api,
+    /// Sent straight through SES with the stack's configuration set; known from SES's `send` event.
+    Ses,
+}
+
+/// Where one recipient of a sent message stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientState {
+    /// The address, lowercased.
+    pub address: String,
+    /// Its status.
+    pub status: OutboundStatus,
+    /// When it last changed.
+    pub at: DateTime<Utc>,
+    /// The DSN status or the reason, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// How often a tracked message was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opens {
+    /// Opens counted (each load of the tracking image).
+    pub count: u32,
+    /// The first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<DateTime<Utc>>,
+    /// The latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// Clicks on one link of a tracked message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkClicks {
+    /// The link's target.
+    pub url: String,
+    /// Clicks on it.
+    pub count: u32,
+}
+
+/// How often the links of a tracked message were clicked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clicks {
+    /// Clicks counted, all links together.
+    pub count: u32,
+    /// Per link, in the order first clicked (at most [`MAX_TRACKED_LINKS`]).
+    #[serde(default)]
+    pub links: Vec<LinkClicks>,
+}
+
+/// Most links whose clicks a record counts one by one.
+pub const MAX_TRACKED_LINKS: usize = 50;
 
 /// How the id of an outbound record SES never took begins.
 pub const UNSENT_PREFIX: &str = "unsent-";
@@ -295,6 +361,39 @@ pub struct Outbound {
     /// Bumped by every write, for optimistic concurrency.
     #[serde(default)]
     pub version: u64,
+    /// How it came to be sent.
+    #[serde(default)]
+    pub origin: Origin,
+    /// The send API's id of it, returned to the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The id of the API key that sent it (its events go to the key's events URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The name of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// The copied recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// The application's labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The configuration set it went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_set: Option<String>,
+    /// Whether opens and clicks are tracked.
+    #[serde(default)]
+    pub tracked: bool,
+    /// Each recipient's own status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<RecipientState>,
+    /// Opens, when tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens: Option<Opens>,
+    /// Clicks, when tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicks: Option<Clicks>,
 }
 
 impl Outbound {
@@ -316,6 +415,17 @@ impl Outbound {
             events_pending: Vec::new(),
             expires_at: expires_at(sent_at, retention_days),
             version: 0,
+            origin: Origin::Forward,
+            id: None,
+            key_id: None,
+            key_name: None,
+            cc: Vec::new(),
+            tags: Vec::new(),
+            configuration_set: None,
+            tracked: false,
+            recipients: Vec::new(),
+            opens: None,
+            clicks: None,
         }
     }
 
@@ -360,12 +470,88 @@ impl Outbound {
             let excess = self.history.len() - MAX_OUTBOUND_HISTORY;
             self.history.drain(..excess);
         }
-        if let Some(next) = OutboundStatus::after(feedback.kind)
-            && next.rank() >= self.status.rank()
-        {
-            self.status = next;
+        if let Some(next) = OutboundStatus::after(feedback.kind) {
+            if next.rank() >= self.status.rank() {
+                self.status = next;
+            }
+            self.move_recipients(feedback, next);
         }
+        self.count_engagement(feedback);
         true
+    }
+
+    /// Each recipient the event names moves to `next`, unless it already stands somewhere worse.
+    fn move_recipients(&mut self, feedback: &Feedback, next: OutboundStatus) {
+        for affected in &feedback.recipients {
+            let detail = affected
+                .smtp_status
+                .clone()
+                .or_else(|| affected.diagnostic.clone())
+                .or_else(|| feedback.detail.clone());
+            let listing = !self.recipients.is_empty() || self.origin != Origin::Forward;
+            match self
+                .recipients
+                .iter_mut()
+                .find(|r| r.address.eq_ignore_ascii_case(&affected.address))
+            {
+                Some(state) if next.rank() >= state.status.rank() => {
+                    state.status = next;
+                    state.at = feedback.timestamp;
+                    state.detail = detail;
+                }
+                Some(_) => {}
+                None if listing => {
+                    self.recipients.push(RecipientState {
+                        address: affected.address.clone(),
+                        status: next,
+                        at: feedback.timestamp,
+                        detail,
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Opens and clicks counted (once per event: [`Outbound::apply`] skips one it has seen).
+    fn count_engagement(&mut self, feedback: &Feedback) {
+        match feedback.kind {
+            EventKind::Open => {
+                let opens = self.opens.get_or_insert_with(Opens::default);
+                opens.count = opens.count.saturating_add(1);
+                opens.first = Some(
+                    opens
+                        .first
+                        .map_or(feedback.timestamp, |f| f.min(feedback.timestamp)),
+                );
+                opens.last = Some(
+                    opens
+                        .last
+                        .map_or(feedback.timestamp, |l| l.max(feedback.timestamp)),
+                );
+            }
+            EventKind::Click => {
+                let clicks = self.clicks.get_or_insert_with(Clicks::default);
+                clicks.count = clicks.count.saturating_add(1);
+                let url = feedback.link.clone().unwrap_or_default();
+                let room = clicks.links.len() < MAX_TRACKED_LINKS;
+                match clicks.links.iter_mut().find(|l| l.url == url) {
+                    Some(link) => link.count = link.count.saturating_add(1),
+                    None if room => clicks.links.push(LinkClicks { url, count: 1 }),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every address it names: sender, recipients, copies.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.from.iter().cloned().collect();
+        all.extend(self.to.iter().cloned());
+        all.extend(self.cc.iter().cloned());
+        all.extend(self.recipients.iter().map(|r| r.address.clone()));
+        all
     }
 }
 
@@ -431,6 +617,8 @@ pub fn hook_event_type(kind: EventKind) -> Option<&'static str> {
         EventKind::Bounce => Some("message.bounced"),
         EventKind::Complaint => Some("message.complained"),
         EventKind::DeliveryDelay => Some("message.delayed"),
+        EventKind::Open => Some("message.opened"),
+        EventKind::Click => Some("message.clicked"),
         _ => None,
     }
 }
@@ -438,7 +626,8 @@ pub fn hook_event_type(kind: EventKind) -> Option<&'static str> {
 /// The body POSTed to a route's `events` URL: `{type, timestamp, data}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookEvent {
-    /// `message.delivered`, `message.bounced`, `message.complained` or `message.delayed`.
+    /// `message.delivered`, `message.bounced`, `message.complained`, `message.delayed`, `message.opened`
+    /// or `message.clicked`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// When the event happened.
@@ -450,12 +639,19 @@ pub struct HookEvent {
 /// The `data` of a [`HookEvent`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookData {
-    /// Our id of the received message that was forwarded.
+    /// Our id of the received message that was forwarded; for a message of the send API, its `id`.
     pub message_id: Option<String>,
     /// SES's id of the sent copy.
     pub ses_message_id: String,
-    /// The recipient it is about.
-    pub recipient: String,
+    /// The recipient it is about; absent for an open or click of a message to several recipients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// The application's tags of the message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Clicks: the link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     /// When it happened.
     pub timestamp: DateTime<Utc>,
     /// Bounces: `Permanent`, `Transient` or `Undetermined`.
@@ -485,24 +681,33 @@ pub fn hook_events(
         return Vec::new();
     };
     let bounce = feedback.bounce.as_ref();
-    feedback
-        .recipients
-        .iter()
+    let engagement = matches!(feedback.kind, EventKind::Open | EventKind::Click);
+    let about: Vec<Option<&notification::Affected>> =
+        if feedback.recipients.is_empty() && engagement {
+            vec![None]
+        } else {
+            feedback.recipients.iter().map(Some).collect()
+        };
+    about
+        .into_iter()
         .map(|recipient| {
+            let address = recipient.map(|r| r.address.clone());
             (
-                event_key(feedback, sns_message_id, Some(&recipient.address)),
+                event_key(feedback, sns_message_id, address.as_deref()),
                 HookEvent {
                     kind,
                     timestamp: feedback.timestamp,
                     data: HookData {
-                        message_id: outbound.message_id.clone(),
+                        message_id: outbound.id.clone().or_else(|| outbound.message_id.clone()),
                         ses_message_id: feedback.ses_message_id.clone(),
-                        recipient: recipient.address.clone(),
+                        recipient: address,
+                        tags: outbound.tags.clone(),
+                        link: feedback.link.clone(),
                         timestamp: feedback.timestamp,
                         bounce_type: bounce.map(|b| b.bounce_type.clone()),
                         bounce_subtype: bounce.and_then(|b| b.bounce_subtype.clone()),
-                        smtp_status: recipient.smtp_status.clone(),
-                        diagnostic: recipient.diagnostic.clone(),
+                        smtp_status: recipient.and_then(|r| r.smtp_status.clone()),
+                        diagnostic: recipient.and_then(|r| r.diagnostic.clone()),
                         complaint_type: feedback.complaint_type.clone(),
                     },
                 },
@@ -533,6 +738,8 @@ mod tests {
             }),
             complaint_type: None,
             detail: None,
+            link: None,
+            mail: Default::default(),
             recipients: vec![Affected {
                 address: recipient.to_owned(),
                 smtp_status: Some("4.2.2".to_owned()),
@@ -607,7 +814,7 @@ mod tests {
         assert_eq!(body["data"]["smtp_status"], "4.2.2");
         assert_eq!(body["data"]["diagnostic"], "smtp; 452 full");
         let mut open = bounce("fb-2", "a@example.net");
-        open.kind = EventKind::Open;
+        open.kind = EventKind::Subscription;
         assert!(hook_events(&open, &record, None).is_empty());
     }
 }

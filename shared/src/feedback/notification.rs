@@ -135,6 +135,20 @@ pub struct MailObject {
     pub destination: Vec<String>,
     /// Tags of event publishing (`ses:configuration-set`, …).
     pub tags: BTreeMap<String, Vec<String>>,
+    /// Headers SES read from the message (`subject`, `from`, `to`, …).
+    pub common_headers: Option<CommonHeaders>,
+}
+
+/// The `mail.commonHeaders` object.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CommonHeaders {
+    /// The `From:` addresses.
+    pub from: Vec<String>,
+    /// The `To:` addresses.
+    pub to: Vec<String>,
+    /// The subject.
+    pub subject: Option<String>,
 }
 
 /// A bounce.
@@ -238,6 +252,8 @@ pub struct DeliveryDelay {
 pub struct Engagement {
     /// When.
     pub timestamp: Option<String>,
+    /// Clicks: the link's target.
+    pub link: Option<String>,
 }
 
 /// A template rendering failure.
@@ -365,8 +381,38 @@ pub struct Feedback {
     pub complaint_type: Option<String>,
     /// A reason in words: a rejection's, a rendering failure's, a delay's type, a delivery's answer.
     pub detail: Option<String>,
-    /// The recipients it is about; empty for opens, clicks and subscription changes.
+    /// The recipients it is about; for opens and clicks the message's recipient when it had only one
+    /// (SES does not say which of several opened it); empty for subscription changes.
     pub recipients: Vec<Affected>,
+    /// Clicks: the link.
+    pub link: Option<String>,
+    /// What SES says of the message itself, for a record of mail sent around the send API.
+    pub mail: SentMail,
+}
+
+/// The message a notification is about, as its `mail` object describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentMail {
+    /// The envelope sender.
+    pub source: Option<String>,
+    /// The `From:` header.
+    pub from: Option<String>,
+    /// Every recipient.
+    pub destination: Vec<String>,
+    /// The subject.
+    pub subject: Option<String>,
+    /// Event publishing's tags: `ses:configuration-set`, the sender's own, Mailroom's `mailroom-id`.
+    pub tags: BTreeMap<String, Vec<String>>,
+}
+
+impl SentMail {
+    /// The first value of a tag.
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.tags
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
 }
 
 /// What a notification turned out to be.
@@ -411,6 +457,17 @@ pub fn read_notification(text: &str, now: DateTime<Utc>) -> Result<Reading, Unre
         complaint_type: None,
         detail: None,
         recipients: Vec::new(),
+        link: None,
+        mail: SentMail {
+            source: mail.source.clone(),
+            from: mail
+                .common_headers
+                .as_ref()
+                .and_then(|h| h.from.first().cloned()),
+            destination: mail.destination.clone(),
+            subject: mail.common_headers.as_ref().and_then(|h| h.subject.clone()),
+            tags: mail.tags.clone(),
+        },
     };
     feedback.read_event(ses, &mail.destination);
     Ok(Reading::Feedback(feedback))
@@ -439,8 +496,14 @@ impl Feedback {
                 } else {
                     ses.click
                 };
-                if let Some(at) = engagement.and_then(|e| parse_time(e.timestamp.as_deref())) {
-                    self.timestamp = at;
+                if let Some(engagement) = engagement {
+                    if let Some(at) = parse_time(engagement.timestamp.as_deref()) {
+                        self.timestamp = at;
+                    }
+                    self.link = engagement.link;
+                }
+                if destination.len() == 1 {
+                    self.recipients = addressed(destination);
                 }
             }
             EventKind::Subscription => {

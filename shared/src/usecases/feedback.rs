@@ -15,13 +15,14 @@ use url::Url;
 use crate::budget::Deadline;
 use crate::deliver::policy::{self, GIVE_UP_AFTER, Judgement};
 use crate::deliver::{WebhookRequest, webhook_id};
+use crate::feedback::Origin;
 use crate::feedback::notification::{EventKind, Feedback, Reading, Unreadable, read_notification};
 use crate::feedback::{
     DEFAULT_SOFT_BOUNCE_LIMIT, HookEvent, Outbound, PendingPost, SoftBounces, Suppression,
     SuppressionReason, hook_events,
 };
 use crate::ports::{
-    Clock, OutboundStore, RouteStore, SoftBounceStore, StoreError, SuppressionList,
+    Clock, KeyStore, OutboundStore, RouteStore, SoftBounceStore, StoreError, SuppressionList,
     SuppressionMirror, Webhooks,
 };
 use crate::record::{masked_address, masked_pattern};
@@ -37,6 +38,8 @@ pub struct FeedbackConfig {
     pub soft_bounce_limit: u32,
     /// The longest one event POST may take, redirects included (`MAILROOM_WEBHOOK_TIMEOUT_SECS`).
     pub attempt_limit: Duration,
+    /// How long a record made from SES's `send` event (mail sent around the send API) is kept.
+    pub retention_days: u32,
 }
 
 impl Default for FeedbackConfig {
@@ -44,6 +47,7 @@ impl Default for FeedbackConfig {
         FeedbackConfig {
             soft_bounce_limit: DEFAULT_SOFT_BOUNCE_LIMIT,
             attempt_limit: Duration::from_secs(30),
+            retention_days: crate::record::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -157,7 +161,7 @@ pub struct Notifications<S, W, M, C> {
 
 impl<S, W, M, C> Notifications<S, W, M, C>
 where
-    S: OutboundStore + SuppressionList + SoftBounceStore + RouteStore,
+    S: OutboundStore + SuppressionList + SoftBounceStore + RouteStore + KeyStore,
     W: Webhooks,
     M: SuppressionMirror,
     C: Clock,
@@ -306,7 +310,17 @@ where
     ) -> Result<Option<Outbound>, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let Some(stored) = self.store.outbound(&feedback.ses_message_id).await? else {
-                return Ok(None);
+                if feedback.kind != EventKind::Send {
+                    return Ok(None);
+                }
+                let mut record = self.record_of_send(feedback);
+                if record.apply(feedback, sns_message_id)
+                    && self.store.put_outbound(&record, None).await?
+                {
+                    info!(ses_message_id = %feedback.ses_message_id, "outbound record made from SES's send event");
+                    return Ok(Some(record));
+                }
+                continue;
             };
             let mut record = stored.clone();
             if !record.apply(feedback, sns_message_id) {
@@ -326,6 +340,51 @@ where
             retryable: true,
             source: None,
         })
+    }
+
+    /// The record of a message SES sent with the stack's configuration set but no record: mail an
+    /// application sent straight through SES, or a send API message whose record is not written yet (the
+    /// API lays its own over this one).
+    fn record_of_send(&self, feedback: &Feedback) -> Outbound {
+        let mail = &feedback.mail;
+        let mut record = Outbound::sent(
+            &feedback.ses_message_id,
+            feedback.timestamp,
+            self.config.retention_days,
+        );
+        record.id = mail.tag(crate::usecases::send::ID_TAG).map(str::to_owned);
+        record.origin = if record.id.is_some() {
+            Origin::Api
+        } else {
+            Origin::Ses
+        };
+        record.from = mail
+            .from
+            .as_deref()
+            .and_then(crate::send::request::address_of)
+            .or_else(|| {
+                mail.source
+                    .as_deref()
+                    .and_then(crate::send::request::address_of)
+            });
+        record.to = mail
+            .destination
+            .iter()
+            .filter_map(|a| crate::send::request::address_of(a))
+            .collect();
+        record.subject = mail.subject.clone();
+        record.configuration_set = mail.tag("ses:configuration-set").map(str::to_owned);
+        record.recipients = record
+            .to
+            .iter()
+            .map(|address| crate::feedback::RecipientState {
+                address: address.clone(),
+                status: crate::feedback::OutboundStatus::Sent,
+                at: feedback.timestamp,
+                detail: None,
+            })
+            .collect();
+        record
     }
 
     /// POSTs the notification's events the route still wants, each signed and retried like a webhook
@@ -392,6 +451,9 @@ where
     /// Where the route that sent the message wants its events; `None` when there is no such route, it
     /// wants none, or its events URL is not a URL.
     async fn events_target(&self, record: &Outbound) -> Result<Option<EventsTarget>, StoreError> {
+        if let Some(key_id) = record.key_id.as_deref() {
+            return self.key_events_target(key_id).await;
+        }
         let Some(pattern) = record.route.as_deref() else {
             return Ok(None);
         };
@@ -416,6 +478,27 @@ where
             })),
             Err(error) => {
                 warn!(route = pattern.as_str(), error = %error, "the route's events URL is not a URL; events not posted");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Where the API key that sent a message wants its events, if it wants them.
+    async fn key_events_target(&self, key_id: &str) -> Result<Option<EventsTarget>, StoreError> {
+        let Some(key) = self.store.key(key_id).await? else {
+            return Ok(None);
+        };
+        let Some(events_url) = key.events_url.as_deref() else {
+            return Ok(None);
+        };
+        match Url::parse(events_url) {
+            Ok(url) => Ok(Some(EventsTarget {
+                url,
+                secrets: key.events_secrets.clone(),
+                pattern: format!("key {}", key.name),
+            })),
+            Err(error) => {
+                warn!(key = %key.name, error = %error, "the key's events URL is not a URL; events not posted");
                 Ok(None)
             }
         }

@@ -5,3 +5,4 @@ pub mod erasure;
 pub mod feedback;
 pub mod inbound;
 pub mod links;
+pub mod send;

@@ -15,7 +15,7 @@ use crate::format::forward::{
 };
 use crate::ports::{
     Clock, MailLocation, MailSender, MailStore, ObjectStore, OutboundStore, RecordStore,
-    RouteStore, SendMailError, SuppressionList, Webhooks,
+    RouteStore, SendMailError, SendOptions, SuppressionList, Webhooks,
 };
 use crate::record::{Delivery, DeliveryKey, Status};
 use crate::route::{Redact, Route};
@@ -226,11 +226,13 @@ where
         let to = [forwarding.address.to_owned()];
         match tokio::time::timeout(
             time_limit,
-            self.sender.send_raw(&forwarding.from, &to, bytes),
+            self.sender
+                .send_raw(&forwarding.from, &to, bytes, &SendOptions::default()),
         )
         .await
         {
-            Ok(sent) => sent,
+            // Forwards carry someone else's mail: never tracked.
+            Ok(sent) => sent.map(|sent| sent.message_id),
             Err(_) => Err(SendMailError::Retryable(format!(
                 "no answer from the mail service within {} s",
                 time_limit.as_secs()
