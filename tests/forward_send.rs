@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use integration_tests::{repo, resources, sdk, ses_raw_sends, verified_domain};
 use mailroom::format::forward::{ForwardHeaders, rewrite_for_forward};
-use mailroom::ports::{MailSender, SendMailError};
+use mailroom::ports::{MailSender, SendMailError, SendOptions};
 use mailroom_aws::ses::SesSender;
 use serde_json::Value;
 
@@ -128,9 +128,11 @@ async fn forwards_reach_ses_as_rewritten_and_unverified_senders_are_rejected() {
                 &from,
                 &["someone@example.net".to_owned()],
                 Bytes::from(forward.clone()),
+                &SendOptions::default(),
             )
             .await
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .message_id;
         let got = sent(&id).await;
         assert_eq!(
             got["raw_data"].as_str().unwrap().as_bytes(),
@@ -157,6 +159,7 @@ async fn forwards_reach_ses_as_rewritten_and_unverified_senders_are_rejected() {
             "nobody@unverified.example",
             &["someone@example.net".to_owned()],
             Bytes::from_static(b"From: nobody@unverified.example\r\nSubject: x\r\n\r\nhi\r\n"),
+            &SendOptions::default(),
         )
         .await;
     assert!(

@@ -350,6 +350,18 @@ impl OutboundStore for Measured {
     }
 }
 
+impl mailroom::ports::KeyStore for Measured {
+    async fn key(&self, id: &str) -> Result<Option<mailroom::send::key::ApiKey>, StoreError> {
+        self.inner.key(id).await
+    }
+    async fn put_key(&self, key: &mailroom::send::key::ApiKey) -> Result<(), StoreError> {
+        self.inner.put_key(key).await
+    }
+    async fn keys(&self) -> Result<Vec<mailroom::send::key::ApiKey>, StoreError> {
+        self.inner.keys().await
+    }
+}
+
 impl RouteStore for Measured {
     async fn routes(&self) -> Result<Vec<Route>, StoreError> {
         self.inner.routes().await

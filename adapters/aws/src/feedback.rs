@@ -3,10 +3,13 @@
 //! | item | `pk` | `sk` | TTL |
 //! |---|---|---|---|
 //! | outbound record | `OUT#<SES message id>` | `OUT` | `expires_at` |
+//! | API key | `KEY` | `KEY#<id>` | none: kept until removed (revoked keys stay, marked) |
 //! | suppression | `SUPPRESSION` | `ADDR#<address>` | none: kept until removed |
 //! | soft-bounce count | `SOFTBOUNCE#<address>` | `SOFTBOUNCE` | `expires_at`, 7 days after the last |
 //!
-//! Outbound records and counts are written with optimistic concurrency on `version`.
+//! Outbound records and counts are written with optimistic concurrency on `version`. Outbound records
+//! carry a `gsi_day` of their own, `OUT#<day>` and the shard, so the day index lists them apart from
+//! deliveries ([`OutboundLog`]).
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -19,11 +22,19 @@ use super::store_error;
 use mailroom::feedback::{Outbound, SoftBounces, Suppression, SuppressionReason};
 use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{
-    OutboundStore, SoftBounceStore, StoreError, SuppressionList, SuppressionMirror,
+    KeyStore, OutboundLog, OutboundStore, SoftBounceStore, StoreError, SuppressionList,
+    SuppressionMirror,
 };
+use mailroom::send::key::ApiKey;
 
 /// Partition of the suppression list.
 pub const SUPPRESSIONS_PK: &str = "SUPPRESSION";
+
+/// Partition of the send API's keys.
+pub const KEYS_PK: &str = "KEY";
+
+/// How an outbound record's day key begins, before the day and the shard.
+pub const OUTBOUND_DAY_PREFIX: &str = "OUT#";
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -141,8 +152,114 @@ impl OutboundStore for DynamoStore {
             record.from.as_deref(),
             record.sent_at,
         ));
+        item.insert(
+            super::dynamo::BY_DAY.partition.to_owned(),
+            s(super::shards::sharded(
+                &format!(
+                    "{OUTBOUND_DAY_PREFIX}{}",
+                    super::dynamo::day_of(record.sent_at)
+                ),
+                &record.ses_message_id,
+                self.index_shards(),
+            )),
+        );
         self.put_versioned(item, outbound_key(&record.ses_message_id), expected)
             .await
+    }
+}
+
+impl OutboundLog for DynamoStore {
+    async fn sent_between(
+        &self,
+        since: Option<chrono::DateTime<Utc>>,
+        until: Option<chrono::DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Outbound>, StoreError> {
+        let now = Utc::now();
+        let until = until.unwrap_or(now).min(now);
+        let since =
+            since.unwrap_or(now - chrono::Duration::days(i64::from(super::query::LISTED_DAYS)));
+        let layout = self.layout().await?;
+        let mut found: Vec<Outbound> = Vec::new();
+        let mut day = until.date_naive();
+        while day >= since.date_naive() {
+            let value = format!("{OUTBOUND_DAY_PREFIX}{}", day.format("%Y-%m-%d"));
+            let mut of_day = Vec::new();
+            for partition in layout.partitions(&value) {
+                let query = super::query::IndexQuery {
+                    index: super::dynamo::BY_DAY,
+                    partition,
+                    since: Some(since),
+                    equal: vec![("type", "outbound".to_owned())],
+                };
+                for entry in self.query_index(&query, 0).await? {
+                    let Some(pk) = super::item::string(&entry, super::dynamo::PK) else {
+                        continue;
+                    };
+                    let Some(id) = pk.strip_prefix("OUT#") else {
+                        continue;
+                    };
+                    if let Some(record) = self.outbound(id).await? {
+                        of_day.push(record);
+                    }
+                }
+            }
+            of_day.retain(|r| r.sent_at <= until && r.sent_at >= since);
+            of_day.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+            found.extend(of_day);
+            if limit > 0 && found.len() >= limit {
+                found.truncate(limit);
+                break;
+            }
+            let Some(previous) = day.pred_opt() else {
+                break;
+            };
+            day = previous;
+        }
+        Ok(found)
+    }
+}
+
+fn key_key(id: &str) -> Item {
+    key(KEYS_PK.to_owned(), format!("KEY#{id}"))
+}
+
+impl KeyStore for DynamoStore {
+    async fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        match self.read(key_key(id)).await? {
+            Some(item) => from_item(&item)
+                .map(Some)
+                .map_err(|e| unreadable("cannot read an API key", e)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
+        let mut item = to_item(api_key).map_err(|e| unreadable("cannot store an API key", e))?;
+        item.insert("type".to_owned(), s("key"));
+        item.extend(key_key(&api_key.id));
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(format!("cannot write to table {}", self.table()), e))?;
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys = Vec::new();
+        for item in self.partition(KEYS_PK).await? {
+            match from_item::<ApiKey>(&item) {
+                Ok(key) => keys.push(key),
+                Err(error) => {
+                    tracing::error!(error = %error, "an API key item cannot be read and is skipped")
+                }
+            }
+        }
+        keys.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(keys)
     }
 }
 

@@ -49,7 +49,11 @@ pub fn rekey(item: &Item, shards: u32) -> Option<Rekey> {
         let Some(now) = string(item, attribute) else {
             continue;
         };
-        if kind == "outbound" && attribute == BY_DAY.partition {
+        // Outbound records had a day key like deliveries' once; theirs now begins `OUT#`.
+        if kind == "outbound"
+            && attribute == BY_DAY.partition
+            && !now.starts_with(super::feedback::OUTBOUND_DAY_PREFIX)
+        {
             change.remove.push((attribute, now));
             continue;
         }

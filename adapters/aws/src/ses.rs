@@ -4,10 +4,10 @@
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::primitives::Blob;
-use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use bytes::Bytes;
 
-use mailroom::ports::{MailSender, SendMailError};
+use mailroom::ports::{MailSender, SendMailError, SendOptions, Sent};
 
 /// SES error codes that will not change on a retry. `AccessDenied…` is IAM refusing the From address
 /// (outside the stack's `Domains`) or the configuration set: only a change of the stack or the route helps.
@@ -22,20 +22,52 @@ const REJECTIONS: [&str; 8] = [
     "AccessDenied",
 ];
 
-/// SES v2 with an optional configuration set (`MAILROOM_CONFIGURATION_SET`).
+/// The configuration sets that publish opens and clicks: SES tracks what a set's event destination asks
+/// for, so each mix of the two is its own set (`template.yaml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackedSets {
+    /// Opens and clicks (`MAILROOM_TRACKED_CONFIGURATION_SET`).
+    pub both: Option<String>,
+    /// Opens only (`MAILROOM_OPENS_CONFIGURATION_SET`).
+    pub opens: Option<String>,
+    /// Clicks only (`MAILROOM_CLICKS_CONFIGURATION_SET`).
+    pub clicks: Option<String>,
+}
+
+/// SES v2 with an optional configuration set (`MAILROOM_CONFIGURATION_SET`), and the tracked ones.
 #[derive(Debug, Clone)]
 pub struct SesSender {
     client: Client,
     configuration_set: Option<String>,
+    tracked: TrackedSets,
 }
 
 impl SesSender {
-    /// Uses a client built once at init.
+    /// Uses a client built once at init; sends through `configuration_set`, never tracked.
     pub fn new(client: Client, configuration_set: Option<String>) -> SesSender {
         SesSender {
             client,
             configuration_set,
+            tracked: TrackedSets::default(),
         }
+    }
+
+    /// Also sends through the tracked sets when a message asks for tracking.
+    pub fn with_tracking(mut self, tracked: TrackedSets) -> SesSender {
+        self.tracked = tracked;
+        self
+    }
+
+    /// The set `options` send through. Where the tracked set asked for is not configured, the message
+    /// goes untracked rather than not at all.
+    pub fn configuration_set(&self, options: &SendOptions) -> Option<String> {
+        let tracked = match (options.track_opens, options.track_clicks) {
+            (true, true) => self.tracked.both.clone(),
+            (true, false) => self.tracked.opens.clone(),
+            (false, true) => self.tracked.clicks.clone(),
+            (false, false) => None,
+        };
+        tracked.or_else(|| self.configuration_set.clone())
     }
 }
 
@@ -45,7 +77,8 @@ impl MailSender for SesSender {
         from: &str,
         to: &[String],
         raw: Bytes,
-    ) -> Result<String, SendMailError> {
+        options: &SendOptions,
+    ) -> Result<Sent, SendMailError> {
         let content = EmailContent::builder()
             .raw(
                 RawMessage::builder()
@@ -60,6 +93,12 @@ impl MailSender for SesSender {
         // IAM's `ses:FromAddress` condition compares case-sensitively, against the stack's lower-case
         // `Domains`: the address goes out lower-case.
         let from = from.to_ascii_lowercase();
+        let configuration_set = self.configuration_set(options);
+        let tags = options
+            .tags
+            .iter()
+            .filter_map(|(name, value)| MessageTag::builder().name(name).value(value).build().ok())
+            .collect::<Vec<_>>();
         let result = self
             .client
             .send_email()
@@ -70,11 +109,15 @@ impl MailSender for SesSender {
                     .build(),
             )
             .content(content)
-            .set_configuration_set_name(self.configuration_set.clone())
+            .set_configuration_set_name(configuration_set.clone())
+            .set_email_tags((!tags.is_empty()).then_some(tags))
             .send()
             .await;
         match result {
-            Ok(output) => Ok(output.message_id.unwrap_or_default()),
+            Ok(output) => Ok(Sent {
+                message_id: output.message_id.unwrap_or_default(),
+                configuration_set,
+            }),
             Err(error) => {
                 let code = error.code().unwrap_or("").to_owned();
                 let text = format!(

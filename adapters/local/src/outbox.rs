@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use mailroom::ports::{MailSender, SendMailError};
+use mailroom::ports::{MailSender, SendMailError, SendOptions, Sent};
 
 /// The outbox folder.
 #[derive(Debug, Clone)]
@@ -58,7 +58,8 @@ impl MailSender for Outbox {
         _from: &str,
         _to: &[String],
         raw: Bytes,
-    ) -> Result<String, SendMailError> {
+        options: &SendOptions,
+    ) -> Result<Sent, SendMailError> {
         let id = new_id();
         self.write(&id, &raw).map_err(|e| {
             SendMailError::Retryable(format!(
@@ -66,7 +67,21 @@ impl MailSender for Outbox {
                 self.dir.display()
             ))
         })?;
-        Ok(id)
+        Ok(Sent {
+            message_id: id,
+            configuration_set: Some(dev_configuration_set(options).to_owned()),
+        })
+    }
+}
+
+/// The name `mailroom dev` records for the tracking a message asked for, as if the stack's sets were
+/// there: nothing is tracked locally; opens and clicks are simulated.
+pub fn dev_configuration_set(options: &SendOptions) -> &'static str {
+    match (options.track_opens, options.track_clicks) {
+        (true, true) => "dev-tracked",
+        (true, false) => "dev-opens",
+        (false, true) => "dev-clicks",
+        (false, false) => "dev-sending",
     }
 }
 
@@ -82,13 +97,25 @@ mod tests {
         let outbox = Outbox::new(&dir);
         let raw = Bytes::from_static(b"From: a@example.com\r\nSubject: hi\r\n\r\nbody\r\n");
         let first = outbox
-            .send_raw("a@example.com", &["b@example.net".to_owned()], raw.clone())
+            .send_raw(
+                "a@example.com",
+                &["b@example.net".to_owned()],
+                raw.clone(),
+                &SendOptions::default(),
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .message_id;
         let second = outbox
-            .send_raw("a@example.com", &["b@example.net".to_owned()], raw.clone())
+            .send_raw(
+                "a@example.com",
+                &["b@example.net".to_owned()],
+                raw.clone(),
+                &SendOptions::default(),
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .message_id;
         assert_ne!(first, second);
         assert_eq!(std::fs::read(outbox.path_of(&first)).unwrap(), &raw[..]);
         let names: Vec<_> = std::fs::read_dir(&dir)

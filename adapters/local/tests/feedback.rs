@@ -88,6 +88,18 @@ impl SuppressionList for Memory {
     }
 }
 
+impl mailroom::ports::KeyStore for Memory {
+    async fn key(&self, id: &str) -> Result<Option<mailroom::send::key::ApiKey>, StoreError> {
+        self.sqlite.key(id).await
+    }
+    async fn put_key(&self, key: &mailroom::send::key::ApiKey) -> Result<(), StoreError> {
+        self.sqlite.put_key(key).await
+    }
+    async fn keys(&self) -> Result<Vec<mailroom::send::key::ApiKey>, StoreError> {
+        self.sqlite.keys().await
+    }
+}
+
 impl RouteStore for Memory {
     async fn routes(&self) -> Result<Vec<Route>, StoreError> {
         self.sqlite.routes().await

@@ -12,7 +12,8 @@ use mailroom::deliver::policy;
 use mailroom::feedback::OutboundStatus;
 use mailroom::mail::envelope::KnownEnvelope;
 use mailroom::ports::{
-    MailLocation, MailSender, OutboundStore, RecordStore, RouteStore, SendMailError, SystemClock,
+    MailLocation, MailSender, OutboundStore, RecordStore, RouteStore, SendMailError, SendOptions,
+    SystemClock,
 };
 use mailroom::record::{Delivery, DeliveryKey, Status};
 use mailroom::route::Route;
@@ -37,7 +38,8 @@ impl MailSender for Scripted {
         from: &str,
         to: &[String],
         raw: Bytes,
-    ) -> Result<String, SendMailError> {
+        _options: &SendOptions,
+    ) -> Result<mailroom::ports::Sent, SendMailError> {
         self.sent
             .lock()
             .unwrap()
@@ -47,6 +49,10 @@ impl MailSender for Scripted {
             .unwrap()
             .pop_front()
             .unwrap_or_else(|| Ok("ses-default".to_owned()))
+            .map(|message_id| mailroom::ports::Sent {
+                message_id,
+                configuration_set: None,
+            })
     }
 }
 

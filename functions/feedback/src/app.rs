@@ -69,6 +69,7 @@ impl App {
             FeedbackConfig {
                 soft_bounce_limit: config.soft_bounce_limit,
                 attempt_limit: config.webhook_timeout,
+                retention_days: config.retention_days,
             },
         );
         let queues = Queues::new(

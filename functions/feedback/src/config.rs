@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mailroom::feedback::DEFAULT_SOFT_BOUNCE_LIMIT;
-use mailroom::record::{DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS};
+use mailroom::record::{DEFAULT_INDEX_SHARDS, DEFAULT_RETENTION_DAYS, MAX_INDEX_SHARDS};
 use mailroom::settings::Settings;
 
 /// Every setting the feedback function reads.
@@ -15,6 +15,8 @@ pub struct Config {
     pub index_shards: u32,
     /// `MAILROOM_SOFT_BOUNCE_LIMIT` (3): transient bounces within 7 days that suppress an address.
     pub soft_bounce_limit: u32,
+    /// `MAILROOM_RETENTION_DAYS` (60): how long a record made from SES's `send` event is kept.
+    pub retention_days: u32,
     /// `MAILROOM_MIRROR_SES_SUPPRESSION` (false): also add suppressed addresses to SES's own list.
     pub mirror_ses_suppression: bool,
     /// `MAILROOM_FEEDBACK_QUEUE_URL`: the feedback queue (derived from the event source when absent).
@@ -57,6 +59,11 @@ impl Config {
                 "MAILROOM_SOFT_BOUNCE_LIMIT",
                 u64::from(DEFAULT_SOFT_BOUNCE_LIMIT),
                 1000,
+            )? as u32,
+            retention_days: env.number(
+                "MAILROOM_RETENTION_DAYS",
+                u64::from(DEFAULT_RETENTION_DAYS),
+                3650,
             )? as u32,
             mirror_ses_suppression: env.flag("MAILROOM_MIRROR_SES_SUPPRESSION")?,
             queue_url: env.text("MAILROOM_FEEDBACK_QUEUE_URL"),

@@ -2,13 +2,16 @@
 //! soft-bounce counts and the outbound record of each forward. Outbound records and counts are written with
 //! optimistic concurrency on `version`, as in the DynamoDB adapter.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{SqliteStore, lookup, serialisation, sql_error};
+use super::{SqliteStore, lookup, serialisation, sql_error, time_text};
 use mailroom::feedback::{Outbound, SoftBounces, Suppression};
 use mailroom::mail::envelope::normalise_address;
-use mailroom::ports::{OutboundStore, SoftBounceStore, StoreError, SuppressionList};
+use mailroom::ports::{
+    KeyStore, OutboundLog, OutboundStore, SoftBounceStore, StoreError, SuppressionList,
+};
+use mailroom::send::key::ApiKey;
 
 impl SuppressionList for SqliteStore {
     async fn suppression(&self, address: &str) -> Result<Option<Suppression>, StoreError> {
@@ -73,12 +76,12 @@ impl OutboundStore for SqliteStore {
         let written = match expected {
             None => self.conn().execute(
                 // An expired row the clean-up has not removed yet counts as none.
-                "INSERT INTO outbound (id, message_id, record, version, expires_at, recipient, sender)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8)
+                "INSERT INTO outbound (id, message_id, record, version, expires_at, recipient, sender, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9)
                  ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id,
                      record = excluded.record, version = excluded.version,
                      expires_at = excluded.expires_at, recipient = excluded.recipient,
-                     sender = excluded.sender
+                     sender = excluded.sender, sent_at = excluded.sent_at
                  WHERE outbound.expires_at <= ?6",
                 params![
                     record.ses_message_id,
@@ -88,7 +91,8 @@ impl OutboundStore for SqliteStore {
                     record.expires_at,
                     Utc::now().timestamp(),
                     lookup(record.to.first().map(String::as_str)),
-                    lookup(record.from.as_deref())
+                    lookup(record.from.as_deref()),
+                    time_text(record.sent_at)
                 ],
             ),
             Some(version) => self.conn().execute(
@@ -105,6 +109,62 @@ impl OutboundStore for SqliteStore {
         }
         .map_err(|e| sql_error(what, e))?;
         Ok(written > 0)
+    }
+}
+
+impl OutboundLog for SqliteStore {
+    async fn sent_between(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<Outbound>, StoreError> {
+        let mut rows: Vec<Outbound> = self.json_rows(
+            "cannot list outbound records",
+            "SELECT record FROM outbound
+             WHERE expires_at > ?1 AND (?2 IS NULL OR sent_at >= ?2) AND (?3 IS NULL OR sent_at <= ?3)
+             ORDER BY sent_at DESC, id DESC LIMIT ?4",
+            params![
+                Utc::now().timestamp(),
+                since.map(time_text),
+                until.map(time_text),
+                if limit == 0 { -1 } else { i64::try_from(limit).unwrap_or(i64::MAX) }
+            ],
+        )?;
+        // Rows written before `sent_at` was a column sort by their record.
+        rows.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+        Ok(rows)
+    }
+}
+
+impl KeyStore for SqliteStore {
+    async fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.json_row(
+            "cannot read an API key",
+            "SELECT api_key FROM api_keys WHERE id = ?1",
+            params![id],
+        )
+    }
+
+    async fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let what = "cannot store an API key";
+        let json = serde_json::to_string(key).map_err(|e| serialisation(what, e))?;
+        self.conn()
+            .execute(
+                "INSERT INTO api_keys (id, api_key, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET api_key = excluded.api_key",
+                params![key.id, json, time_text(key.created_at)],
+            )
+            .map_err(|e| sql_error(what, e))?;
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.json_rows(
+            "cannot read API keys",
+            "SELECT api_key FROM api_keys ORDER BY created_at, id",
+            [],
+        )
     }
 }
 

@@ -76,6 +76,15 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
 ",
+    "
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        api_key TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE outbound ADD COLUMN sent_at TEXT;
+    CREATE INDEX outbound_sent_at ON outbound (sent_at);
+",
 ];
 
 /// The schema version this code writes.
