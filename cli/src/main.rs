@@ -9,6 +9,7 @@ mod console;
 mod data;
 mod dev;
 mod exit;
+mod keys;
 mod links;
 mod local;
 mod messages;
@@ -50,6 +51,8 @@ enum Command {
     Messages(messages::Args),
     /// Manage routes: which recipients go to which webhook or forward address.
     Routes(routes::Args),
+    /// The send API's keys: create (printed once), list, revoke.
+    Keys(keys::Args),
     /// The addresses Mailroom sends nothing to: list, add, remove.
     Suppressions(suppressions::Args),
     /// Everything held about an address: export it as JSON, or erase it.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         )
         .into()),
         Command::Suppressions(args) => suppressions::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Data(args) => data::run(args),
         Command::Links(args) => links::run(args),
     };

@@ -64,6 +64,19 @@ pub struct StackNames {
     /// The shards its functions spread index keys over (output `IndexShards`, or
     /// `MAILROOM_INDEX_SHARDS`).
     pub index_shards: Option<u32>,
+    /// The send API's Function URL (output `SendUrl`, or `MAILROOM_SEND_URL`).
+    pub send_url: Option<String>,
+    /// The domains it receives and sends for (output `ReceivingDomains`, or `MAILROOM_DOMAINS`).
+    pub domains: Option<Vec<String>>,
+}
+
+fn domain_list(text: Option<String>) -> Option<Vec<String>> {
+    text.map(|t| {
+        t.split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect()
+    })
 }
 
 impl StackNames {
@@ -77,6 +90,8 @@ impl StackNames {
                 queue_url: env("MAILROOM_QUEUE_URL"),
                 dlq_url: env("MAILROOM_DLQ_URL"),
                 index_shards: index_shards_setting(|name| std::env::var(name).ok())?,
+                send_url: env("MAILROOM_SEND_URL"),
+                domains: domain_list(env("MAILROOM_DOMAINS")),
             });
         };
         let sdk = sdk_config().await;
@@ -91,6 +106,8 @@ impl StackNames {
             index_shards: index_shards_setting(|name| {
                 (name == INDEX_SHARDS).then(|| shards.clone()).flatten()
             })?,
+            send_url: outputs.remove("SendUrl"),
+            domains: domain_list(outputs.remove("ReceivingDomains")),
         };
         if names.table.is_none() {
             return Err(crate::exit::CliError::new(

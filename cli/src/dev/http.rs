@@ -1,7 +1,8 @@
 //! `mailroom dev`'s HTTP port: the console (the same pages `mailroom console` serves, over the dev store)
 //! and `GET /l/{token}`, the stored attachments signed links name. A link's token is its own credential,
 //! as on the stack's link endpoint, and the app following one may know the machine by another name: links
-//! skip the console's Host and token checks; everything else passes them.
+//! skip the console's Host and token checks; everything else passes them. `/api/v0.1/…` is the send API
+//! (its API key is its credential), as the stack's send function answers it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub async fn serve(listener: TcpListener, dev: Arc<Dev>) {
 }
 
 async fn route(dev: &Dev, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.uri().path().starts_with("/api/v0.1/") {
+        return send_api(dev, request).await;
+    }
     let Some(token) = request
         .uri()
         .path()
@@ -73,4 +77,45 @@ async fn route(dev: &Dev, request: Request<Incoming>) -> Response<Full<Bytes>> {
         }
         Err(_) => reply(StatusCode::NOT_FOUND, Bytes::from_static(b"not found\n")),
     }
+}
+
+/// The send API: the request read (at most the Function URL's 6 MB, as on the stack) and answered by
+/// the send use case.
+async fn send_api(dev: &Dev, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    use http_body_util::{BodyExt, Limited};
+    use mailroom::usecases::send::{ApiAnswer, ApiRequest, MAX_REQUEST_BYTES};
+    let (parts, body) = request.into_parts();
+    let answered = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => {
+            let body = collected.to_bytes();
+            let authorization = parts
+                .headers
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            dev.outbound
+                .answer(ApiRequest {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    authorization,
+                    body: &body,
+                })
+                .await
+        }
+        Err(_) => ApiAnswer {
+            status: 413,
+            body: serde_json::json!({
+                "status": 413,
+                "error": format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
+            }),
+        },
+    };
+    let mut response = Response::new(Full::new(Bytes::from(answered.body.to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(answered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(value) = "application/json".parse() {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
 }

@@ -5,6 +5,7 @@
 mod config;
 mod demo;
 mod http;
+mod outbound;
 mod smtp;
 
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ pub struct Dev {
     routes: RwLock<Vec<Route>>,
     queue: mpsc::UnboundedSender<Received>,
     retention_days: u32,
+    outbound: outbound::DevOutbound,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -156,6 +158,10 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         &mut warnings,
     )?;
     let token = console.token().to_owned();
+    let webhooks = HttpClient::new(Duration::from_secs(30), TargetPolicy::LOCAL)
+        .context("cannot build the HTTP client")?;
+    let outbound =
+        outbound::DevOutbound::new(&store, &mail, &outbox, webhooks, seeded.retention_days());
     let (queue, incoming) = mpsc::unbounded_channel();
     let dev = Arc::new(Dev {
         link_keys: RwLock::new(link_keys),
@@ -168,6 +174,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         routes: RwLock::new(seeded.routes.clone()),
         queue,
         retention_days: seeded.retention_days(),
+        outbound,
     });
     let smtp = Listener::bind(&args.smtp, "SMTP", "--smtp").await?;
     warnings.extend(smtp.reachable_warning());

@@ -43,8 +43,14 @@ impl Config {
             .filter(|d| !d.is_empty())
             .collect();
         Ok(Config {
-            table: env.required("MAILROOM_TABLE", "name the DynamoDB table of keys and records")?,
-            bucket: env.required("MAILROOM_BUCKET", "name the bucket sent copies are stored in")?,
+            table: env.required(
+                "MAILROOM_TABLE",
+                "name the DynamoDB table of keys and records",
+            )?,
+            bucket: env.required(
+                "MAILROOM_BUCKET",
+                "name the bucket sent copies are stored in",
+            )?,
             domains,
             retention_days: env.number(
                 "MAILROOM_RETENTION_DAYS",
@@ -74,9 +80,16 @@ mod tests {
     #[test]
     fn domains_are_required_and_read_as_a_list() {
         let read = |pairs: &[(&str, &str)]| {
-            let pairs: Vec<(String, String)> =
-                pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            Config::from_lookup(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::from_lookup(|name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
         };
         assert!(read(&[("MAILROOM_TABLE", "t"), ("MAILROOM_BUCKET", "b")]).is_err());
         let config = read(&[

@@ -26,10 +26,12 @@ pub async fn handle(
     let body = if request.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
         match base64::engine::general_purpose::STANDARD.decode(text) {
             Ok(bytes) => bytes,
-            Err(_) => return Ok(answer(&ApiAnswer {
-                status: 400,
-                body: json!({"status": 400, "error": "the body is not valid base64"}),
-            })),
+            Err(_) => {
+                return Ok(answer(&ApiAnswer {
+                    status: 400,
+                    body: json!({"status": 400, "error": "the body is not valid base64"}),
+                }));
+            }
         }
     } else {
         text.as_bytes().to_vec()

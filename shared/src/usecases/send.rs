@@ -94,6 +94,21 @@ struct Accepted<'a> {
     ses_message_id: Option<&'a str>,
 }
 
+/// The path's account and message, when the path is `/api/v0.1/{account}/messages/{id}/events`
+/// (`mailroom dev`'s simulated SES events).
+pub fn events_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/api/v0.1/")?;
+    let mut parts = rest.trim_end_matches('/').split('/');
+    let (account, messages, id, events) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (parts.next().is_none()
+        && messages == "messages"
+        && events == "events"
+        && !account.is_empty()
+        && !id.is_empty())
+    .then_some((account, id))
+}
+
 /// The path's account, when the path is the messages endpoint.
 pub fn account_of(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/api/v0.1/")?;
@@ -174,8 +189,9 @@ where
         self.send(&key, outgoing).await
     }
 
-    /// The key the request names and proves, if it does.
-    async fn authenticate(
+    /// The key the request names and proves, if it does (for `mailroom dev`'s simulated events, which
+    /// take the same key).
+    pub async fn authenticate(
         &self,
         account: &str,
         authorization: Option<&str>,
