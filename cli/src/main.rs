@@ -18,6 +18,7 @@ mod records;
 mod redrive;
 mod render;
 mod routes;
+mod send;
 #[cfg(feature = "aws")]
 mod setup;
 #[cfg(feature = "aws")]
@@ -51,6 +52,8 @@ enum Command {
     Messages(messages::Args),
     /// Manage routes: which recipients go to which webhook or forward address.
     Routes(routes::Args),
+    /// Send one message through the send API (a stack's, or `mailroom dev`'s), as an app would.
+    Send(send::Args),
     /// The send API's keys: create (printed once), list, revoke.
     Keys(keys::Args),
     /// The addresses Mailroom sends nothing to: list, add, remove.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         .into()),
         Command::Suppressions(args) => suppressions::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Send(args) => send::run(args),
         Command::Data(args) => data::run(args),
         Command::Links(args) => links::run(args),
     };

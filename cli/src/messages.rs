@@ -7,7 +7,8 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 use clap::Subcommand;
 use mailroom::ports::{
-    MailLocation, MailStore, ObjectStore, RecordFilter, RecordQuery, Reopen, SystemClock,
+    MailLocation, MailStore, ObjectStore, OutboundLog, RecordFilter, RecordQuery, Reopen,
+    SystemClock,
 };
 use mailroom::record::{Delivery, Status};
 use mailroom::settings::{SettingError, Settings};
@@ -77,6 +78,10 @@ struct ListArgs {
     /// Print a JSON array of records (the record's fields, as listed in the README's "Records" section).
     #[arg(long)]
     json: bool,
+    /// List sent mail instead (the send API's, forwards, mail sent through SES with the stack's
+    /// configuration set): one record per message, with each recipient's status, opens and clicks.
+    #[arg(long)]
+    outbound: bool,
 }
 
 fn parse_status(text: &str) -> Result<Status, String> {
@@ -367,7 +372,13 @@ where
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list_records<Q: RecordQuery>(store: &Q, args: ListArgs) -> anyhow::Result<ExitCode> {
+async fn list_records<Q: RecordQuery + OutboundLog>(
+    store: &Q,
+    args: ListArgs,
+) -> anyhow::Result<ExitCode> {
+    if args.outbound {
+        return list_outbound(store, &args).await;
+    }
     let page = store
         .page(
             &RecordFilter {
@@ -405,6 +416,66 @@ async fn list_records<Q: RecordQuery>(store: &Q, args: ListArgs) -> anyhow::Resu
         &rows,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `messages list --outbound`: outbound records, newest first.
+async fn list_outbound<Q: OutboundLog>(store: &Q, args: &ListArgs) -> anyhow::Result<ExitCode> {
+    if args.recipient.is_some() || args.sender.is_some() || args.status.is_some() || args.after.is_some() {
+        return Err(CliError::new(
+            exit::BAD_ARGUMENTS,
+            "--outbound lists by time: it takes --since, --limit and --json",
+        )
+        .into());
+    }
+    let records = store
+        .sent_between(args.since.map(|d| Utc::now() - d), None, args.limit)
+        .await
+        .map_err(exit::from_store)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if records.is_empty() {
+        return Err(CliError::new(exit::NOTHING_MATCHED, "no sent messages").into());
+    }
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.sent_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                r.id.clone().unwrap_or_else(|| r.ses_message_id.clone()),
+                r.from.clone().unwrap_or_else(|| "-".to_owned()),
+                r.to.iter().chain(&r.cc).cloned().collect::<Vec<_>>().join(","),
+                shortened(r.subject.as_deref().unwrap_or(""), 40),
+                r.status.as_str().to_owned(),
+                format!(
+                    "{}/{}",
+                    r.opens.as_ref().map_or(0, |o| o.count),
+                    r.clicks.as_ref().map_or(0, |c| c.count)
+                ),
+                match (&r.key_name, r.origin) {
+                    (Some(key), _) => format!("key {key}"),
+                    (None, origin) => format!("{origin:?}").to_lowercase(),
+                },
+            ]
+        })
+        .collect();
+    crate::table::print(
+        &mut out,
+        &["SENT", "ID", "FROM", "TO", "SUBJECT", "STATUS", "OPENS/CLICKS", "BY"],
+        &rows,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shortened(text: &str, most: usize) -> String {
+    let mut short: String = text.chars().take(most).collect();
+    if text.chars().count() > most {
+        short.push('…');
+    }
+    short
 }
 
 fn row(record: &Delivery) -> [String; 8] {
