@@ -420,7 +420,11 @@ async fn list_records<Q: RecordQuery + OutboundLog>(
 
 /// `messages list --outbound`: outbound records, newest first.
 async fn list_outbound<Q: OutboundLog>(store: &Q, args: &ListArgs) -> anyhow::Result<ExitCode> {
-    if args.recipient.is_some() || args.sender.is_some() || args.status.is_some() || args.after.is_some() {
+    if args.recipient.is_some()
+        || args.sender.is_some()
+        || args.status.is_some()
+        || args.after.is_some()
+    {
         return Err(CliError::new(
             exit::BAD_ARGUMENTS,
             "--outbound lists by time: it takes --since, --limit and --json",
@@ -447,7 +451,11 @@ async fn list_outbound<Q: OutboundLog>(store: &Q, args: &ListArgs) -> anyhow::Re
                 r.sent_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 r.id.clone().unwrap_or_else(|| r.ses_message_id.clone()),
                 r.from.clone().unwrap_or_else(|| "-".to_owned()),
-                r.to.iter().chain(&r.cc).cloned().collect::<Vec<_>>().join(","),
+                r.to.iter()
+                    .chain(&r.cc)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(","),
                 shortened(r.subject.as_deref().unwrap_or(""), 40),
                 r.status.as_str().to_owned(),
                 format!(
@@ -464,7 +472,16 @@ async fn list_outbound<Q: OutboundLog>(store: &Q, args: &ListArgs) -> anyhow::Re
         .collect();
     crate::table::print(
         &mut out,
-        &["SENT", "ID", "FROM", "TO", "SUBJECT", "STATUS", "OPENS/CLICKS", "BY"],
+        &[
+            "SENT",
+            "ID",
+            "FROM",
+            "TO",
+            "SUBJECT",
+            "STATUS",
+            "OPENS/CLICKS",
+            "BY",
+        ],
         &rows,
     )?;
     Ok(ExitCode::SUCCESS)

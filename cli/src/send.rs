@@ -143,8 +143,13 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
-    String::from_utf8(read(path)?)
-        .map_err(|_| CliError::new(exit::BAD_ARGUMENTS, format!("{} is not UTF-8 text", path.display())).into())
+    String::from_utf8(read(path)?).map_err(|_| {
+        CliError::new(
+            exit::BAD_ARGUMENTS,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+        .into()
+    })
 }
 
 /// The JSON body CloudMailin's API takes.
@@ -178,7 +183,11 @@ fn request_body(args: &Args) -> anyhow::Result<Value> {
         None => args.html.clone(),
     };
     if text.is_none() && html.is_none() {
-        return Err(CliError::new(exit::BAD_ARGUMENTS, "give --text, --html or --raw (or their -file forms)").into());
+        return Err(CliError::new(
+            exit::BAD_ARGUMENTS,
+            "give --text, --html or --raw (or their -file forms)",
+        )
+        .into());
     }
     if let Some(text) = text {
         body["plain"] = json!(text);
@@ -192,7 +201,11 @@ fn request_body(args: &Args) -> anyhow::Result<Value> {
     }
     for spec in &args.inline {
         let Some((path, cid)) = spec.rsplit_once('=') else {
-            return Err(CliError::new(exit::BAD_ARGUMENTS, format!("--inline {spec}: write FILE=CID")).into());
+            return Err(CliError::new(
+                exit::BAD_ARGUMENTS,
+                format!("--inline {spec}: write FILE=CID"),
+            )
+            .into());
         };
         attachments.push(attachment(Path::new(path), Some(cid))?);
     }

@@ -293,37 +293,10 @@ impl Receiver {
 
     async fn serve(&self, stream: tokio::net::TcpStream) {
         let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+        let Some(request) = read_request(&mut reader).await else {
             return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_owned();
-        let path = parts.next().unwrap_or("").to_owned();
-        let mut headers = HashMap::new();
-        loop {
-            line.clear();
-            reader.read_line(&mut line).await.unwrap();
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = trimmed.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).await.unwrap();
-        self.requests.lock().unwrap().push(Request {
-            method,
-            path,
-            headers,
-            body,
-        });
+        };
+        self.requests.lock().unwrap().push(request);
         let reply = self
             .replies
             .lock()
@@ -331,21 +304,135 @@ impl Receiver {
             .pop_front()
             .unwrap_or_else(|| Reply::new(200, "ok"));
         tokio::time::sleep(reply.delay).await;
-        let mut head = format!(
-            "HTTP/1.1 {} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
+        write_response(
+            reader.into_inner(),
             reply.status,
-            reply.body.len()
-        );
-        for (name, value) in &reply.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut stream = reader.into_inner();
-        let _ = stream.write_all(head.as_bytes()).await;
-        let _ = stream.write_all(reply.body.as_bytes()).await;
-        let _ = stream.shutdown().await;
+            &reply.headers,
+            reply.body.as_bytes(),
+        )
+        .await;
     }
 }
+
+/// Reads one HTTP/1.1 request (a body only by `Content-Length`); `None` when the peer sent nothing.
+pub async fn read_request(reader: &mut BufReader<tokio::net::TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let path = parts.next().unwrap_or("").to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.unwrap();
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+/// Writes one answer and closes the connection.
+pub async fn write_response(
+    mut stream: tokio::net::TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) {
+    let mut head = format!(
+        "HTTP/1.1 {status} Answer\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        if !name.eq_ignore_ascii_case("content-length") && !name.eq_ignore_ascii_case("connection")
+        {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    let _ = stream.shutdown().await;
+}
+
+/// An answer of [`serve_http`]'s handler: status, headers, body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Serves `handler` on 127.0.0.1:0, one request per connection; returns `http://127.0.0.1:PORT`.
+pub async fn serve_http<F, Fut>(handler: F) -> String
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Answer> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handler = Arc::new(handler);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let Some(request) = read_request(&mut reader).await else {
+                    return;
+                };
+                let (status, headers, body) = handler(request).await;
+                write_response(reader.into_inner(), status, &headers, &body).await;
+            });
+        }
+    });
+    base
+}
+
+/// A proxy in front of the emulator that keeps every request it passes on: what an AWS API was asked,
+/// parameters the emulator does not keep included (SES's `ConfigurationSetName`, `EmailTags`).
+pub async fn recording_proxy() -> (String, Arc<Mutex<Vec<Request>>>) {
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let kept = seen.clone();
+    let client = reqwest::Client::new();
+    let base = serve_http(move |request: Request| {
+        kept.lock().unwrap().push(request.clone());
+        let client = client.clone();
+        async move {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap();
+            let mut forwarded = client.request(method, format!("{}{}", endpoint(), request.path));
+            for (name, value) in &request.headers {
+                if !["host", "content-length", "connection"].contains(&name.as_str()) {
+                    forwarded = forwarded.header(name, value);
+                }
+            }
+            let response = forwarded.body(request.body).send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| *name != "transfer-encoding")
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_owned()))
+                .collect();
+            let body = response.bytes().await.unwrap().to_vec();
+            (status, headers, body)
+        }
+    })
+    .await;
+    (base, seen)
+}
+
 /// A route of `pattern` posting JSON to `url`, attachments inline, unsigned.
 pub fn webhook_route(pattern: &str, url: String) -> mailroom::route::Route {
     let mut route = mailroom::route::Route::new(pattern.parse().expect("a route pattern"));

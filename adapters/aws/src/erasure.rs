@@ -120,15 +120,33 @@ impl AddressRecords for DynamoStore {
         let lookups = [
             (BY_RECIPIENT, address.clone()),
             (BY_SENDER, address.clone()),
-            (BY_TARGET, address),
+            (BY_TARGET, address.clone()),
         ];
-        self.items_in(&lookups, "outbound")
+        let mut records: Vec<Outbound> = self
+            .items_in(&lookups, "outbound")
             .await?
             .iter()
             .map(|item| {
                 from_item(item).map_err(|e| unreadable("cannot read an outbound record", e))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        // A sent message's other recipients find it through the items beside it.
+        for item in self
+            .items_in(&[(BY_TARGET, address)], "outbound_address")
+            .await?
+        {
+            let Some(id) = super::item::string(&item, super::dynamo::PK)
+                .and_then(|pk| pk.strip_prefix("OUT#").map(str::to_owned))
+            else {
+                continue;
+            };
+            if !records.iter().any(|r| r.ses_message_id == id)
+                && let Some(record) = mailroom::ports::OutboundStore::outbound(self, &id).await?
+            {
+                records.push(record);
+            }
+        }
+        Ok(records)
     }
 
     async fn lookup_digest(&self, address: &str) -> Result<Option<String>, StoreError> {
@@ -153,6 +171,12 @@ impl AddressRecords for DynamoStore {
     }
 
     async fn delete_outbound(&self, id: &str) -> Result<(), StoreError> {
+        // The record and the address items beside it: the whole partition.
+        for item in self.partition(&format!("OUT#{id}")).await? {
+            if let Some(place) = Place::of(&item, super::dynamo::SK) {
+                self.delete_key(place.key()).await?;
+            }
+        }
         self.delete_key(outbound_key(id)).await
     }
 }

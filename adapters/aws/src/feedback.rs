@@ -19,7 +19,7 @@ use chrono::Utc;
 use super::dynamo::{DynamoStore, PK, SK};
 use super::item::{Item, from_item, to_item};
 use super::store_error;
-use mailroom::feedback::{Outbound, SoftBounces, Suppression, SuppressionReason};
+use mailroom::feedback::{Origin, Outbound, SoftBounces, Suppression, SuppressionReason};
 use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{
     KeyStore, OutboundLog, OutboundStore, SoftBounceStore, StoreError, SuppressionList,
@@ -163,8 +163,63 @@ impl OutboundStore for DynamoStore {
                 self.index_shards(),
             )),
         );
-        self.put_versioned(item, outbound_key(&record.ses_message_id), expected)
-            .await
+        let written = self
+            .put_versioned(item, outbound_key(&record.ses_message_id), expected)
+            .await?;
+        if written && expected.is_none() && record.origin != Origin::Forward {
+            self.put_address_keys(record).await?;
+        }
+        Ok(written)
+    }
+}
+
+/// Sort keys of the items beside an outbound record that find it by each address it names.
+const ADDRESS_KEY_PREFIX: &str = "ADDR#";
+
+impl DynamoStore {
+    /// One small item per address a sent message names (recipients, copies, sender), in the record's own
+    /// partition, keyed in the target index: erasure finds the message by any of them, though the
+    /// record's own index keys hold only its first recipient and its sender. Forwards have one
+    /// recipient and need none.
+    async fn put_address_keys(&self, record: &Outbound) -> Result<(), StoreError> {
+        let mut addresses: Vec<String> = record
+            .addresses()
+            .iter()
+            .map(|a| normalise_address(a))
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        for address in addresses {
+            let mut item = key(
+                format!("OUT#{}", record.ses_message_id),
+                format!("{ADDRESS_KEY_PREFIX}{address}"),
+            );
+            item.insert("type".to_owned(), s("outbound_address"));
+            item.insert(
+                super::dynamo::TTL_ATTRIBUTE.to_owned(),
+                AttributeValue::N(record.expires_at.to_string()),
+            );
+            item.insert(
+                super::dynamo::BY_TARGET.partition.to_owned(),
+                s(super::shards::sharded(
+                    &address,
+                    &record.ses_message_id,
+                    self.index_shards(),
+                )),
+            );
+            item.insert(
+                super::dynamo::BY_TARGET.sort.to_owned(),
+                s(super::dynamo::sort_time(record.sent_at)),
+            );
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| store_error(format!("cannot write to table {}", self.table()), e))?;
+        }
+        Ok(())
     }
 }
 

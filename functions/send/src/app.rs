@@ -47,6 +47,11 @@ impl App {
         App { api }
     }
 
+    /// Wraps a use case built elsewhere (tests give it an SES client of their own).
+    pub fn from_api(api: AwsSendApi) -> App {
+        App { api }
+    }
+
     /// The use case, for tests.
     pub fn api(&self) -> &AwsSendApi {
         &self.api

@@ -39,7 +39,10 @@ impl AddressRecords for SqliteStore {
             "cannot read outbound records",
             "SELECT record FROM outbound WHERE recipient = ?1
              UNION
-             SELECT record FROM outbound WHERE sender = ?1",
+             SELECT record FROM outbound WHERE sender = ?1
+             UNION
+             SELECT o.record FROM outbound o JOIN outbound_addresses a ON a.id = o.id
+             WHERE a.address = ?1",
             params![normalise_address(address)],
         )
     }
@@ -68,6 +71,9 @@ impl AddressRecords for SqliteStore {
     async fn delete_outbound(&self, id: &str) -> Result<(), StoreError> {
         self.conn()
             .execute("DELETE FROM outbound WHERE id = ?1", params![id])
+            .map_err(|e| sql_error("cannot delete an outbound record", e))?;
+        self.conn()
+            .execute("DELETE FROM outbound_addresses WHERE id = ?1", params![id])
             .map_err(|e| sql_error("cannot delete an outbound record", e))?;
         Ok(())
     }

@@ -108,6 +108,17 @@ impl OutboundStore for SqliteStore {
             ),
         }
         .map_err(|e| sql_error(what, e))?;
+        if written > 0 {
+            // Every address it names, so erasure finds a message by any of its recipients.
+            for address in record.addresses() {
+                self.conn()
+                    .execute(
+                        "INSERT OR IGNORE INTO outbound_addresses (id, address) VALUES (?1, ?2)",
+                        params![record.ses_message_id, normalise_address(&address)],
+                    )
+                    .map_err(|e| sql_error(what, e))?;
+            }
+        }
         Ok(written > 0)
     }
 }

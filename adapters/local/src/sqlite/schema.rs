@@ -84,6 +84,12 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE outbound ADD COLUMN sent_at TEXT;
     CREATE INDEX outbound_sent_at ON outbound (sent_at);
+    CREATE TABLE outbound_addresses (
+        id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        PRIMARY KEY (id, address)
+    );
+    CREATE INDEX outbound_addresses_address ON outbound_addresses (address);
 ",
 ];
 
