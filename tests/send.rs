@@ -147,31 +147,9 @@ async fn function_url(app: Arc<send::App>, request: Request) -> Answer {
 }
 
 impl World {
-    /// Runs the official client on `calls`; each result is `{ok, data}` or `{ok: false, status, error}`.
+    /// Runs the official client on `calls` with `api_key`.
     fn client(&self, api_key: &str, calls: Value) -> Vec<Value> {
-        let spec = json!({
-            "baseURL": self.base_url,
-            "username": self.key.id,
-            "apiKey": api_key,
-            "calls": calls,
-        });
-        let path = std::env::temp_dir().join(format!("{}.json", unique("cloudmailin-spec")));
-        std::fs::write(&path, spec.to_string()).unwrap();
-        // The function answers on this runtime's other thread while node waits for it.
-        let out = tokio::task::block_in_place(|| {
-            std::process::Command::new("node")
-                .arg(repo("tests/cloudmailin/send.mjs"))
-                .arg(&path)
-                .output()
-        })
-        .expect("node runs (npm ci --prefix tests/cloudmailin)");
-        let _ = std::fs::remove_file(&path);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        integration_tests::cloudmailin(&self.base_url, &self.key.id, api_key, calls)
     }
 
     /// The SES v2 `SendEmail` requests the function made, as SES received them.
@@ -654,7 +632,7 @@ async fn mail_sent_around_the_api_is_recorded_from_ses_send_event() {
             &["ana@x.example.com", "bruno@x.example.com"],
             |n| {
                 n["mail"]["timestamp"] = json!(Utc::now().to_rfc3339());
-            n["mail"]["commonHeaders"]["subject"] = json!("Sent over SMTP");
+                n["mail"]["commonHeaders"]["subject"] = json!("Sent over SMTP");
                 n["mail"]["commonHeaders"]["from"] =
                     json!([format!("App <app@{}>", "shop.example.com")]);
             },
@@ -671,8 +649,14 @@ async fn mail_sent_around_the_api_is_recorded_from_ses_send_event() {
         Some("mailroom-sending")
     );
     assert_eq!(record.status, OutboundStatus::Sent);
-    assert_eq!(record.expires_at, (record.sent_at + Duration::days(60)).timestamp());
-    assert!(record.sent_at > Utc::now() - Duration::minutes(1), "sent when SES says");
+    assert_eq!(
+        record.expires_at,
+        (record.sent_at + Duration::days(60)).timestamp()
+    );
+    assert!(
+        record.sent_at > Utc::now() - Duration::minutes(1),
+        "sent when SES says"
+    );
     // A delivery to the second recipient then moves that recipient on.
     apply(
         &feedback,

@@ -1299,3 +1299,271 @@ fn scan_with_pdf(subject: &str) -> String {
          Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n"
     )
 }
+
+/// The `label: value` line `mailroom keys create` printed.
+fn printed(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|line| line.strip_prefix(&format!("{label}: ")))
+        .unwrap_or_else(|| panic!("no `{label}:` line in {out}"))
+        .trim()
+        .to_owned()
+}
+
+/// The outbound records `messages list --outbound --json` prints.
+fn outbound_records(data: &Path) -> Vec<Value> {
+    printed_array(
+        &mailroom()
+            .args(["messages", "list", "--outbound", "--json", "--data"])
+            .arg(data)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_api_takes_cloudmailins_client_and_simulates_what_ses_says() {
+    use base64::Engine as _;
+    let dir = workdir("send-api");
+    let data = dir.join("data");
+    let events = Receiver::start().await;
+    let created = mailroom()
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "app",
+            "--from-domain",
+            "shop.test",
+            "--events",
+        ])
+        .arg(events.url("/events"))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let out = String::from_utf8(created.stdout).unwrap();
+    let (key, username) = (printed(&out, "key"), printed(&out, "username"));
+    assert_eq!(printed(&out, "baseURL"), "http://127.0.0.1:8025/api/v0.1");
+    let events_secret = WebhookSecret::parse(&printed(&out, "events secret")).unwrap();
+    let listed = printed_array(
+        &mailroom()
+            .args(["keys", "list", "--json", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(listed[0]["username"], username.as_str());
+    assert!(
+        !listed[0].to_string().contains(&key[4..]),
+        "the key is never stored or listed"
+    );
+    let suppressed = mailroom()
+        .args(["suppressions", "add", "eve@x.test", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(suppressed.status.success());
+
+    let app = Receiver::start().await;
+    let dev = Dev::start_with(
+        &dir,
+        &[std::ffi::OsStr::new("--webhook"), app.url("/mail").as_ref()],
+    );
+    let base = format!("http://{}/api/v0.1", dev.http);
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let raw = "From: shop@shop.test\r\nTo: carla@x.test\r\nSubject: Raw\r\n\r\nraw body\r\n";
+    let results = integration_tests::cloudmailin(
+        &base,
+        &username,
+        &key,
+        serde_json::json!([
+            {"message": {"from": "Shop <shop@shop.test>", "to": "ana@x.test", "subject": "Order",
+                "plain": "thanks", "html": "<p><img src=\"cid:logo\"> <a href=\"https://shop.test/o\">o</a></p>",
+                "attachments": [
+                    {"file_name": "logo.png", "content": b64(b"\x89PNG\r\n\x1a\n"), "content_type": "image/png", "content_id": "logo"},
+                    {"file_name": "a.pdf", "content": b64(b"%PDF-1.4\n"), "content_type": "application/pdf"}],
+                "tags": ["orders"]}},
+            {"raw": true, "message": {"from": "shop@shop.test", "to": "carla@x.test", "raw": raw}},
+            {"message": {"from": "shop@shop.test", "to": ["eve@x.test", "fay@x.test"], "subject": "s",
+                "plain": "x", "tracking": false}},
+            {"message": {"from": "shop@elsewhere.test", "to": "ana@x.test", "subject": "s", "plain": "x"}},
+            {"message": {"from": "shop@shop.test", "to": "ana@x.test", "subject": "s"}},
+        ]),
+    );
+    let sent = &results[0]["data"];
+    assert_eq!(sent["status"], "sent", "{results:?}");
+    let (id, ses_id) = (
+        sent["id"].as_str().unwrap(),
+        sent["ses_message_id"].as_str().unwrap(),
+    );
+    let outboxed = std::fs::read(data.join("outbox").join(format!("{ses_id}.eml"))).unwrap();
+    let stored = std::fs::read(data.join("mail/outbound").join(id).join("message.eml")).unwrap();
+    assert_eq!(outboxed, stored, "the outbox has what was stored");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&outboxed)
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Order"));
+    assert_eq!(parsed.attachment_count(), 2);
+    assert_eq!(results[1]["data"]["status"], "sent");
+    let raw_ses = results[1]["data"]["ses_message_id"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(data.join("outbox").join(format!("{raw_ses}.eml"))).unwrap(),
+        raw.as_bytes()
+    );
+    assert_eq!(
+        results[2]["data"]["suppressed"],
+        serde_json::json!(["eve@x.test"])
+    );
+    assert_eq!(results[3]["status"], 403, "{}", results[3]);
+    assert_eq!(results[4]["status"], 422, "{}", results[4]);
+    let wrong = integration_tests::cloudmailin(
+        &base,
+        &username,
+        "mrk_wrong",
+        serde_json::json!([
+        {"message": {"from": "shop@shop.test", "to": "ana@x.test", "subject": "s", "plain": "x"}}]),
+    );
+    assert_eq!(wrong[0]["status"], 401);
+
+    let records = outbound_records(&data);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let record = records.iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(record["key_name"], "app");
+    assert_eq!(record["configuration_set"], "dev-tracked");
+    let sent_at: chrono::DateTime<chrono::Utc> =
+        record["sent_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        record["expires_at"],
+        (sent_at + chrono::Duration::days(60)).timestamp()
+    );
+    let untracked = records
+        .iter()
+        .find(|r| r["id"] == results[2]["data"]["id"])
+        .unwrap();
+    assert_eq!(untracked["configuration_set"], "dev-sending");
+
+    // What SES would say next, on request.
+    let client = reqwest::Client::new();
+    for event in [
+        serde_json::json!({"type": "delivery"}),
+        serde_json::json!({"type": "open"}),
+        serde_json::json!({"type": "click", "link": "https://shop.test/o"}),
+        serde_json::json!({"type": "complaint"}),
+    ] {
+        let response = client
+            .post(format!("{base}/{username}/messages/{id}/events"))
+            .bearer_auth(&key)
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+    let forged = client
+        .post(format!("{base}/{username}/messages/{id}/events"))
+        .bearer_auth("mrk_wrong")
+        .body(r#"{"type":"open"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let record = outbound_records(&data)
+        .into_iter()
+        .find(|r| r["id"] == id)
+        .unwrap();
+    assert_eq!(record["opens"]["count"], 1);
+    assert_eq!(record["clicks"]["links"][0]["url"], "https://shop.test/o");
+    assert_eq!(record["status"], "complained");
+    assert_eq!(record["recipients"][0]["status"], "complained");
+    let posts = events.requests();
+    let kinds: Vec<_> = posts
+        .iter()
+        .map(|p| p.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message.delivered",
+            "message.opened",
+            "message.clicked",
+            "message.complained"
+        ]
+    );
+    assert!(
+        posts
+            .iter()
+            .all(|p| p.verifies(std::slice::from_ref(&events_secret)))
+    );
+    let listed = mailroom()
+        .args(["suppressions", "list", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("ana@x.test"),
+        "a complaint suppresses"
+    );
+
+    // `mailroom send`, as an app would, through the same endpoint.
+    let cli = mailroom()
+        .args([
+            "send",
+            "--from",
+            "shop@shop.test",
+            "--to",
+            "gus@x.test",
+            "--subject",
+            "From the CLI",
+            "--text",
+            "hi",
+            "--tag",
+            "cli",
+        ])
+        .args(["--key", &key, "--username", &username, "--base-url", &base])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(answer["status"], "sent");
+    assert!(
+        outbound_records(&data)
+            .iter()
+            .any(|r| r["id"] == answer["id"] && r["tags"][0] == "cli")
+    );
+    let refused = mailroom()
+        .args([
+            "send",
+            "--from",
+            "shop@shop.test",
+            "--to",
+            "gus@x.test",
+            "--text",
+            "hi",
+        ])
+        .args([
+            "--key",
+            "mrk_wrong",
+            "--username",
+            &username,
+            "--base-url",
+            &base,
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+}

@@ -433,6 +433,39 @@ pub async fn recording_proxy() -> (String, Arc<Mutex<Vec<Request>>>) {
     (base, seen)
 }
 
+/// Runs CloudMailin's official client (`tests/cloudmailin/send.mjs`, installed by `npm ci --prefix
+/// tests/cloudmailin`) on `calls` against `base_url`; each result is `{ok, data}` or `{ok: false, status,
+/// error}`. Call it from a multi-threaded runtime: the server it talks to may be a task of this process.
+pub fn cloudmailin(
+    base_url: &str,
+    username: &str,
+    api_key: &str,
+    calls: serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let spec = serde_json::json!({
+        "baseURL": base_url,
+        "username": username,
+        "apiKey": api_key,
+        "calls": calls,
+    });
+    let path = std::env::temp_dir().join(format!("{}.json", unique("cloudmailin-spec")));
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = tokio::task::block_in_place(|| {
+        Command::new("node")
+            .arg(repo("tests/cloudmailin/send.mjs"))
+            .arg(&path)
+            .output()
+    })
+    .expect("node runs (npm ci --prefix tests/cloudmailin)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A route of `pattern` posting JSON to `url`, attachments inline, unsigned.
 pub fn webhook_route(pattern: &str, url: String) -> mailroom::route::Route {
     let mut route = mailroom::route::Route::new(pattern.parse().expect("a route pattern"));
