@@ -711,7 +711,7 @@ fn env_json_sets_only_declared_variables_and_every_one_sam_cannot_resolve() {
         serde_json::from_str(&std::fs::read_to_string(repo("events/env.json")).unwrap()).unwrap();
     let parameters = t["Parameters"].as_mapping().unwrap();
     let fns = functions(&t);
-    assert_eq!(fns.len(), 3);
+    assert_eq!(fns.len(), 4);
     assert_eq!(
         env.as_object().unwrap().len(),
         fns.len(),

@@ -43,6 +43,10 @@ enum Command {
         /// signed with a secret printed once.
         #[arg(long, value_name = "URL")]
         events: Option<String>,
+        /// Keep this field of its messages out of their records: `subject` (the only one; recipients and
+        /// sender are what bounces, complaints and erasure are matched by).
+        #[arg(long, value_name = "FIELD", value_parser = parse_redact)]
+        redact: Vec<mailroom::route::Redact>,
         /// The base URL to print, instead of the stack's (output SendUrl) or `mailroom dev`'s.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
@@ -58,6 +62,16 @@ enum Command {
         /// The key's name or id (username).
         key: String,
     },
+}
+
+fn parse_redact(text: &str) -> Result<mailroom::route::Redact, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "subject" => Ok(mailroom::route::Redact::Subject),
+        other => Err(format!(
+            "`{other}`: a key redacts only `subject` (recipients and sender are what bounces, \
+             complaints and erasure are matched by)"
+        )),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -109,18 +123,18 @@ async fn run_on<S: KeyStore>(
             from_domains,
             no_tracking,
             events,
+            redact,
             base_url,
         } => {
-            create(
-                store,
-                place,
+            let asked = NewKeyArgs {
                 name,
                 from_domains,
-                !no_tracking,
+                tracking: !no_tracking,
                 events,
+                redact,
                 base_url,
-            )
-            .await?;
+            };
+            create(store, place, asked).await?;
         }
         Command::List { json } => list(store, json).await?,
         Command::Revoke { key } => {
@@ -146,15 +160,25 @@ async fn run_on<S: KeyStore>(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn create<S: KeyStore>(
-    store: &S,
-    place: &Place,
+/// What `keys create` was asked for.
+struct NewKeyArgs {
     name: String,
     from_domains: Vec<String>,
     tracking: bool,
     events: Option<String>,
+    redact: Vec<mailroom::route::Redact>,
     base_url: Option<String>,
-) -> anyhow::Result<()> {
+}
+
+async fn create<S: KeyStore>(store: &S, place: &Place, args: NewKeyArgs) -> anyhow::Result<()> {
+    let NewKeyArgs {
+        name,
+        from_domains,
+        tracking,
+        events,
+        redact,
+        base_url,
+    } = args;
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().any(char::is_control) {
         return Err(CliError::new(exit::BAD_ARGUMENTS, "--name needs a printable name").into());
@@ -194,6 +218,7 @@ async fn create<S: KeyStore>(
     let made = ApiKey::create(&name, &from_domains, Utc::now())?;
     let mut stored = made.stored;
     stored.tracking = tracking;
+    stored.redact = redact;
     let secret = match &events {
         Some(_) => Some(WebhookSecret::generate()?),
         None => None,
@@ -238,6 +263,7 @@ async fn list<S: KeyStore>(store: &S, json: bool) -> anyhow::Result<()> {
                     "username": k.id,
                     "from_domains": k.from_domains,
                     "tracking": k.tracking,
+                    "redact": k.redact,
                     "events": k.events_url.as_deref().map(mailroom::route::redact_url),
                     "created_at": k.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
                     "revoked_at": k.revoked_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),

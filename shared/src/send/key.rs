@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::route::WebhookSecret;
+use crate::route::{Redact, WebhookSecret};
 
 /// How every key's text begins, so one found in a repository or a log is recognisable.
 pub const KEY_PREFIX: &str = "mrk_";
@@ -38,6 +38,10 @@ pub struct ApiKey {
     /// The secret those POSTs are signed with.
     #[serde(default, with = "crate::route::secret_texts")]
     pub events_secrets: Vec<WebhookSecret>,
+    /// Fields its messages' records leave out (only `subject`: recipients and sender are what bounces,
+    /// complaints and erasure are matched by).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<Redact>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When it was revoked: it authenticates nothing from then on.
@@ -115,6 +119,7 @@ impl ApiKey {
             tracking: true,
             events_url: None,
             events_secrets: Vec::new(),
+            redact: Vec::new(),
             created_at: now,
             revoked_at: None,
         };

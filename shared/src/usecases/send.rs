@@ -319,7 +319,7 @@ where
             from: &outgoing.from,
             to: &outgoing.to,
             cc: &outgoing.cc,
-            subject: record.subject.as_deref(),
+            subject: outgoing.subject.as_deref(),
             tags: &outgoing.tags,
             test_mode: outgoing.test_mode,
             status,
@@ -358,6 +358,7 @@ where
             .filter_map(|a| crate::send::request::address_of(a))
             .collect();
         record.subject = match (&outgoing.subject, &outgoing.body) {
+            _ if key.redact.contains(&crate::route::Redact::Subject) => None,
             (Some(subject), _) => Some(subject.clone()),
             (None, Body::Raw(_)) => raw_subject(raw),
             (None, Body::Parts { .. }) => None,
