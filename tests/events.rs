@@ -23,6 +23,7 @@ fn every_event_file_is_accounted_for() {
         [
             "env.json",
             "function-url-link.json",
+            "function-url-send.json",
             "s3-object-created.json",
             "sns-bounce-permanent.json",
             "sns-bounce-transient.json",
@@ -209,5 +210,30 @@ fn feedback_samples_read_as_the_event_they_are_named_after() {
     assert!(
         mailroom::feedback::notification::read_envelope(batch.records[1].body.as_deref().unwrap())
             .is_err()
+    );
+}
+
+#[test]
+fn the_send_sample_is_a_message_cloudmailins_client_would_post() {
+    let event = load("function-url-send.json");
+    let path = event["rawPath"].as_str().unwrap();
+    assert_eq!(
+        mailroom::usecases::send::account_of(path),
+        Some("k0123456789abcdef")
+    );
+    assert_eq!(event["requestContext"]["http"]["method"], "POST");
+    assert!(
+        event["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer mrk_")
+    );
+    let body = event["body"].as_str().unwrap().as_bytes();
+    let message =
+        mailroom::send::request::check(mailroom::send::request::parse(body).unwrap()).unwrap();
+    assert_eq!(message.from_domain(), "mail.example.com");
+    assert_eq!(
+        message.recipients(),
+        ["ana@example.net", "bruno@example.net"]
     );
 }

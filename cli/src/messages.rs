@@ -78,8 +78,9 @@ struct ListArgs {
     /// Print a JSON array of records (the record's fields, as listed in the README's "Records" section).
     #[arg(long)]
     json: bool,
-    /// List sent mail instead (the send API's, forwards, mail sent through SES with the stack's
-    /// configuration set): one record per message, with each recipient's status, opens and clicks.
+    /// List sent mail instead (the send API's, and mail sent through SES with the stack's configuration
+    /// sets; forwards are listed with their deliveries): one record per message, with each recipient's
+    /// status, opens and clicks.
     #[arg(long)]
     outbound: bool,
 }

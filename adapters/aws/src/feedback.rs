@@ -8,8 +8,9 @@
 //! | soft-bounce count | `SOFTBOUNCE#<address>` | `SOFTBOUNCE` | `expires_at`, 7 days after the last |
 //!
 //! Outbound records and counts are written with optimistic concurrency on `version`. Outbound records
-//! carry a `gsi_day` of their own, `OUT#<day>` and the shard, so the day index lists them apart from
-//! deliveries ([`OutboundLog`]).
+//! of the send API and of mail sent around it carry a `gsi_day` of their own, `OUT#<day>` and the shard,
+//! so the day index lists them apart from deliveries ([`OutboundLog`]); forwards are listed with their
+//! deliveries.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -152,17 +153,21 @@ impl OutboundStore for DynamoStore {
             record.from.as_deref(),
             record.sent_at,
         ));
-        item.insert(
-            super::dynamo::BY_DAY.partition.to_owned(),
-            s(super::shards::sharded(
-                &format!(
-                    "{OUTBOUND_DAY_PREFIX}{}",
-                    super::dynamo::day_of(record.sent_at)
-                ),
-                &record.ses_message_id,
-                self.index_shards(),
-            )),
-        );
+        // Forwards are listed with their deliveries: their records stay off the day index, which would
+        // cost every write of one a write unit more.
+        if record.origin != Origin::Forward {
+            item.insert(
+                super::dynamo::BY_DAY.partition.to_owned(),
+                s(super::shards::sharded(
+                    &format!(
+                        "{OUTBOUND_DAY_PREFIX}{}",
+                        super::dynamo::day_of(record.sent_at)
+                    ),
+                    &record.ses_message_id,
+                    self.index_shards(),
+                )),
+            );
+        }
         let written = self
             .put_versioned(item, outbound_key(&record.ses_message_id), expected)
             .await?;

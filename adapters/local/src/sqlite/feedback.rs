@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{SqliteStore, lookup, serialisation, sql_error, time_text};
-use mailroom::feedback::{Outbound, SoftBounces, Suppression};
+use mailroom::feedback::{Origin, Outbound, SoftBounces, Suppression};
 use mailroom::mail::envelope::normalise_address;
 use mailroom::ports::{
     KeyStore, OutboundLog, OutboundStore, SoftBounceStore, StoreError, SuppressionList,
@@ -92,7 +92,8 @@ impl OutboundStore for SqliteStore {
                     Utc::now().timestamp(),
                     lookup(record.to.first().map(String::as_str)),
                     lookup(record.from.as_deref()),
-                    time_text(record.sent_at)
+                    // As in DynamoDB, forwards are listed with their deliveries, not by time here.
+                    (record.origin != Origin::Forward).then(|| time_text(record.sent_at))
                 ],
             ),
             Some(version) => self.conn().execute(
@@ -133,16 +134,20 @@ impl OutboundLog for SqliteStore {
         let mut rows: Vec<Outbound> = self.json_rows(
             "cannot list outbound records",
             "SELECT record FROM outbound
-             WHERE expires_at > ?1 AND (?2 IS NULL OR sent_at >= ?2) AND (?3 IS NULL OR sent_at <= ?3)
+             WHERE sent_at IS NOT NULL AND expires_at > ?1
+               AND (?2 IS NULL OR sent_at >= ?2) AND (?3 IS NULL OR sent_at <= ?3)
              ORDER BY sent_at DESC, id DESC LIMIT ?4",
             params![
                 Utc::now().timestamp(),
                 since.map(time_text),
                 until.map(time_text),
-                if limit == 0 { -1 } else { i64::try_from(limit).unwrap_or(i64::MAX) }
+                if limit == 0 {
+                    -1
+                } else {
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                }
             ],
         )?;
-        // Rows written before `sent_at` was a column sort by their record.
         rows.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
         Ok(rows)
     }
