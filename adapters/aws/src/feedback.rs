@@ -265,7 +265,7 @@ impl OutboundLog for DynamoStore {
                 }
             }
             of_day.retain(|r| r.sent_at <= until && r.sent_at >= since);
-            of_day.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+            of_day.sort_by_key(|r| std::cmp::Reverse(r.sent_at));
             found.extend(of_day);
             if limit > 0 && found.len() >= limit {
                 found.truncate(limit);
@@ -318,7 +318,7 @@ impl KeyStore for DynamoStore {
                 }
             }
         }
-        keys.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        keys.sort_by_key(|k| k.created_at);
         Ok(keys)
     }
 }

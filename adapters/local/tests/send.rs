@@ -19,11 +19,14 @@ use mailroom_local::files::LocalMailStore;
 use mailroom_local::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
+/// What the mail service was given: from, to, the message, the options.
+type Given = (String, Vec<String>, Bytes, SendOptions);
+
 /// A mail service that answers from a script (then `Ok`) and keeps what it was given.
 #[derive(Clone, Default)]
 struct Scripted {
     answers: Arc<Mutex<VecDeque<SendMailError>>>,
-    sent: Arc<Mutex<Vec<(String, Vec<String>, Bytes, SendOptions)>>>,
+    sent: Arc<Mutex<Vec<Given>>>,
 }
 
 impl MailSender for Scripted {

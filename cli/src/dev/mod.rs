@@ -158,10 +158,7 @@ pub async fn start(args: &Args, routes: Option<Vec<Route>>) -> anyhow::Result<St
         &mut warnings,
     )?;
     let token = console.token().to_owned();
-    let webhooks = HttpClient::new(Duration::from_secs(30), TargetPolicy::LOCAL)
-        .context("cannot build the HTTP client")?;
-    let outbound =
-        outbound::DevOutbound::new(&store, &mail, &outbox, webhooks, seeded.retention_days());
+    let outbound = outbound::DevOutbound::new(&store, &mail, &outbox, seeded.retention_days())?;
     let (queue, incoming) = mpsc::unbounded_channel();
     let dev = Arc::new(Dev {
         link_keys: RwLock::new(link_keys),

@@ -11,7 +11,7 @@ use mailroom::feedback::Outbound;
 use mailroom::ports::{OutboundLog, StoreError, SuppressionMirror, SystemClock};
 use mailroom::usecases::feedback::{Arrival, FeedbackConfig, Handled, Notifications};
 use mailroom::usecases::send::{ApiAnswer, ApiRequest, SendApi, SendConfig, events_path};
-use mailroom_http::HttpClient;
+use mailroom_http::{HttpClient, TargetPolicy};
 use mailroom_local::files::LocalMailStore;
 use mailroom_local::outbox::Outbox;
 use mailroom_local::sqlite::SqliteStore;
@@ -48,9 +48,10 @@ impl DevOutbound {
         store: &SqliteStore,
         mail: &LocalMailStore,
         outbox: &Outbox,
-        webhooks: HttpClient,
         retention_days: u32,
-    ) -> DevOutbound {
+    ) -> anyhow::Result<DevOutbound> {
+        let webhooks = HttpClient::new(std::time::Duration::from_secs(30), TargetPolicy::LOCAL)
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
         let send = SendApi::new(
             store.clone(),
             mail.clone(),
@@ -72,11 +73,11 @@ impl DevOutbound {
                 ..FeedbackConfig::default()
             },
         );
-        DevOutbound {
+        Ok(DevOutbound {
             send,
             feedback,
             store: store.clone(),
-        }
+        })
     }
 
     /// Answers a request under `/api/v0.1/`.
@@ -171,9 +172,76 @@ struct Simulated {
     link: Option<String>,
 }
 
+/// SES's name of the event, the field its object goes in, and the object, for `kind` about `recipient`.
+fn event_object(
+    kind: &str,
+    recipient: &str,
+    link: Option<&str>,
+    feedback_id: &str,
+) -> Result<(&'static str, &'static str, Value), String> {
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    Ok(match kind {
+        "delivery" => (
+            "Delivery",
+            "delivery",
+            json!({
+                "timestamp": now, "processingTimeMillis": 1200, "recipients": [recipient],
+                "smtpResponse": "250 2.0.0 OK (mailroom dev)", "reportingMTA": "mailroom-dev",
+            }),
+        ),
+        "bounce" | "soft_bounce" => {
+            let permanent = kind == "bounce";
+            let (status, diagnostic) = if permanent {
+                ("5.1.1", "smtp; 550 5.1.1 user unknown (mailroom dev)")
+            } else {
+                ("4.2.2", "smtp; 452 4.2.2 mailbox full (mailroom dev)")
+            };
+            (
+                "Bounce",
+                "bounce",
+                json!({
+                    "bounceType": if permanent { "Permanent" } else { "Transient" },
+                    "bounceSubType": if permanent { "General" } else { "MailboxFull" },
+                    "bouncedRecipients": [{
+                        "emailAddress": recipient, "action": "failed", "status": status, "diagnosticCode": diagnostic,
+                    }],
+                    "timestamp": now, "feedbackId": feedback_id, "reportingMTA": "dsn; mailroom-dev",
+                }),
+            )
+        }
+        "complaint" => (
+            "Complaint",
+            "complaint",
+            json!({
+                "complainedRecipients": [{ "emailAddress": recipient }], "timestamp": now,
+                "feedbackId": feedback_id, "complaintFeedbackType": "abuse",
+            }),
+        ),
+        "open" => (
+            "Open",
+            "open",
+            json!({
+                "timestamp": now, "ipAddress": "127.0.0.1", "userAgent": "mailroom dev",
+            }),
+        ),
+        "click" => (
+            "Click",
+            "click",
+            json!({
+                "timestamp": now, "ipAddress": "127.0.0.1", "userAgent": "mailroom dev",
+                "link": link.unwrap_or("https://example.com/"), "linkTags": {},
+            }),
+        ),
+        other => {
+            return Err(format!(
+                "`{other}` is not an event; use delivery, bounce, soft_bounce, complaint, open or click"
+            ));
+        }
+    })
+}
+
 /// The SES event notification (configuration-set event publishing) a simulated event stands for.
 fn notification(record: &Outbound, wanted: &Simulated) -> Result<Value, String> {
-    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let recipients: Vec<String> = record
         .recipients
         .iter()
@@ -205,61 +273,12 @@ fn notification(record: &Outbound, wanted: &Simulated) -> Result<Value, String> 
         "tags": tags,
         "commonHeaders": { "from": [record.from], "to": record.to, "subject": record.subject },
     });
-    let (event_type, field, body) = match wanted.kind.as_str() {
-        "delivery" => (
-            "Delivery",
-            "delivery",
-            json!({
-                "timestamp": now, "processingTimeMillis": 1200, "recipients": [recipient],
-                "smtpResponse": "250 2.0.0 OK (mailroom dev)", "reportingMTA": "mailroom-dev",
-            }),
-        ),
-        "bounce" | "soft_bounce" => {
-            let permanent = wanted.kind == "bounce";
-            (
-                "Bounce",
-                "bounce",
-                json!({
-                    "bounceType": if permanent { "Permanent" } else { "Transient" },
-                    "bounceSubType": if permanent { "General" } else { "MailboxFull" },
-                    "bouncedRecipients": [{
-                        "emailAddress": recipient, "action": "failed",
-                        "status": if permanent { "5.1.1" } else { "4.2.2" },
-                        "diagnosticCode": if permanent { "smtp; 550 5.1.1 user unknown (mailroom dev)" } else { "smtp; 452 4.2.2 mailbox full (mailroom dev)" },
-                    }],
-                    "timestamp": now, "feedbackId": feedback_id, "reportingMTA": "dsn; mailroom-dev",
-                }),
-            )
-        }
-        "complaint" => (
-            "Complaint",
-            "complaint",
-            json!({
-                "complainedRecipients": [{ "emailAddress": recipient }], "timestamp": now,
-                "feedbackId": feedback_id, "complaintFeedbackType": "abuse",
-            }),
-        ),
-        "open" => (
-            "Open",
-            "open",
-            json!({
-                "timestamp": now, "ipAddress": "127.0.0.1", "userAgent": "mailroom dev",
-            }),
-        ),
-        "click" => (
-            "Click",
-            "click",
-            json!({
-                "timestamp": now, "ipAddress": "127.0.0.1", "userAgent": "mailroom dev",
-                "link": wanted.link.clone().unwrap_or_else(|| "https://example.com/".to_owned()), "linkTags": {},
-            }),
-        ),
-        other => {
-            return Err(format!(
-                "`{other}` is not an event; use delivery, bounce, soft_bounce, complaint, open or click"
-            ));
-        }
-    };
+    let (event_type, field, body) = event_object(
+        &wanted.kind,
+        &recipient,
+        wanted.link.as_deref(),
+        &feedback_id,
+    )?;
     let mut notification = json!({ "eventType": event_type, "mail": mail });
     notification[field] = body;
     Ok(notification)

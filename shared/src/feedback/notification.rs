@@ -419,7 +419,7 @@ impl SentMail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reading {
     /// Something to act on.
-    Feedback(Feedback),
+    Feedback(Box<Feedback>),
     /// Something to acknowledge and leave, with the reason.
     Ignore(String),
 }
@@ -470,7 +470,7 @@ pub fn read_notification(text: &str, now: DateTime<Utc>) -> Result<Reading, Unre
         },
     };
     feedback.read_event(ses, &mail.destination);
-    Ok(Reading::Feedback(feedback))
+    Ok(Reading::Feedback(Box::new(feedback)))
 }
 
 impl Feedback {
@@ -608,7 +608,7 @@ mod tests {
 
     fn read(text: &str) -> Feedback {
         match read_notification(text, now()).unwrap() {
-            Reading::Feedback(feedback) => feedback,
+            Reading::Feedback(feedback) => *feedback,
             Reading::Ignore(why) => panic!("ignored: {why}"),
         }
     }

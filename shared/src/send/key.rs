@@ -83,7 +83,7 @@ fn mac(salt: &str) -> Option<Hmac<Sha256>> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -186,7 +186,7 @@ where
     pub async fn handle(&self, arrival: &Arrival<'_>) -> Result<Handled, FeedbackError> {
         let now = self.clock.now();
         let feedback = match read_notification(arrival.message, now)? {
-            Reading::Feedback(feedback) => feedback,
+            Reading::Feedback(feedback) => *feedback,
             Reading::Ignore(why) => return Ok(Handled::Ignored(why)),
         };
         info!(

@@ -230,106 +230,108 @@ where
         self.objects
             .put_object(&location, raw.clone(), "message/rfc822")
             .await?;
-
         let mut record = self.describe(key, &outgoing, &id, &raw, now);
         record.s3_key = Some(location.key.clone());
-        let mut suppressed = Vec::new();
-        let mut deliverable = Vec::new();
-        for address in outgoing.recipients() {
-            if self.store.suppression(&address).await?.is_some() {
-                suppressed.push(address);
-            } else {
-                deliverable.push(address);
-            }
-        }
+        let (deliverable, suppressed) = self.split_suppressed(outgoing.recipients()).await?;
         let tracking = SendOptions {
             track_opens: outgoing.track_opens && key.tracking,
             track_clicks: outgoing.track_clicks && key.tracking,
             tags: vec![(ID_TAG.to_owned(), id.clone())],
         };
         record.tracked = tracking.track_opens || tracking.track_clicks;
-        let status = if outgoing.test_mode {
-            record.ses_message_id = format!("{TEST_PREFIX}{id}");
-            OutboundStatus::Test
-        } else if deliverable.is_empty() {
-            record.ses_message_id = format!("{UNSENT_PREFIX}{id}");
-            record.error = Some("every recipient is suppressed".to_owned());
-            OutboundStatus::Suppressed
-        } else {
-            match self
-                .sender
-                .send_raw(&outgoing.from_address, &deliverable, raw, &tracking)
-                .await
-            {
-                Ok(sent) => {
-                    record.ses_message_id = sent.message_id;
-                    record.configuration_set = sent.configuration_set;
-                    OutboundStatus::Sent
-                }
-                Err(SendMailError::Rejected(reason)) => {
-                    record.ses_message_id = format!("{UNSENT_PREFIX}{id}");
-                    record.error = Some(reason.clone());
-                    record.status = OutboundStatus::Rejected;
-                    record.recipients = states(&deliverable, OutboundStatus::Rejected, now)
-                        .into_iter()
-                        .chain(states(&suppressed, OutboundStatus::Suppressed, now))
-                        .collect();
-                    self.keep(&record).await?;
-                    return Ok(ApiAnswer::error(
-                        422,
-                        format!("SES refused the message: {reason}"),
-                    ));
-                }
-                Err(SendMailError::Retryable(reason)) => {
-                    warn!(id = %id, reason = %reason, "send API: SES did not take the message");
-                    return Ok(ApiAnswer::error(
-                        503,
-                        "the mail service did not take the message; nothing was sent, try again",
-                    ));
-                }
-            }
+        let sending = Sending {
+            outgoing: &outgoing,
+            deliverable: &deliverable,
+            suppressed: &suppressed,
+            raw,
+            tracking,
+            now,
         };
-        record.status = status;
-        let sent_state = if outgoing.test_mode {
-            OutboundStatus::Test
-        } else {
-            OutboundStatus::Sent
-        };
-        record.recipients = states(&deliverable, sent_state, now)
-            .into_iter()
-            .chain(states(&suppressed, OutboundStatus::Suppressed, now))
-            .collect();
+        if let Some(refusal) = self.hand_over(&sending, &mut record).await? {
+            return Ok(refusal);
+        }
         self.keep(&record).await?;
         info!(
             id = %id,
             key = %key.name,
             recipients = deliverable.len(),
             suppressed = suppressed.len(),
-            status = status.as_str(),
+            status = record.status.as_str(),
             tracked = record.tracked,
             "send API: message accepted"
         );
         for address in &suppressed {
             info!(id = %id, address = %masked_address(address), "send API: suppressed recipient skipped");
         }
-        let ses_message_id =
-            (status == OutboundStatus::Sent).then_some(record.ses_message_id.as_str());
-        let accepted = Accepted {
-            id: &id,
-            from: &outgoing.from,
-            to: &outgoing.to,
-            cc: &outgoing.cc,
-            subject: outgoing.subject.as_deref(),
-            tags: &outgoing.tags,
-            test_mode: outgoing.test_mode,
-            status,
-            suppressed,
-            ses_message_id,
+        Ok(accepted(&outgoing, &record, &id, suppressed))
+    }
+
+    /// The recipients to send to, and those on the suppression list.
+    async fn split_suppressed(
+        &self,
+        recipients: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let mut deliverable = Vec::new();
+        let mut suppressed = Vec::new();
+        for address in recipients {
+            if self.store.suppression(&address).await?.is_some() {
+                suppressed.push(address);
+            } else {
+                deliverable.push(address);
+            }
+        }
+        Ok((deliverable, suppressed))
+    }
+
+    /// Sends the message, unless it is in test mode or has no one to go to, and notes the outcome in
+    /// `record`. A refusal to answer instead of 202: SES's (recorded), or a failure to try again.
+    async fn hand_over(
+        &self,
+        sending: &Sending<'_>,
+        record: &mut Outbound,
+    ) -> Result<Option<ApiAnswer>, StoreError> {
+        let id = record.id.clone().unwrap_or_default();
+        let (status, sent_state) = if sending.outgoing.test_mode {
+            record.ses_message_id = format!("{TEST_PREFIX}{id}");
+            (OutboundStatus::Test, OutboundStatus::Test)
+        } else if sending.deliverable.is_empty() {
+            record.ses_message_id = format!("{UNSENT_PREFIX}{id}");
+            record.error = Some("every recipient is suppressed".to_owned());
+            (OutboundStatus::Suppressed, OutboundStatus::Sent)
+        } else {
+            let from = &sending.outgoing.from_address;
+            let raw = sending.raw.clone();
+            match self
+                .sender
+                .send_raw(from, sending.deliverable, raw, &sending.tracking)
+                .await
+            {
+                Ok(sent) => {
+                    record.ses_message_id = sent.message_id;
+                    record.configuration_set = sent.configuration_set;
+                    (OutboundStatus::Sent, OutboundStatus::Sent)
+                }
+                Err(SendMailError::Rejected(reason)) => {
+                    record.ses_message_id = format!("{UNSENT_PREFIX}{id}");
+                    record.error = Some(reason.clone());
+                    record.status = OutboundStatus::Rejected;
+                    record.recipients = sending.states(OutboundStatus::Rejected);
+                    self.keep(record).await?;
+                    let refused = format!("SES refused the message: {reason}");
+                    return Ok(Some(ApiAnswer::error(422, refused)));
+                }
+                Err(SendMailError::Retryable(reason)) => {
+                    warn!(id = %id, reason = %reason, "send API: SES did not take the message");
+                    return Ok(Some(ApiAnswer::error(
+                        503,
+                        "the mail service did not take the message; nothing was sent, try again",
+                    )));
+                }
+            }
         };
-        Ok(ApiAnswer {
-            status: 202,
-            body: serde_json::to_value(accepted).unwrap_or_else(|_| json!({ "id": id })),
-        })
+        record.status = status;
+        record.recipients = sending.states(sent_state);
+        Ok(None)
     }
 
     /// The record of a message about to be sent.
@@ -407,6 +409,56 @@ where
             "the outbound record kept changing under us",
             std::io::Error::other("conflict"),
         ))
+    }
+}
+
+/// One message on its way to SES.
+struct Sending<'a> {
+    outgoing: &'a Outgoing,
+    deliverable: &'a [String],
+    suppressed: &'a [String],
+    raw: Bytes,
+    tracking: SendOptions,
+    now: DateTime<Utc>,
+}
+
+impl Sending<'_> {
+    /// Each recipient's state: `sent` (the deliverable ones) and `suppressed`.
+    fn states(&self, sent: OutboundStatus) -> Vec<RecipientState> {
+        states(self.deliverable, sent, self.now)
+            .into_iter()
+            .chain(states(
+                self.suppressed,
+                OutboundStatus::Suppressed,
+                self.now,
+            ))
+            .collect()
+    }
+}
+
+/// The 202 answer.
+fn accepted(
+    outgoing: &Outgoing,
+    record: &Outbound,
+    id: &str,
+    suppressed: Vec<String>,
+) -> ApiAnswer {
+    let status = record.status;
+    let accepted = Accepted {
+        id,
+        from: &outgoing.from,
+        to: &outgoing.to,
+        cc: &outgoing.cc,
+        subject: outgoing.subject.as_deref(),
+        tags: &outgoing.tags,
+        test_mode: outgoing.test_mode,
+        status,
+        suppressed,
+        ses_message_id: (status == OutboundStatus::Sent).then_some(record.ses_message_id.as_str()),
+    };
+    ApiAnswer {
+        status: 202,
+        body: serde_json::to_value(accepted).unwrap_or_else(|_| json!({ "id": id })),
     }
 }
 

@@ -148,7 +148,7 @@ impl OutboundLog for SqliteStore {
                 }
             ],
         )?;
-        rows.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.sent_at));
         Ok(rows)
     }
 }
