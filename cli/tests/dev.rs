@@ -1514,6 +1514,36 @@ async fn the_send_api_takes_cloudmailins_client_and_simulates_what_ses_says() {
         "a complaint suppresses"
     );
 
+    // The console lists it with what SES said, and serves what was sent.
+    let (status, page) = dev.get("/sent").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Order") && page.contains("key app") && page.contains("1 opens, 1 clicks"),
+        "{page}"
+    );
+    let (status, page) = dev.get(&format!("/sent/{ses_id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("https://shop.test/o")
+            && page.contains("complained")
+            && page.contains("orders"),
+        "{page}"
+    );
+    let raw_copy = reqwest::Client::new()
+        .get(format!("http://{}/sent/{ses_id}/raw", dev.http))
+        .bearer_auth(&dev.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw_copy.bytes().await.unwrap().to_vec(), outboxed);
+    assert_eq!(
+        get_as(dev.http, &dev.http.to_string(), "/sent", None)
+            .await
+            .0,
+        401,
+        "the console's token guards it"
+    );
+
     // `mailroom send`, as an app would, through the same endpoint.
     let cli = mailroom()
         .args([

@@ -11,6 +11,7 @@
 //! | `message.rs` | one message: envelope, verdicts, headers, payload, HTML body, attachments, attempts |
 //! | `actions.rs` | resend, redrive, erase (with its confirmation), download raw |
 //! | `manage.rs` | routes, suppressions, data requests |
+//! | `sent.rs` | sent mail (the send API's, and mail sent around it): the list and one message |
 //! | `stats.rs` | per-day counts of 60 days, kept in memory and refreshed from the day listing |
 //! | `recent.rs` | a stack console's rows of those days, so pages and filters need no query each |
 //! | `overview.rs` | the charts, as SVG drawn on the server |
@@ -25,6 +26,7 @@ mod message;
 mod messages;
 mod overview;
 mod recent;
+mod sent;
 mod stats;
 mod views;
 mod web;
@@ -38,9 +40,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use mailroom::ports::{
-    AddressRecords, Clock, MailSender, MailStore, ObjectEraser, ObjectStore, OutboundStore,
-    RecordQuery, RecordStore, Reopen, RouteStore, SoftBounceStore, SuppressionList, SystemClock,
-    Webhooks,
+    AddressRecords, Clock, MailSender, MailStore, ObjectEraser, ObjectStore, OutboundLog,
+    OutboundStore, RecordQuery, RecordStore, Reopen, RouteStore, SoftBounceStore, SuppressionList,
+    SystemClock, Webhooks,
 };
 use mailroom::usecases::inbound::Inbound;
 use tokio::net::TcpListener;
@@ -75,6 +77,7 @@ pub trait ConsoleStore:
     + SuppressionList
     + AddressRecords
     + OutboundStore
+    + OutboundLog
     + SoftBounceStore
     + Reopen
     + Clone
@@ -91,6 +94,7 @@ impl<T> ConsoleStore for T where
         + SuppressionList
         + AddressRecords
         + OutboundStore
+        + OutboundLog
         + SoftBounceStore
         + Reopen
         + Clone
@@ -318,6 +322,9 @@ where
             (true, ["messages", id, "resend"]) => self.resend(asked, id).await,
             (true, ["messages", id, "redrive"]) => self.redrive(id).await,
             (false, ["overview"]) => self.overview_page().await,
+            (false, ["sent"]) => self.sent_page(asked).await,
+            (false, ["sent", id]) => self.sent_message_page(id).await,
+            (false, ["sent", id, "raw"]) => self.sent_raw(id).await,
             (false, ["routes"]) => self.routes_page(asked).await,
             (false, ["routes", "edit"]) => self.route_form_page(asked).await,
             (true, ["routes", action]) => self.route_action(asked, action).await,

@@ -7,8 +7,9 @@ use mailroom::record::Status;
 use super::web::escape;
 
 /// The sections, as the navigation lists them: path and label.
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     ("/messages", "Messages"),
+    ("/sent", "Sent"),
     ("/overview", "Overview"),
     ("/routes", "Routes"),
     ("/suppressions", "Suppressions"),
