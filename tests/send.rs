@@ -685,6 +685,21 @@ async fn mail_sent_around_the_api_is_recorded_from_ses_send_event() {
     );
     let listed = w.store.sent_between(None, None, 0).await.unwrap();
     assert!(listed.iter().any(|r| r.ses_message_id == ses_id));
+    // A forward's send event makes no record: the inbound function writes the forward's own.
+    let forward_id = unique("0102018c-forward");
+    apply(
+        &feedback,
+        ses_event(
+            "sqs-event-send.json",
+            &forward_id,
+            &["ana@x.example.com"],
+            |n| {
+                n["mail"]["tags"]["mailroom-forward"] = json!(["true"]);
+            },
+        ),
+    )
+    .await;
+    assert!(w.store.outbound(&forward_id).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

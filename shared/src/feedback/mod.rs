@@ -313,6 +313,10 @@ pub struct Clicks {
 /// Most links whose clicks a record counts one by one.
 pub const MAX_TRACKED_LINKS: usize = 50;
 
+/// The tag every forward is sent with: its record is the inbound function's to write, so SES's `send` event
+/// of one makes none (it may arrive before the function has written it).
+pub const FORWARD_TAG: &str = "mailroom-forward";
+
 /// How the id of an outbound record SES never took begins.
 pub const UNSENT_PREFIX: &str = "unsent-";
 

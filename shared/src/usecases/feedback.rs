@@ -310,7 +310,9 @@ where
     ) -> Result<Option<Outbound>, StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let Some(stored) = self.store.outbound(&feedback.ses_message_id).await? else {
-                if feedback.kind != EventKind::Send {
+                if feedback.kind != EventKind::Send
+                    || feedback.mail.tag(crate::feedback::FORWARD_TAG).is_some()
+                {
                     return Ok(None);
                 }
                 let mut record = self.record_of_send(feedback);

@@ -59,6 +59,14 @@ impl Forwarding<'_> {
     }
 }
 
+/// How a forward is sent: never tracked (it carries someone else's mail), tagged as a forward.
+fn forward_options() -> SendOptions {
+    SendOptions {
+        tags: vec![(crate::feedback::FORWARD_TAG.to_owned(), "true".to_owned())],
+        ..SendOptions::default()
+    }
+}
+
 /// What a forward sends.
 struct Outgoing {
     /// The message rewritten for the forward, or the notice sent in its place.
@@ -227,11 +235,10 @@ where
         match tokio::time::timeout(
             time_limit,
             self.sender
-                .send_raw(&forwarding.from, &to, bytes, &SendOptions::default()),
+                .send_raw(&forwarding.from, &to, bytes, &forward_options()),
         )
         .await
         {
-            // Forwards carry someone else's mail: never tracked.
             Ok(sent) => sent.map(|sent| sent.message_id),
             Err(_) => Err(SendMailError::Retryable(format!(
                 "no answer from the mail service within {} s",
