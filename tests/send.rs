@@ -255,6 +255,15 @@ fn ses_event(
     event
 }
 
+/// Each recipient of a record with its status.
+fn states(record: &Outbound) -> Vec<(&str, OutboundStatus)> {
+    record
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.status))
+        .collect()
+}
+
 async fn apply(app: &feedback::App, event: Value) {
     let answer = feedback::handle(app, LambdaEvent::new(event, Context::default()))
         .await
@@ -419,13 +428,8 @@ async fn the_official_client_sends_and_ses_gets_what_was_stored_and_recorded() {
         .parse::<i64>()
         .unwrap();
     assert_eq!(ttl, sixty_days, "the table's TTL attribute");
-    let states: Vec<_> = record
-        .recipients
-        .iter()
-        .map(|r| (r.address.as_str(), r.status))
-        .collect();
     assert_eq!(
-        states,
+        states(&record),
         [
             ("ana@x.example.com", OutboundStatus::Sent),
             ("bruno@y.example.com", OutboundStatus::Sent)
@@ -478,13 +482,8 @@ async fn the_official_client_sends_and_ses_gets_what_was_stored_and_recorded() {
         json!(["fay@x.example.com"])
     );
     let record = w.record(partly["ses_message_id"].as_str().unwrap()).await;
-    let states: Vec<_> = record
-        .recipients
-        .iter()
-        .map(|r| (r.address.as_str(), r.status))
-        .collect();
     assert_eq!(
-        states,
+        states(&record),
         [
             ("fay@x.example.com", OutboundStatus::Sent),
             ("eve@x.example.com", OutboundStatus::Suppressed)
@@ -671,13 +670,8 @@ async fn mail_sent_around_the_api_is_recorded_from_ses_send_event() {
     )
     .await;
     let record = w.record(&ses_id).await;
-    let states: Vec<_> = record
-        .recipients
-        .iter()
-        .map(|r| (r.address.as_str(), r.status))
-        .collect();
     assert_eq!(
-        states,
+        states(&record),
         [
             ("ana@x.example.com", OutboundStatus::Sent),
             ("bruno@x.example.com", OutboundStatus::Delivered)

@@ -95,6 +95,18 @@ impl DynamoStore {
             .map_err(|e| store_error(format!("cannot read from table {}", self.table()), e))
     }
 
+    /// Puts `item`, whatever was there.
+    async fn write(&self, item: Item) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(format!("cannot write to table {}", self.table()), e))?;
+        Ok(())
+    }
+
     /// Puts `item` under `key` when its `version` is still `expected` (`None`: when there is no item).
     async fn put_versioned(
         &self,
@@ -216,13 +228,7 @@ impl DynamoStore {
                 super::dynamo::BY_TARGET.sort.to_owned(),
                 s(super::dynamo::sort_time(record.sent_at)),
             );
-            self.client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| store_error(format!("cannot write to table {}", self.table()), e))?;
+            self.write(item).await?;
         }
         Ok(())
     }
@@ -298,14 +304,7 @@ impl KeyStore for DynamoStore {
         let mut item = to_item(api_key).map_err(|e| unreadable("cannot store an API key", e))?;
         item.insert("type".to_owned(), s("key"));
         item.extend(key_key(&api_key.id));
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error(format!("cannot write to table {}", self.table()), e))?;
-        Ok(())
+        self.write(item).await
     }
 
     async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {

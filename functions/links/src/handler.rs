@@ -3,6 +3,7 @@
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use mailroom::usecases::links::{LinkAnswer, resolve};
+use mailroom_lambda::url::UrlRequest;
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -12,12 +13,8 @@ pub async fn handle(
     app: &App,
     event: LambdaEvent<Value>,
 ) -> Result<Value, std::convert::Infallible> {
-    let request = event.payload;
-    let method = request
-        .pointer("/requestContext/http/method")
-        .and_then(Value::as_str)
-        .unwrap_or("GET");
-    let path = request.get("rawPath").and_then(Value::as_str).unwrap_or("");
+    let request = UrlRequest::new(&event.payload);
+    let (method, path) = (request.method(), request.path());
     if method != "GET" && method != "HEAD" {
         return Ok(answer(405, None));
     }

@@ -1,8 +1,8 @@
 //! A Function URL request → the send use case → an HTTP answer.
 
-use base64::Engine as _;
 use lambda_runtime::LambdaEvent;
 use mailroom::usecases::send::{ApiAnswer, ApiRequest};
+use mailroom_lambda::url::UrlRequest;
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -12,36 +12,19 @@ pub async fn handle(
     app: &App,
     event: LambdaEvent<Value>,
 ) -> Result<Value, std::convert::Infallible> {
-    let request = event.payload;
-    let method = request
-        .pointer("/requestContext/http/method")
-        .and_then(Value::as_str)
-        .unwrap_or("GET");
-    let path = request.get("rawPath").and_then(Value::as_str).unwrap_or("");
-    // Function URLs hand headers over lower-cased.
-    let authorization = request
-        .pointer("/headers/authorization")
-        .and_then(Value::as_str);
-    let text = request.get("body").and_then(Value::as_str).unwrap_or("");
-    let body = if request.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
-        match base64::engine::general_purpose::STANDARD.decode(text) {
-            Ok(bytes) => bytes,
-            Err(_) => {
-                return Ok(answer(&ApiAnswer {
-                    status: 400,
-                    body: json!({"status": 400, "error": "the body is not valid base64"}),
-                }));
-            }
-        }
-    } else {
-        text.as_bytes().to_vec()
+    let request = UrlRequest::new(&event.payload);
+    let Some(body) = request.body() else {
+        return Ok(answer(&ApiAnswer {
+            status: 400,
+            body: json!({"status": 400, "error": "the body is not valid base64"}),
+        }));
     };
     let answered = app
         .api
         .answer(ApiRequest {
-            method,
-            path,
-            authorization,
+            method: request.method(),
+            path: request.path(),
+            authorization: request.header("authorization"),
             body: &body,
         })
         .await;
