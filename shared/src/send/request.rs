@@ -188,13 +188,15 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// Every recipient, To first, each address alone.
+    /// Every recipient once, To first, each address alone.
     pub fn recipients(&self) -> Vec<String> {
-        self.to
-            .iter()
-            .chain(&self.cc)
-            .filter_map(|a| address_of(a))
-            .collect()
+        let mut all: Vec<String> = Vec::new();
+        for address in self.to.iter().chain(&self.cc).filter_map(|a| address_of(a)) {
+            if !all.contains(&address) {
+                all.push(address);
+            }
+        }
+        all
     }
 
     /// The domain of the sending address.

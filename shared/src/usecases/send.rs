@@ -321,7 +321,9 @@ where
                     return Ok(Some(ApiAnswer::error(422, refused)));
                 }
                 Err(SendMailError::Retryable(reason)) => {
-                    warn!(id = %id, reason = %reason, "send API: SES did not take the message");
+                    // SES's words may name an address: the log keeps the error's code alone.
+                    let code = reason.split(':').next().unwrap_or("");
+                    warn!(id = %id, error = %code, "send API: SES did not take the message");
                     return Ok(Some(ApiAnswer::error(
                         503,
                         "the mail service did not take the message; nothing was sent, try again",
