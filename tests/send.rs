@@ -461,6 +461,17 @@ async fn the_official_client_sends_and_ses_gets_what_was_stored_and_recorded() {
             .tracked
     );
 
+    // Tracking by kind: clicks without opens go through the set that tracks clicks alone.
+    let clicks_only = w.client(
+        &w.secret,
+        json!([{"message": {"from": format!("orders@{d}"), "to": "dan@x.example.com", "subject": "Clicks",
+                            "html": "<a href=\"https://shop.example.com\">shop</a>", "tracking": {"opens": false}}}]),
+    );
+    let asked = w
+        .ses_request_of(clicks_only[0]["data"]["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(asked["ConfigurationSetName"], "stack-clicks");
+
     // test_mode: checked, stored, recorded; SES never asked.
     let test = &results[3]["data"];
     let test_id = test["id"].as_str().unwrap();
@@ -522,11 +533,11 @@ async fn the_official_client_sends_and_ses_gets_what_was_stored_and_recorded() {
         json!([{"message": message(d, json!("a@x.example.com"))}]),
     );
     assert_eq!(refused[0]["status"], 401, "{}", refused[0]);
-    assert_eq!(w.ses_requests().len(), 4, "nothing sent after the refusals");
+    assert_eq!(w.ses_requests().len(), 5, "nothing sent after the refusals");
 
     // Listed newest first with the rest of the sent mail.
     let listed = w.store.sent_between(None, None, 0).await.unwrap();
-    assert_eq!(listed.len(), 5, "{listed:?}");
+    assert_eq!(listed.len(), 6, "{listed:?}");
     assert!(listed.windows(2).all(|p| p[0].sent_at >= p[1].sent_at));
 }
 
