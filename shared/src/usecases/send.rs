@@ -202,6 +202,13 @@ where
         else {
             return Ok(None);
         };
+        // Usernames are `k` and hex: anything else names no key, and never reaches the store.
+        if account.is_empty()
+            || account.len() > 64
+            || !account.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Ok(None);
+        }
         let Some(key) = self.store.key(account).await? else {
             return Ok(None);
         };
