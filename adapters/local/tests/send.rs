@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::Utc;
+use mailroom::budget::{Deadline, RESERVE};
 use mailroom::feedback::{OutboundStatus, Suppression, SuppressionReason};
 use mailroom::ports::{
     KeyStore, MailLocation, MailSender, MailStore, OutboundLog, SendMailError, SendOptions, Sent,
@@ -26,6 +27,8 @@ type Given = (String, Vec<String>, Bytes, SendOptions);
 #[derive(Clone, Default)]
 struct Scripted {
     answers: Arc<Mutex<VecDeque<SendMailError>>>,
+    /// How long it takes to answer.
+    delay: Arc<Mutex<std::time::Duration>>,
     sent: Arc<Mutex<Vec<Given>>>,
 }
 
@@ -37,6 +40,8 @@ impl MailSender for Scripted {
         raw: Bytes,
         options: &SendOptions,
     ) -> Result<Sent, SendMailError> {
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(error) = self.answers.lock().unwrap().pop_front() {
             return Err(error);
         }
@@ -112,6 +117,7 @@ impl Setup {
                 path,
                 authorization: Some(&authorization),
                 body,
+                deadline: Deadline::none(),
             })
             .await
     }
@@ -239,6 +245,7 @@ async fn every_refusal_has_its_status_and_cloudmailins_shape() {
             path: &path,
             authorization: None,
             body: body.as_bytes(),
+            deadline: Deadline::none(),
         })
         .await;
     assert_eq!(anonymous.status, 401);
@@ -302,5 +309,41 @@ async fn a_key_that_redacts_the_subject_keeps_it_out_of_records_and_can_turn_tra
     assert!(
         String::from_utf8_lossy(&raw).contains("Subject: Order 42"),
         "the mail keeps it"
+    );
+}
+
+#[tokio::test]
+async fn a_mail_service_that_does_not_answer_is_a_503_before_the_invocations_deadline() {
+    let s = setup("deadline").await;
+    *s.sender.delay.lock().unwrap() = std::time::Duration::from_secs(30);
+    let body = simple(json!("a@x.test")).to_string();
+    let authorization = format!("Bearer {}", s.secret);
+    let path = format!("/api/v0.1/{}/messages", s.key.id);
+    let started = std::time::Instant::now();
+    // 300 ms left once the reserve for answering is kept.
+    let deadline = Deadline::after(RESERVE + std::time::Duration::from_millis(300));
+    let answer = s
+        .api
+        .answer(ApiRequest {
+            method: "POST",
+            path: &path,
+            authorization: Some(&authorization),
+            body: body.as_bytes(),
+            deadline,
+        })
+        .await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.body["error"].as_str().unwrap().contains("try again"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        s.store
+            .sent_between(None, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -98,6 +98,7 @@ async fn send_api(dev: &Dev, request: Request<Incoming>) -> Response<Full<Bytes>
                     path: parts.uri.path(),
                     authorization,
                     body: &body,
+                    deadline: mailroom::budget::Deadline::none(),
                 })
                 .await
         }

@@ -1,6 +1,7 @@
 //! A Function URL request → the send use case → an HTTP answer.
 
 use lambda_runtime::LambdaEvent;
+use mailroom::budget::Deadline;
 use mailroom::usecases::send::{ApiAnswer, ApiRequest};
 use mailroom_lambda::url::UrlRequest;
 use serde_json::{Value, json};
@@ -26,6 +27,7 @@ pub async fn handle(
             path: request.path(),
             authorization: request.header("authorization"),
             body: &body,
+            deadline: Deadline::from_unix_millis(event.context.deadline),
         })
         .await;
     Ok(answer(&answered))

@@ -9,11 +9,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::budget::Deadline;
 use crate::feedback::{Origin, Outbound, OutboundStatus, RecipientState, UNSENT_PREFIX};
 use crate::mail::envelope::normalise_address;
 use crate::ports::{
     Clock, KeyStore, MailLocation, MailSender, ObjectStore, OutboundStore, SendMailError,
-    SendOptions, StoreError, SuppressionList,
+    SendOptions, Sent, StoreError, SuppressionList,
 };
 use crate::record::{expires_at, masked_address};
 use crate::send::ErrorBody;
@@ -29,6 +30,9 @@ pub const MAX_MESSAGE_BYTES: usize = 40 * 1024 * 1024;
 
 /// The tag that ties SES's events of a message to its record before the record exists.
 pub const ID_TAG: &str = "mailroom-id";
+
+/// The longest SES is given to take a message (less when the invocation's deadline comes first).
+pub const SEND_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How the id of a `test_mode` record begins.
 pub const TEST_PREFIX: &str = "test-";
@@ -55,6 +59,8 @@ pub struct ApiRequest<'a> {
     pub authorization: Option<&'a str>,
     /// The body.
     pub body: &'a [u8],
+    /// When the invocation must be done (Lambda's deadline; none in `mailroom dev`).
+    pub deadline: Deadline,
 }
 
 /// The HTTP answer.
@@ -186,7 +192,7 @@ where
                 ),
             ));
         }
-        self.send(&key, outgoing).await
+        self.send(&key, outgoing, request.deadline).await
     }
 
     /// The key the request names and proves, if it does (for `mailroom dev`'s simulated events, which
@@ -216,7 +222,12 @@ where
     }
 
     /// Builds, stores, checks, sends and records one message.
-    pub async fn send(&self, key: &ApiKey, outgoing: Outgoing) -> Result<ApiAnswer, StoreError> {
+    pub async fn send(
+        &self,
+        key: &ApiKey,
+        outgoing: Outgoing,
+        deadline: Deadline,
+    ) -> Result<ApiAnswer, StoreError> {
         let now = self.clock.now();
         let id = new_id(now);
         let raw = build(&outgoing, &id, now);
@@ -253,6 +264,7 @@ where
             raw,
             tracking,
             now,
+            deadline,
         };
         if let Some(refusal) = self.hand_over(&sending, &mut record).await? {
             return Ok(refusal);
@@ -271,6 +283,24 @@ where
             info!(id = %id, address = %masked_address(address), "send API: suppressed recipient skipped");
         }
         Ok(accepted(&outgoing, &record, &id, suppressed))
+    }
+
+    /// Hands the message to SES, waiting at most [`SEND_LIMIT`] and never past the invocation's deadline,
+    /// so the client hears 503 instead of Lambda ending the invocation with a bare 502.
+    async fn send_within(&self, sending: &Sending<'_>) -> Result<Sent, SendMailError> {
+        let limit = sending.deadline.bound(SEND_LIMIT);
+        let sent = self.sender.send_raw(
+            &sending.outgoing.from_address,
+            sending.deliverable,
+            sending.raw.clone(),
+            &sending.tracking,
+        );
+        tokio::time::timeout(limit, sent).await.unwrap_or_else(|_| {
+            Err(SendMailError::Retryable(format!(
+                "SES timeout: no answer within {} ms",
+                limit.as_millis()
+            )))
+        })
     }
 
     /// The recipients to send to, and those on the suppression list.
@@ -306,13 +336,7 @@ where
             record.error = Some("every recipient is suppressed".to_owned());
             (OutboundStatus::Suppressed, OutboundStatus::Sent)
         } else {
-            let from = &sending.outgoing.from_address;
-            let raw = sending.raw.clone();
-            match self
-                .sender
-                .send_raw(from, sending.deliverable, raw, &sending.tracking)
-                .await
-            {
+            match self.send_within(sending).await {
                 Ok(sent) => {
                     record.ses_message_id = sent.message_id;
                     record.configuration_set = sent.configuration_set;
@@ -333,7 +357,8 @@ where
                     warn!(id = %id, error = %code, "send API: SES did not take the message");
                     return Ok(Some(ApiAnswer::error(
                         503,
-                        "the mail service did not take the message; nothing was sent, try again",
+                        "the mail service did not confirm the message; try again (with no answer \
+                         from SES at all it may have gone out)",
                     )));
                 }
             }
@@ -429,6 +454,7 @@ struct Sending<'a> {
     raw: Bytes,
     tracking: SendOptions,
     now: DateTime<Utc>,
+    deadline: Deadline,
 }
 
 impl Sending<'_> {
