@@ -1300,6 +1300,17 @@ fn scan_with_pdf(subject: &str) -> String {
     )
 }
 
+/// What `command` printed on stdout; it must have succeeded.
+fn succeeded(command: &mut Command) -> Vec<u8> {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The `label: value` line `mailroom keys create` printed.
 fn printed(out: &str, label: &str) -> String {
     out.lines()
@@ -1326,27 +1337,22 @@ async fn the_send_api_takes_cloudmailins_client_and_simulates_what_ses_says() {
     let dir = workdir("send-api");
     let data = dir.join("data");
     let events = Receiver::start().await;
-    let created = mailroom()
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "app",
-            "--from-domain",
-            "shop.test",
-            "--events",
-        ])
-        .arg(events.url("/events"))
-        .arg("--data")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let out = String::from_utf8(created.stdout).unwrap();
+    let out = String::from_utf8(succeeded(
+        mailroom()
+            .args([
+                "keys",
+                "create",
+                "--name",
+                "app",
+                "--from-domain",
+                "shop.test",
+                "--events",
+            ])
+            .arg(events.url("/events"))
+            .arg("--data")
+            .arg(&data),
+    ))
+    .unwrap();
     let (key, username) = (printed(&out, "key"), printed(&out, "username"));
     assert_eq!(printed(&out, "baseURL"), "http://127.0.0.1:8025/api/v0.1");
     let events_secret = WebhookSecret::parse(&printed(&out, "events secret")).unwrap();
@@ -1362,12 +1368,11 @@ async fn the_send_api_takes_cloudmailins_client_and_simulates_what_ses_says() {
         !listed[0].to_string().contains(&key[4..]),
         "the key is never stored or listed"
     );
-    let suppressed = mailroom()
-        .args(["suppressions", "add", "eve@x.test", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(suppressed.status.success());
+    succeeded(
+        mailroom()
+            .args(["suppressions", "add", "eve@x.test", "--data"])
+            .arg(&data),
+    );
 
     let app = Receiver::start().await;
     let dev = Dev::start_with(
@@ -1545,29 +1550,24 @@ async fn the_send_api_takes_cloudmailins_client_and_simulates_what_ses_says() {
     );
 
     // `mailroom send`, as an app would, through the same endpoint.
-    let cli = mailroom()
-        .args([
-            "send",
-            "--from",
-            "shop@shop.test",
-            "--to",
-            "gus@x.test",
-            "--subject",
-            "From the CLI",
-            "--text",
-            "hi",
-            "--tag",
-            "cli",
-        ])
-        .args(["--key", &key, "--username", &username, "--base-url", &base])
-        .output()
-        .unwrap();
-    assert!(
-        cli.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let answer: Value = serde_json::from_slice(&succeeded(
+        mailroom()
+            .args([
+                "send",
+                "--from",
+                "shop@shop.test",
+                "--to",
+                "gus@x.test",
+                "--subject",
+                "From the CLI",
+                "--text",
+                "hi",
+                "--tag",
+                "cli",
+            ])
+            .args(["--key", &key, "--username", &username, "--base-url", &base]),
+    ))
+    .unwrap();
     assert_eq!(answer["status"], "sent");
     assert!(
         outbound_records(&data)
