@@ -12,9 +12,13 @@ fn render_all(raw: Vec<u8>) -> serde_json::Value {
         .spawn(move || {
             let email = mail::parse(raw).expect("hostile mail still parses");
             let envelope = Envelope::recover(&email);
-            for format in [Format::Multipart, Format::Raw] {
+            for format in Format::ALL {
                 let body = Payload::new(format, &email, &envelope).to_vec();
                 assert!(!body.is_empty());
+                if !format.is_form() {
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .unwrap_or_else(|e| panic!("{format}: invalid JSON: {e}"));
+                }
             }
             let body = Payload::new(Format::Json, &email, &envelope).to_vec();
             serde_json::from_slice::<serde_json::Value>(&body).expect("valid JSON")

@@ -121,20 +121,20 @@ fn write_envelope<W: Write>(form: &mut Form<W>, envelope: &Envelope) -> io::Resu
 }
 
 /// A `multipart/form-data` writer (RFC 7578).
-struct Form<'b, W: Write> {
+pub(super) struct Form<'b, W: Write> {
     boundary: &'b str,
     w: BufWriter<W>,
 }
 
 impl<'b, W: Write> Form<'b, W> {
-    fn new(boundary: &'b str, out: W) -> Self {
+    pub(super) fn new(boundary: &'b str, out: W) -> Self {
         Form {
             boundary,
             w: BufWriter::with_capacity(64 * 1024, out),
         }
     }
 
-    fn field(&mut self, name: &str, value: &[u8]) -> io::Result<()> {
+    pub(super) fn field(&mut self, name: &str, value: &[u8]) -> io::Result<()> {
         write!(
             self.w,
             "--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n",
@@ -145,7 +145,7 @@ impl<'b, W: Write> Form<'b, W> {
         self.w.write_all(b"\r\n")
     }
 
-    fn file(
+    pub(super) fn file(
         &mut self,
         name: &str,
         file_name: &str,
@@ -169,7 +169,7 @@ impl<'b, W: Write> Form<'b, W> {
         self.w.write_all(b"\r\n")
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    pub(super) fn finish(mut self) -> io::Result<()> {
         write!(self.w, "--{}--\r\n", self.boundary)?;
         self.w.flush()
     }

@@ -202,7 +202,7 @@ pub(super) fn header_key(name: &str) -> String {
         .collect()
 }
 
-fn write_base64<W: Write>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write_base64<W: Write>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
     let mut encoded = vec![0u8; BASE64_CHUNK / 3 * 4];
     for chunk in bytes.chunks(BASE64_CHUNK) {
         let Some(target) = encoded.get_mut(..chunk.len().div_ceil(3) * 4) else {

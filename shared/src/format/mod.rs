@@ -1,9 +1,13 @@
-//! The POST formats, CloudMailin-compatible: pure functions of the parsed mail and its envelope that write
-//! the body to any `io::Write`, so large bodies can stream.
+//! The POST formats: CloudMailin's three, and the inbound payloads of Postmark, Mailgun and SendGrid for
+//! apps written against those services. Each is a pure function of the parsed mail and its envelope that
+//! writes the body to any `io::Write`, so large bodies can stream.
 
 mod form;
 pub mod forward;
 mod json;
+mod mailgun;
+mod postmark;
+mod sendgrid;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -12,24 +16,56 @@ use std::str::FromStr;
 use crate::mail::Email;
 use crate::mail::envelope::Envelope;
 
-/// Which of the three POST formats a target receives.
+pub use mailgun::{MailgunSignature, mailgun_signature};
+
+/// Which POST format a target receives.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
-#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// CloudMailin's "JSON normalized": `{envelope, headers, plain, html, reply_plain, attachments}`.
     #[default]
+    #[serde(rename = "json")]
     Json,
     /// `multipart/form-data` with the same data as fields and attachments as file parts.
+    #[serde(rename = "multipart")]
     Multipart,
     /// `multipart/form-data` with the original message, untouched, in the `message` field.
+    #[serde(rename = "raw")]
     Raw,
+    /// Postmark's inbound webhook JSON.
+    #[serde(rename = "postmark")]
+    Postmark,
+    /// Postmark's inbound JSON with the original message in `RawEmail`.
+    #[serde(rename = "postmark-raw")]
+    PostmarkRaw,
+    /// What a Mailgun route's `forward()` posts: `multipart/form-data` with the parsed message.
+    #[serde(rename = "mailgun")]
+    Mailgun,
+    /// Mailgun's MIME variant: the original message in `body-mime`.
+    #[serde(rename = "mailgun-mime")]
+    MailgunMime,
+    /// SendGrid Inbound Parse's `multipart/form-data` with the parsed message.
+    #[serde(rename = "sendgrid")]
+    Sendgrid,
+    /// SendGrid Inbound Parse's raw variant: the original message in `email`.
+    #[serde(rename = "sendgrid-raw")]
+    SendgridRaw,
 }
 
 impl Format {
     /// Every format, for choices offered to people.
-    pub const ALL: [Format; 3] = [Format::Json, Format::Multipart, Format::Raw];
+    pub const ALL: [Format; 9] = [
+        Format::Json,
+        Format::Multipart,
+        Format::Raw,
+        Format::Postmark,
+        Format::PostmarkRaw,
+        Format::Mailgun,
+        Format::MailgunMime,
+        Format::Sendgrid,
+        Format::SendgridRaw,
+    ];
 
     /// The name used on the command line, in routes and as a file extension.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +73,35 @@ impl Format {
             Format::Json => "json",
             Format::Multipart => "multipart",
             Format::Raw => "raw",
+            Format::Postmark => "postmark",
+            Format::PostmarkRaw => "postmark-raw",
+            Format::Mailgun => "mailgun",
+            Format::MailgunMime => "mailgun-mime",
+            Format::Sendgrid => "sendgrid",
+            Format::SendgridRaw => "sendgrid-raw",
+        }
+    }
+
+    /// Whether the body is `multipart/form-data` (and so needs a boundary).
+    pub fn is_form(self) -> bool {
+        !matches!(self, Format::Json | Format::Postmark | Format::PostmarkRaw)
+    }
+
+    /// Whether attachments may travel as links: only CloudMailin's formats have a field for one; the
+    /// providers' formats always carry the files, as those services do.
+    pub fn takes_attachment_links(self) -> bool {
+        matches!(self, Format::Json | Format::Multipart)
+    }
+
+    /// The format a POST to `url` is written in: as Mailgun does, a `mailgun` target whose URL path ends
+    /// in `mime` gets the MIME variant.
+    pub fn for_url(self, url: &str) -> Format {
+        let path = url::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        match self {
+            Format::Mailgun if path.ends_with("mime") => Format::MailgunMime,
+            other => other,
         }
     }
 }
@@ -47,21 +112,22 @@ impl fmt::Display for Format {
     }
 }
 
-/// A format name that is not `json`, `multipart` or `raw`.
+/// A format name that is none of [`Format::ALL`].
 #[derive(Debug, thiserror::Error)]
-#[error("unknown format `{0}`: use json, multipart or raw")]
+#[error(
+    "unknown format `{0}`: use json, multipart, raw, postmark, postmark-raw, mailgun, mailgun-mime, sendgrid or sendgrid-raw"
+)]
 pub struct UnknownFormat(String);
 
 impl FromStr for Format {
     type Err = UnknownFormat;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "json" => Ok(Format::Json),
-            "multipart" => Ok(Format::Multipart),
-            "raw" => Ok(Format::Raw),
-            _ => Err(UnknownFormat(s.to_owned())),
-        }
+        let name = s.trim().to_ascii_lowercase();
+        Format::ALL
+            .into_iter()
+            .find(|format| format.as_str() == name)
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }
 
@@ -73,18 +139,27 @@ pub struct Payload<'a> {
     format: Format,
     boundary: Option<String>,
     attachment_urls: Option<&'a [String]>,
+    mailgun: Option<MailgunSignature>,
 }
 
 impl<'a> Payload<'a> {
-    /// A payload; the two form formats get a fresh random multipart boundary.
+    /// A payload; the form formats get a fresh random multipart boundary, Mailgun's an unsigned
+    /// timestamp and token of now.
     pub fn new(format: Format, email: &'a Email, envelope: &'a Envelope) -> Payload<'a> {
         Payload {
             email,
             envelope,
             format,
-            boundary: (format != Format::Json).then(random_boundary),
+            boundary: format.is_form().then(random_boundary),
             attachment_urls: None,
+            mailgun: None,
         }
+    }
+
+    /// The `timestamp`, `token` and `signature` of Mailgun's formats (ignored by the others).
+    pub fn with_mailgun_signature(mut self, signature: MailgunSignature) -> Payload<'a> {
+        self.mailgun = Some(signature);
+        self
     }
 
     /// Uses the given multipart boundary instead of a random one (for reproducible output).
@@ -102,7 +177,8 @@ impl<'a> Payload<'a> {
         self.boundary.as_deref()
     }
 
-    /// Sends each attachment as a link instead of its content: `urls[i]` belongs to attachment `i`.
+    /// Sends each attachment as a link instead of its content: `urls[i]` belongs to attachment `i`. Only
+    /// formats that [take links](Format::takes_attachment_links) use them.
     pub fn with_attachment_urls(mut self, urls: &'a [String]) -> Payload<'a> {
         self.attachment_urls = Some(urls);
         self
@@ -115,11 +191,10 @@ impl<'a> Payload<'a> {
 
     /// The `Content-Type` header value of the body.
     pub fn content_type(&self) -> String {
-        match self.format {
-            Format::Json => "application/json".to_owned(),
-            Format::Multipart | Format::Raw => {
-                format!("multipart/form-data; boundary={}", self.boundary())
-            }
+        if self.format.is_form() {
+            format!("multipart/form-data; boundary={}", self.boundary())
+        } else {
+            "application/json".to_owned()
         }
     }
 
@@ -135,6 +210,29 @@ impl<'a> Payload<'a> {
                 out,
             ),
             Format::Raw => form::write_raw(self.email, self.envelope, self.boundary(), out),
+            Format::Postmark | Format::PostmarkRaw => postmark::write(
+                self.email,
+                self.envelope,
+                self.format == Format::PostmarkRaw,
+                out,
+            ),
+            Format::Mailgun | Format::MailgunMime => {
+                let signature = self.mailgun.clone().unwrap_or_else(MailgunSignature::now);
+                let form = form::Form::new(self.boundary(), out);
+                if self.format == Format::MailgunMime {
+                    mailgun::write_mime(self.email, self.envelope, &signature, form)
+                } else {
+                    mailgun::write_parsed(self.email, self.envelope, &signature, form)
+                }
+            }
+            Format::Sendgrid | Format::SendgridRaw => {
+                let form = form::Form::new(self.boundary(), out);
+                if self.format == Format::SendgridRaw {
+                    sendgrid::write_raw(self.email, self.envelope, form)
+                } else {
+                    sendgrid::write_parsed(self.email, self.envelope, form)
+                }
+            }
         }
     }
 
@@ -158,10 +256,26 @@ impl<'a> Payload<'a> {
             .map(|h| h.name.len() + h.value.len() + 8)
             .sum();
         let overhead = 1024 + 256 * self.email.attachments.len();
+        let raw = self.email.raw().len();
         match self.format {
-            Format::Raw => self.email.raw().len() + overhead,
+            Format::Raw | Format::MailgunMime | Format::SendgridRaw => raw + headers + overhead,
             Format::Multipart => attachments + text + headers + overhead,
+            // Both list the headers twice (a field of their own and the header list).
+            Format::Mailgun | Format::Sendgrid => attachments + text * 2 + headers * 2 + overhead,
             Format::Json => attachments.div_ceil(3) * 4 + text + text / 8 + headers + overhead,
+            // The text twice (the body and the stripped reply), the headers twice (fields and list).
+            Format::Postmark => {
+                attachments.div_ceil(3) * 4 + text * 2 + text / 4 + headers * 2 + overhead
+            }
+            Format::PostmarkRaw => {
+                attachments.div_ceil(3) * 4
+                    + text * 2
+                    + text / 4
+                    + headers * 2
+                    + raw
+                    + raw / 8
+                    + overhead
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod envelope;
 mod headers;
 pub mod html;
 mod limits;
+pub mod mailbox;
 mod recover;
 pub mod reply;
 mod transfer;
@@ -83,6 +84,9 @@ pub struct Attachment {
     pub file_name: Option<String>,
     /// `type/subtype`, lower-case.
     pub content_type: String,
+    /// The `name` parameter of its `Content-Type`, decoded, when the part gives one (it may differ from
+    /// the file name; SendGrid's format lists both).
+    pub type_name: Option<String>,
     /// From `Content-Disposition`, or inline when absent and the part has a `Content-ID`.
     pub disposition: Disposition,
     /// The `Content-ID` without its angle brackets.
@@ -316,6 +320,7 @@ fn headerless_file(raw: Bytes, original: &Bytes, warnings: Vec<Warning>) -> Emai
         attachments: vec![Attachment {
             file_name: None,
             content_type: "application/octet-stream".to_owned(),
+            type_name: None,
             disposition: Disposition::Attachment,
             content_id: None,
             content,
@@ -750,12 +755,18 @@ fn attachment(
         None if content_id.is_some() => Disposition::Inline,
         None => Disposition::Attachment,
     };
+    let type_name = part
+        .content_type()
+        .and_then(|ct| ct.attribute("name"))
+        .map(str::to_owned)
+        .filter(|n| !n.is_empty());
     if let PartType::Message(nested) = part.body {
         dismantle(nested);
     }
     Attachment {
         file_name,
         content_type,
+        type_name,
         disposition,
         content_id,
         content,

@@ -140,6 +140,31 @@ pub fn strip_reply(plain: &str) -> &str {
     kept.trim_end_matches(TRAILING_WHITESPACE)
 }
 
+/// The signature below the new text of a message: the lines after its signature delimiter ("-- ", or a
+/// bare "--" as [`strip_reply`] takes it), up to where quoted history starts, trimmed; `""` when there is
+/// none (Mailgun's `stripped-signature`).
+#[must_use]
+pub fn signature(plain: &str) -> &str {
+    let body = bottom_posted(plain).unwrap_or(plain);
+    let delimiter_at = match find_cut(body) {
+        Some(cut) => {
+            let line = Lines::new(body.get(cut..).unwrap_or("")).next();
+            line.filter(|l| is_signature_delimiter(l.text)).map(|_| cut)
+        }
+        None => None,
+    };
+    let delimiter_at = delimiter_at.or_else(|| {
+        let kept = cut_bare_signature(body);
+        (kept.len() < body.len()).then_some(kept.len())
+    });
+    let Some(at) = delimiter_at else {
+        return "";
+    };
+    let below = body.get(at..).unwrap_or("");
+    let below = below.split_once('\n').map_or("", |(_, rest)| rest);
+    strip_reply(below).trim_matches(TRAILING_WHITESPACE)
+}
+
 /// The new text of a bottom-posted reply: what follows a leading attribution line and its quoted lines,
 /// when anything does.
 fn bottom_posted(plain: &str) -> Option<&str> {
@@ -448,6 +473,18 @@ fn label_in(label: &str, labels: &[&str]) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signature_is_what_follows_the_delimiter_up_to_the_quotes() {
+        let reply = "Thanks, that works.\r\n\r\n-- \r\nAna Lima\r\nSupport lead\r\n\r\nOn Mon, 4 Nov 2024 at 09:20, Bob <b@x.example> wrote:\r\n> old\r\n";
+        assert_eq!(signature(reply), "Ana Lima\r\nSupport lead");
+        assert_eq!(strip_reply(reply), "Thanks, that works.");
+        let bare = "Short note.\n\n--\nBob\n";
+        assert_eq!(signature(bare), "Bob");
+        assert_eq!(signature("No signature here.\n> quoted\n"), "");
+        assert_eq!(signature(""), "");
+        assert_eq!(signature("-- \n"), "");
+    }
     use std::time::{Duration, Instant};
 
     /// Asserts that nothing is recognised: the very same slice comes back.

@@ -286,6 +286,12 @@ impl WebhookTarget {
     pub fn is_unsigned(&self) -> bool {
         self.secrets.is_empty()
     }
+
+    /// The key Mailgun's formats sign with: the first secret's text exactly as given (Mailgun's form has
+    /// room for one signature; after a rotation the new secret is first).
+    pub fn mailgun_signing_key(&self) -> Option<String> {
+        self.secrets.first().map(ToString::to_string)
+    }
 }
 
 /// Why and when a webhook stopped being used.

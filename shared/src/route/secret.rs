@@ -33,11 +33,14 @@ pub(crate) const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
 
 /// A route's symmetric signing key, written as `whsec_` + standard base64 of the key bytes.
 ///
-/// `Display` prints that text form (to show the user once, or to store); `Debug` redacts it so
+/// `Display` prints that text form as it was given (to show the user once, or to store); `Debug` redacts it so
 /// the key never ends up in logs.
 #[derive(Clone)]
 pub struct WebhookSecret {
     key: Vec<u8>,
+    // The text form exactly as its owner gave it (padding included or not): Mailgun's format signs with
+    // this string, which the app holds as its signing key.
+    text: String,
     // Keyed once here so signing and verifying only clone it, and so they cannot fail.
     mac: HmacSha256,
 }
@@ -52,7 +55,9 @@ impl WebhookSecret {
         let key = LENIENT_STANDARD
             .decode(encoded)
             .map_err(SecretError::InvalidBase64)?;
-        Self::from_key(key)
+        let mut secret = Self::from_key(key)?;
+        secret.text = text.trim().to_owned();
+        Ok(secret)
     }
 
     /// Makes a fresh random secret of [`GENERATED_KEY_LEN`] bytes from the OS generator.
@@ -73,7 +78,8 @@ impl WebhookSecret {
         }
         // HMAC takes keys of any length, so this error is unreachable.
         let mac = HmacSha256::new_from_slice(&key).map_err(|_| SecretError::TooLong { len })?;
-        Ok(Self { key, mac })
+        let text = format!("{SECRET_PREFIX}{}", STANDARD.encode(&key));
+        Ok(Self { key, text, mac })
     }
 
     /// Length of the key in bytes.
@@ -106,7 +112,7 @@ impl FromStr for WebhookSecret {
 
 impl fmt::Display for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{SECRET_PREFIX}{}", STANDARD.encode(&self.key))
+        f.write_str(&self.text)
     }
 }
 

@@ -7,9 +7,11 @@
 mod converter;
 mod entities;
 mod output;
+mod quoted;
 mod tags;
 
 use converter::Converter;
+pub use quoted::strip_quoted_html;
 
 /// Renders `html` as plain text with `\n` line endings, trimmed.
 ///

@@ -14,7 +14,7 @@ use crate::budget::Deadline;
 use crate::deliver::answer::{Answer, HttpResponse, SendError};
 use crate::deliver::policy::{self, Judgement};
 use crate::deliver::{BodyWriter, WebhookRequest, webhook_id};
-use crate::format::{Format, Payload};
+use crate::format::{Format, MailgunSignature, Payload};
 use crate::mail::Email;
 use crate::mail::envelope::Envelope;
 use crate::ports::{
@@ -146,11 +146,26 @@ where
             (None, Ok(url)) => url,
         };
         let envelope = message.envelope.for_recipient(recipient);
-        let inline_size = Payload::new(webhook.format, &message.email, &envelope).size_hint();
-        let urls = self
-            .attachment_links(message, webhook.attachments, inline_size)
-            .await?;
-        let body = PayloadBody::new(webhook.format, message.email.clone(), envelope, urls);
+        let format = webhook.format.for_url(&webhook.url);
+        let urls = if format.takes_attachment_links() {
+            let inline_size = Payload::new(format, &message.email, &envelope).size_hint();
+            self.attachment_links(message, webhook.attachments, inline_size)
+                .await?
+        } else {
+            None
+        };
+        let mailgun =
+            MailgunSignature::new(at.timestamp(), webhook.mailgun_signing_key().as_deref());
+        let body = PayloadBody {
+            boundary: Payload::new(format, &message.email, &envelope)
+                .multipart_boundary()
+                .map(str::to_owned),
+            format,
+            email: message.email.clone(),
+            envelope,
+            urls,
+            mailgun,
+        };
         let content_type = body.content_type();
         match WebhookRequest::streamed(
             id,
@@ -276,29 +291,14 @@ struct PayloadBody {
     envelope: Envelope,
     boundary: Option<String>,
     urls: Option<Vec<String>>,
+    // One token and signature for the attempt: the body is written twice (to sign it, to send it).
+    mailgun: MailgunSignature,
 }
 
 impl PayloadBody {
-    fn new(
-        format: Format,
-        email: Arc<Email>,
-        envelope: Envelope,
-        urls: Option<Vec<String>>,
-    ) -> Self {
-        let boundary = Payload::new(format, &email, &envelope)
-            .multipart_boundary()
-            .map(str::to_owned);
-        PayloadBody {
-            format,
-            email,
-            envelope,
-            boundary,
-            urls,
-        }
-    }
-
     fn payload(&self) -> Payload<'_> {
-        let mut payload = Payload::new(self.format, &self.email, &self.envelope);
+        let mut payload = Payload::new(self.format, &self.email, &self.envelope)
+            .with_mailgun_signature(self.mailgun.clone());
         if let Some(boundary) = &self.boundary {
             payload = payload.with_boundary(boundary.clone());
         }
