@@ -40,7 +40,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write the POST body your app receives for a message (json, multipart or raw).
+    /// Write the POST body your app receives for a message (json, multipart, raw, or a provider's format).
     Render(render::Args),
     /// Send one message to a URL exactly as the inbound function does: same body, headers and signature.
     Post(post::Args),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mailroom::deliver::{WebhookRequest, random_webhook_id};
-use mailroom::format::{Format, Payload};
+use mailroom::format::{Format, MailgunSignature, Payload};
 use mailroom::mail::{self, envelope::Envelope, envelope::KnownEnvelope};
 use mailroom::route::WebhookSecret;
 use mailroom_http::{HttpClient, TargetPolicy};
@@ -23,10 +23,12 @@ pub struct Args {
     /// Where to POST (localhost is fine: this runs on your machine).
     #[arg(long)]
     url: url::Url,
-    /// Payload format.
+    /// Payload format: json, multipart, raw, postmark, postmark-raw, mailgun (mailgun-mime, or a URL
+    /// path ending in `mime`), sendgrid, sendgrid-raw.
     #[arg(long, short, default_value = "json", value_parser = crate::render::parse_format)]
     format: Format,
-    /// Signing secret (`whsec_` + base64); without it the request is unsigned.
+    /// Signing secret (`whsec_` + base64); without it the request is unsigned. Mailgun's formats also
+    /// sign their `signature` field with this text, the app's Mailgun signing key.
     #[arg(long, env = "MAILROOM_WEBHOOK_SECRET", hide_env_values = true)]
     secret: Option<String>,
     /// SMTP recipient of the delivery (repeat for several); wins over what the headers say.
@@ -52,10 +54,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         recipients: (!args.recipients.is_empty()).then(|| args.recipients.clone()),
         ..KnownEnvelope::default()
     });
-    let payload = Payload::new(args.format, &email, &envelope);
+    let timestamp = chrono::Utc::now().timestamp();
+    // Mailgun's formats sign with the secret's text, as the app holds it for its signing key.
+    let mailgun_key = secrets.first().map(ToString::to_string);
+    let payload = Payload::new(args.format.for_url(args.url.as_str()), &email, &envelope)
+        .with_mailgun_signature(MailgunSignature::new(timestamp, mailgun_key.as_deref()));
     let request = WebhookRequest::new(
         random_webhook_id(),
-        chrono::Utc::now().timestamp(),
+        timestamp,
         payload.content_type(),
         payload.to_vec(),
         &secrets,

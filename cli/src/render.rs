@@ -15,7 +15,8 @@ use mailroom::mail::{self, envelope::Envelope, envelope::KnownEnvelope};
     after_help = "Examples:\n  mailroom render events/sample.eml\n  mailroom render --format multipart --recipient support@example.com message.eml\n  mailroom render --out rendered/ mail/*.eml"
 )]
 pub struct Args {
-    /// Payload format.
+    /// Payload format: json, multipart, raw, postmark, postmark-raw, mailgun, mailgun-mime, sendgrid,
+    /// sendgrid-raw.
     #[arg(long, short, default_value = "json", value_parser = parse_format)]
     format: Format,
     /// SMTP recipient of the delivery (repeat for several); wins over what the headers say.
@@ -101,7 +102,7 @@ fn render_one(
     Payload::new(format, &email, &envelope)
         .write_to(&mut out)
         .context("cannot write the output")?;
-    if format == Format::Json {
+    if !format.is_form() {
         out.write_all(b"\n")?;
     }
     out.flush()?;

@@ -67,7 +67,8 @@ pub(crate) struct AddArgs {
     /// POST each message to this URL (https; basic auth in the URL is sent as a header).
     #[arg(long)]
     pub(crate) webhook: Option<String>,
-    /// Payload format of the webhook.
+    /// Payload format of the webhook: json, multipart, raw, postmark, postmark-raw, mailgun (a URL path
+    /// ending in `mime` gets mailgun-mime, as at Mailgun), sendgrid, sendgrid-raw.
     #[arg(long, default_value = "json", value_parser = crate::render::parse_format, requires = "webhook")]
     pub(crate) format: Format,
     /// Signing secret (whsec_ + base64); give it twice to rotate (both signatures are sent).
@@ -241,6 +242,12 @@ pub(crate) fn route_from(add: AddArgs) -> anyhow::Result<(Route, Option<WebhookS
                  cannot tell them from forged ones; give --generate-secret (or --secret whsec_…)",
                 route::redact_url(&url)
             );
+        }
+        if add.attachments == AttachmentMode::S3 && !add.format.takes_attachment_links() {
+            return Err(bad(format!(
+                "--attachments s3 needs a format with a field for links (json or multipart); the {} format carries the files, as that service does",
+                add.format
+            )));
         }
         route.webhook = Some(WebhookTarget {
             url,

@@ -87,7 +87,7 @@ fn usage_errors_say_what_to_do_without_a_backtrace() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("use json, multipart or raw"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use json, multipart, raw, postmark"));
 
     for command in [&["--help"][..], &["render", "--help"], &["post", "--help"]] {
         let out = mailroom().args(command).output().unwrap();

@@ -647,3 +647,79 @@ pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
     }
     found
 }
+
+/// django-anymail's inbound views in a real Django app (tests/anymail/receiver.py), the way an app written
+/// for Postmark, Mailgun or SendGrid receives their webhooks: each POST it parses becomes one JSON line.
+pub struct Anymail {
+    child: std::process::Child,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Anymail {
+    /// The Python of the virtualenv scripts/test makes (`MAILROOM_ANYMAIL_PYTHON` overrides it).
+    pub fn python() -> std::path::PathBuf {
+        if let Ok(python) = std::env::var("MAILROOM_ANYMAIL_PYTHON") {
+            return python.into();
+        }
+        let home = std::env::var("HOME").unwrap_or_default();
+        std::path::Path::new(&home).join(".cache/mailroom/anymail-venv/bin/python")
+    }
+
+    /// Starts the app: anymail requires `basic` ("user:password") as HTTP basic auth on every POST and
+    /// checks Mailgun signatures against `mailgun_signing_key`.
+    pub fn start(basic: &str, mailgun_signing_key: &str) -> Anymail {
+        let python = Anymail::python();
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/test, or python3 -m venv ~/.cache/mailroom/anymail-venv && \
+             ~/.cache/mailroom/anymail-venv/bin/pip install -r tests/anymail/requirements.txt",
+            python.display()
+        );
+        let mut child = Command::new(&python)
+            .arg(repo("tests/anymail/receiver.py"))
+            .env("ANYMAIL_WEBHOOK_SECRET", basic)
+            .env("MAILGUN_WEBHOOK_SIGNING_KEY", mailgun_signing_key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the anymail receiver starts");
+        let stdout = child.stdout.take().unwrap();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (tx, lines) = std::sync::mpsc::channel();
+        // A reader thread: the app writes each line before it answers, so lines must be read meanwhile.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line.strip_prefix("listening ") {
+                    let _ = port_tx.send(port.trim().parse::<u16>().unwrap());
+                } else if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the anymail receiver prints its port");
+        Anymail { child, port, lines }
+    }
+
+    /// `http://user:password@127.0.0.1:port{path}`.
+    pub fn url(&self, basic: &str, path: &str) -> String {
+        format!("http://{basic}@127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The next line the app printed: what anymail parsed, or why it failed.
+    pub fn next(&self, timeout: Duration) -> Option<serde_json::Value> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Anymail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

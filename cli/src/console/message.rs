@@ -205,13 +205,13 @@ where
             .iter()
             .find(|r| Some(r.pattern.to_string()) == route)
             .and_then(|r| r.webhook.as_ref())
-            .map_or(Format::Json, |w| w.format);
-        let mut envelope = envelope.clone();
-        if let Some(recipient) = loaded.first().and_then(|r| r.recipient.clone()) {
-            envelope.to = recipient;
-        }
+            .map_or(Format::Json, |w| w.format.for_url(&w.url));
+        let envelope = match loaded.first().and_then(|r| r.recipient.as_deref()) {
+            Some(recipient) => envelope.for_recipient(recipient),
+            None => envelope.clone(),
+        };
         let body = Payload::new(format, email, &envelope).to_vec();
-        let shown = if format == Format::Json {
+        let shown = if !format.is_form() {
             serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| serde_json::to_string_pretty(&v).ok())

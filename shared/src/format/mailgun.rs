@@ -10,6 +10,7 @@ use sha2::Sha256;
 
 use super::form::Form;
 use super::json::write_str;
+use super::one_line;
 use crate::mail::Email;
 use crate::mail::envelope::{Envelope, Verdict};
 use crate::mail::{html, reply};
@@ -149,8 +150,14 @@ fn write_envelope<W: Write>(
 ) -> io::Result<()> {
     form.field("recipient", envelope.to.as_bytes())?;
     form.field("sender", envelope.from.as_bytes())?;
-    form.field("from", email.header("From").unwrap_or("").as_bytes())?;
-    form.field("subject", email.subject().unwrap_or("").as_bytes())?;
+    form.field(
+        "from",
+        one_line(email.header("From").unwrap_or("")).as_bytes(),
+    )?;
+    form.field(
+        "subject",
+        one_line(email.subject().unwrap_or("")).as_bytes(),
+    )?;
     let headers = headers(email, envelope);
     for (name, value) in &headers {
         form.field(name, value.as_bytes())?;
@@ -183,10 +190,7 @@ fn headers<'e>(email: &'e Email, envelope: &Envelope) -> Vec<(String, Cow<'e, st
         headers.push(("X-Mailgun-Sflag".to_owned(), Cow::Borrowed(flag)));
     }
     for header in &email.headers {
-        headers.push((
-            mailgun_name(&header.name),
-            Cow::Borrowed(header.value.as_str()),
-        ));
+        headers.push((mailgun_name(&header.name), one_line(&header.value)));
     }
     headers
 }

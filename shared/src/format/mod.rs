@@ -280,6 +280,16 @@ impl<'a> Payload<'a> {
     }
 }
 
+/// A header value on one line: a CR or LF (which RFC 2047 decoding can produce) becomes a space, as the
+/// providers' header lists and the apps' parsers hold each value on one line.
+fn one_line(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains(['\r', '\n']) {
+        std::borrow::Cow::Owned(value.replace(['\r', '\n'], " "))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 fn random_boundary() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {

@@ -4,8 +4,9 @@
 use std::io::{self, BufWriter, Write};
 
 use super::json::{write_base64, write_str};
+use super::one_line;
 use crate::mail::Email;
-use crate::mail::envelope::{Envelope, Verdict, mailbox_hash};
+use crate::mail::envelope::{Envelope, Verdict, is_address, mailbox_hash};
 use crate::mail::mailbox::{Mailbox, mailboxes_in};
 
 /// Headers Postmark gives top-level fields of their own (or none: the bodies are separate fields) and
@@ -29,9 +30,16 @@ pub(super) fn write<W: Write>(
 ) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(64 * 1024, out);
     let header = |name: &str| email.header(name).unwrap_or_default();
+    // A From without an address gives an empty Email, as a missing From does.
     let from = mailboxes_in(header("From"))
         .into_iter()
         .next()
+        .map(|mut m| {
+            if !listable(&m.address) {
+                m.address.clear();
+            }
+            m
+        })
         .unwrap_or_default();
 
     w.write_all(b"{\"FromName\":")?;
@@ -40,8 +48,8 @@ pub(super) fn write<W: Write>(
     write_str(&mut w, &from.address)?;
     w.write_all(b",\"FromFull\":")?;
     write_mailbox(&mut w, &from)?;
-    let to = mailboxes_in(header("To"));
-    let cc = mailboxes_in(header("Cc"));
+    let to = addressed(header("To"));
+    let cc = addressed(header("Cc"));
     let (bcc_text, bcc) = bcc(email, envelope, &to, &cc);
     for (name, text, mailboxes) in [
         ("To", header("To"), &to),
@@ -49,7 +57,7 @@ pub(super) fn write<W: Write>(
         ("Bcc", bcc_text.as_str(), &bcc),
     ] {
         write!(w, ",\"{name}\":")?;
-        write_str(&mut w, text)?;
+        write_str(&mut w, &one_line(text))?;
         write!(w, ",\"{name}Full\":[")?;
         for (i, mailbox) in mailboxes.iter().enumerate() {
             if i > 0 {
@@ -61,17 +69,17 @@ pub(super) fn write<W: Write>(
     }
     for (key, value) in [
         ("OriginalRecipient", envelope.to.as_str()),
-        ("Subject", header("Subject")),
+        ("Subject", &one_line(header("Subject"))),
         (
             "MessageID",
             envelope.ses_message_id.as_deref().unwrap_or(""),
         ),
-        ("ReplyTo", header("Reply-To")),
+        ("ReplyTo", &one_line(header("Reply-To"))),
         (
             "MailboxHash",
             envelope.mailbox_hash.as_deref().unwrap_or(""),
         ),
-        ("Date", header("Date")),
+        ("Date", &one_line(header("Date"))),
         ("TextBody", email.plain.as_deref().unwrap_or("")),
         ("HtmlBody", email.html.as_deref().unwrap_or("")),
         (
@@ -102,13 +110,13 @@ fn bcc(
     cc: &[Mailbox],
 ) -> (String, Vec<Mailbox>) {
     if let Some(header) = email.header("Bcc") {
-        return (header.to_owned(), mailboxes_in(header));
+        return (header.to_owned(), addressed(header));
     }
     let named = to
         .iter()
         .chain(cc)
         .any(|m| m.address.eq_ignore_ascii_case(&envelope.to));
-    if envelope.to.is_empty() || named {
+    if !listable(&envelope.to) || named {
         return (String::new(), Vec::new());
     }
     let blind = Mailbox {
@@ -116,6 +124,20 @@ fn bcc(
         address: envelope.to.clone(),
     };
     (envelope.to.clone(), vec![blind])
+}
+
+/// The mailboxes of a list that have an address: a name alone (or a word that is no address) is nobody
+/// to list.
+fn addressed(value: &str) -> Vec<Mailbox> {
+    mailboxes_in(value)
+        .into_iter()
+        .filter(|m| listable(&m.address))
+        .collect()
+}
+
+/// An address with one `@` and nothing an address cannot hold.
+fn listable(address: &str) -> bool {
+    is_address(address) && address.matches('@').count() == 1
 }
 
 /// `{"Email", "Name", "MailboxHash"}`.
@@ -151,7 +173,7 @@ fn write_headers<W: Write>(w: &mut W, email: &Email, envelope: &Envelope) -> io:
         {
             continue;
         }
-        pair(w, &header.name, &header.value)?;
+        pair(w, &header.name, &one_line(&header.value))?;
     }
     if email.header("X-Spam-Status").is_none()
         && let Some(flag) = spam_status(envelope)

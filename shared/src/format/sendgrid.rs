@@ -6,8 +6,10 @@ use std::io::{self, Write};
 
 use super::form::Form;
 use super::json::write_str;
-use crate::mail::Email;
+use super::one_line;
 use crate::mail::envelope::{Envelope, Verdict};
+use crate::mail::mailbox::mailboxes_in;
+use crate::mail::{Email, decode_header_value};
 
 /// The parsed form.
 pub(super) fn write_parsed<W: Write>(
@@ -71,37 +73,107 @@ pub(super) fn write_raw<W: Write>(
 
 /// `to`, `cc` (when the message has one) and `from`, as written in the message, decoded.
 fn write_addresses<W: Write>(form: &mut Form<'_, W>, email: &Email) -> io::Result<()> {
-    form.field("to", email.header("To").unwrap_or("").as_bytes())?;
+    form.field("to", one_line(email.header("To").unwrap_or("")).as_bytes())?;
     if let Some(cc) = email.header("Cc") {
-        form.field("cc", cc.as_bytes())?;
+        form.field("cc", one_line(cc).as_bytes())?;
     }
-    form.field("from", email.header("From").unwrap_or("").as_bytes())
+    form.field(
+        "from",
+        one_line(email.header("From").unwrap_or("")).as_bytes(),
+    )
 }
 
 /// The message's header section as SendGrid's example shows it: the fields as they arrived, in order,
-/// each unfolded onto one line (a fold becomes one space), lines ended by LF.
+/// each unfolded onto one line (a fold becomes one space), lines ended by LF. As SendGrid converts headers
+/// to UTF-8, a field holding 8-bit bytes is written decoded (an address list with each display name
+/// quoted, so the addresses still parse).
 fn header_block(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4096);
+    let mut lines: Vec<Vec<u8>> = Vec::new();
     for line in raw.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
-        match line.first() {
-            Some(b' ' | b'\t') if !out.is_empty() => {
+        match (line.first(), lines.last_mut()) {
+            (Some(b' ' | b'\t'), Some(last)) => {
                 let start = line
                     .iter()
                     .position(|b| !matches!(b, b' ' | b'\t'))
                     .unwrap_or(line.len());
-                out.pop();
-                out.push(b' ');
-                out.extend_from_slice(line.get(start..).unwrap_or_default());
+                last.push(b' ');
+                last.extend_from_slice(line.get(start..).unwrap_or_default());
             }
-            _ => out.extend_from_slice(line),
+            // A line that is no header field (no name and colon) is left out, so the app's parser, which
+            // would stop there, reads on to the fields after it.
+            _ if !is_field(line) => {}
+            _ => lines.push(without_space_before_colon(line)),
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len().min(64 * 1024));
+    for line in lines {
+        if line.is_ascii() {
+            out.extend_from_slice(&line);
+        } else {
+            out.extend_from_slice(utf8_field(&line).as_bytes());
         }
         out.push(b'\n');
     }
     out
+}
+
+/// Whether a line starts a header field: a name of printable ASCII, then a colon (after blanks, in the
+/// obsolete syntax).
+fn is_field(line: &[u8]) -> bool {
+    match memchr::memchr(b':', line) {
+        Some(colon) => line.get(..colon).is_some_and(|name| {
+            let name = name.trim_ascii_end();
+            !name.is_empty() && name.iter().all(|b| b.is_ascii_graphic())
+        }),
+        None => false,
+    }
+}
+
+/// `From  : x` (obsolete syntax) as `From: x`, which every parser reads.
+fn without_space_before_colon(line: &[u8]) -> Vec<u8> {
+    match memchr::memchr(b':', line) {
+        Some(colon) => {
+            let name = line.get(..colon).unwrap_or_default().trim_ascii_end();
+            [name, line.get(colon..).unwrap_or_default()].concat()
+        }
+        None => line.to_vec(),
+    }
+}
+
+/// One unfolded header field with 8-bit bytes, as UTF-8 text.
+fn utf8_field(line: &[u8]) -> String {
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return String::from_utf8_lossy(line).into_owned();
+    };
+    let name = String::from_utf8_lossy(line.get(..colon).unwrap_or_default());
+    let value = decode_header_value(line.get(colon + 1..).unwrap_or_default());
+    let value = value.trim();
+    const ADDRESS_FIELDS: [&str; 6] = ["From", "To", "Cc", "Bcc", "Reply-To", "Sender"];
+    if !ADDRESS_FIELDS
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(name.trim()))
+    {
+        return format!("{name}: {}", one_line(value));
+    }
+    let mailboxes: Vec<String> = mailboxes_in(value)
+        .into_iter()
+        .map(|m| match (m.name.is_empty(), m.address.is_empty()) {
+            (true, _) => m.address,
+            (false, true) => quoted(&m.name),
+            (false, false) => format!("{} <{}>", quoted(&m.name), m.address),
+        })
+        .collect();
+    format!("{name}: {}", mailboxes.join(", "))
+}
+
+/// A display name as a quoted string.
+fn quoted(name: &str) -> String {
+    let escaped = one_line(name).replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
 }
 
 /// SendGrid's DKIM summary, `{@domain : result, …}`: the DKIM results of the receiving server's (SES's)

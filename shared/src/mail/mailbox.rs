@@ -4,6 +4,8 @@
 use mail_parser::HeaderValue;
 use mail_parser::parsers::MessageStream;
 
+use super::envelope::is_address;
+
 /// One mailbox of an address list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mailbox {
@@ -23,18 +25,39 @@ pub fn mailboxes_in(value: &str) -> Vec<Mailbox> {
             .iter()
             .map(|addr| Mailbox {
                 name: addr.name().unwrap_or_default().trim().to_owned(),
-                // A stray bracket of a malformed list (`a@b>`) is no part of the address.
-                address: addr
-                    .address()
-                    .unwrap_or_default()
-                    .trim()
-                    .trim_matches(['<', '>'])
-                    .to_owned(),
+                address: cleaned(addr.address().unwrap_or_default()),
             })
             .filter(|mailbox| !mailbox.address.is_empty() || !mailbox.name.is_empty())
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The address of a malformed or obsolete mailbox as receivers read it: a stray bracket (`a@b>`) and a
+/// source route (`@relay:a@b`) dropped, the spaces of an obsolete `a @ b . example` closed up, and of
+/// words around an address (`Big Bug bb@bug.com`) the first that is one.
+fn cleaned(address: &str) -> String {
+    let address = address.trim().trim_matches(['<', '>', ';']);
+    let address = match address.rsplit_once(':') {
+        Some((route, rest)) if route.starts_with('@') => rest,
+        _ => address,
+    };
+    if !address.contains(char::is_whitespace) {
+        return address.to_owned();
+    }
+    let closed: String = address.split_whitespace().collect();
+    let obsolete_spacing = address
+        .split_whitespace()
+        .zip(address.split_whitespace().skip(1))
+        .all(|(a, b)| a.ends_with(['.', '@']) || b.starts_with(['.', '@']));
+    if obsolete_spacing && is_address(&closed) {
+        return closed;
+    }
+    address
+        .split_whitespace()
+        .find(|word| is_address(word))
+        .unwrap_or(address)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -69,6 +92,16 @@ mod tests {
             [
                 ("First Cc".to_owned(), "cc@x.example".to_owned()),
                 (String::new(), "second@x.example".to_owned()),
+            ]
+        );
+        assert_eq!(
+            pairs(
+                "John Doe <jdoe@machine.  example>, Mary <@relay.tld:mary@example.net>, Big Bug bb@bug.com"
+            ),
+            [
+                ("John Doe".to_owned(), "jdoe@machine.example".to_owned()),
+                ("Mary".to_owned(), "mary@example.net".to_owned()),
+                (String::new(), "bb@bug.com".to_owned()),
             ]
         );
         assert!(mailboxes_in("").is_empty());
