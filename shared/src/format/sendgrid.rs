@@ -100,6 +100,8 @@ fn header_block(raw: &[u8]) -> Vec<u8> {
                     .iter()
                     .position(|b| !matches!(b, b' ' | b'\t'))
                     .unwrap_or(line.len());
+                // The fold and the blanks on both sides of it become one space.
+                last.truncate(last.trim_ascii_end().len());
                 last.push(b' ');
                 last.extend_from_slice(line.get(start..).unwrap_or_default());
             }
@@ -110,7 +112,8 @@ fn header_block(raw: &[u8]) -> Vec<u8> {
         }
     }
     let mut out = Vec::with_capacity(raw.len().min(64 * 1024));
-    for line in lines {
+    for mut line in lines {
+        line.truncate(line.trim_ascii_end().len());
         if line.is_ascii() {
             out.extend_from_slice(&line);
         } else {

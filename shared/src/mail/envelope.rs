@@ -218,7 +218,11 @@ impl Envelope {
             tls: None,
             ses,
             mailbox_hash: None,
-            ses_message_id: received.smtp_id.map(str::to_owned),
+            // Only SES's own line names SES's message id; another server's `id` is its queue id.
+            ses_message_id: received
+                .smtp_id
+                .filter(|_| trace.received.is_some_and(received_by_ses))
+                .map(str::to_owned),
             recipient_source,
         };
         envelope.set_to_first();
@@ -277,6 +281,19 @@ impl Envelope {
             self.mailbox_hash = mailbox_hash(first).map(str::to_owned);
         }
     }
+}
+
+/// Whether a `Received:` line was written by SES's inbound servers (`by inbound-smtp.<region>.amazonaws.com`).
+fn received_by_ses(value: &str) -> bool {
+    let words = words_outside_comments(value);
+    words
+        .iter()
+        .zip(words.iter().skip(1))
+        .find(|(word, _)| word.eq_ignore_ascii_case("by"))
+        .is_some_and(|(_, host)| {
+            let host = host.to_ascii_lowercase();
+            host.ends_with(".amazonaws.com") || host.ends_with(".amazonses.com")
+        })
 }
 
 /// The `tag` of `user+tag@domain`.
@@ -619,6 +636,15 @@ body\r\n";
         assert_eq!(
             env.ses_message_id.as_deref(),
             Some("0n1kq9ar8s2fdqnv0c4kh2kt4v8p2dq5tr5bt2g1")
+        );
+        let relayed = parse(
+            b"Received: from a.example by company2.com (Postfix) with ESMTPS id 8025F4681306; Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: s\r\n\r\nb".to_vec(),
+        )
+        .unwrap();
+        assert_eq!(
+            Envelope::recover(&relayed).ses_message_id,
+            None,
+            "a queue id is no SES id"
         );
         let ses = env.ses.unwrap();
         assert_eq!(ses.spam, Some(Verdict::Pass));

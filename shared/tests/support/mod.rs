@@ -143,3 +143,38 @@ pub fn assert_no_nulls(value: &serde_json::Value, path: &str) {
         _ => {}
     }
 }
+
+/// A provider payload in a reviewable form: Postmark's JSON with each attachment's `Content` as
+/// `sha256:<hex>` of its decoded bytes; a form as `[name, value]` pairs in order, a file part as
+/// `[name, {file_name, content_type, size, sha256}]`.
+pub fn normalized_provider(payload: &Payload<'_>) -> serde_json::Value {
+    let body = payload.to_vec();
+    if !payload.format().is_form() {
+        let mut value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if let Some(attachments) = value.get_mut("Attachments").and_then(|a| a.as_array_mut()) {
+            for attachment in attachments {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(attachment["Content"].as_str().unwrap())
+                    .unwrap();
+                assert_eq!(attachment["ContentLength"], bytes.len());
+                attachment["Content"] = format!("sha256:{:x}", Sha256::digest(&bytes)).into();
+            }
+        }
+        return value;
+    }
+    let parts = parse_form(&body, &payload.content_type());
+    serde_json::Value::Array(
+        parts
+            .into_iter()
+            .map(|part| match part.file_name {
+                Some(file_name) => serde_json::json!([part.name, {
+                    "file_name": file_name,
+                    "content_type": part.content_type,
+                    "size": part.body.len(),
+                    "sha256": format!("{:x}", Sha256::digest(&part.body)),
+                }]),
+                None => serde_json::json!([part.name, String::from_utf8_lossy(&part.body)]),
+            })
+            .collect(),
+    )
+}
