@@ -3,7 +3,7 @@
 
 use std::io::{self, BufWriter, Write};
 
-use super::json::{group_headers, header_key};
+use super::json::{group_headers, header_key, write_str};
 use crate::mail::Email;
 use crate::mail::envelope::Envelope;
 
@@ -169,10 +169,57 @@ impl<'b, W: Write> Form<'b, W> {
         self.w.write_all(b"\r\n")
     }
 
+    /// Every attachment as a file part `{prefix}1`, `{prefix}2`, …; a part without a name is named after
+    /// its field (a form parser drops a file part without one).
+    pub(super) fn numbered_files(&mut self, email: &Email, prefix: &str) -> io::Result<()> {
+        for (i, attachment) in email.attachments.iter().enumerate() {
+            let field = format!("{prefix}{}", i + 1);
+            self.file(
+                &field,
+                attachment.file_name.as_deref().unwrap_or(&field),
+                &attachment.content_type,
+                None,
+                &attachment.content,
+            )?;
+        }
+        Ok(())
+    }
+
     pub(super) fn finish(mut self) -> io::Result<()> {
         write!(self.w, "--{}--\r\n", self.boundary)?;
         self.w.flush()
     }
+}
+
+/// `{"<content id>": "{prefix}N", …}` for the attachments that have a `Content-ID` (N counts every
+/// attachment from 1): Mailgun's `content-id-map` (ids in brackets, spaced as Python's `json.dumps`) and
+/// SendGrid's `content-ids` (bare ids, compact).
+pub(super) fn content_id_json(email: &Email, prefix: &str, mailgun_style: bool) -> Vec<u8> {
+    let (separator, colon) = if mailgun_style {
+        (&b", "[..], ": ")
+    } else {
+        (&b","[..], ":")
+    };
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    for (i, attachment) in email.attachments.iter().enumerate() {
+        let Some(id) = &attachment.content_id else {
+            continue;
+        };
+        if out.len() > 1 {
+            out.extend_from_slice(separator);
+        }
+        let key = if mailgun_style {
+            std::borrow::Cow::Owned(format!("<{id}>"))
+        } else {
+            std::borrow::Cow::Borrowed(id.as_str())
+        };
+        // Writing into a Vec cannot fail.
+        let _ = write_str(&mut out, &key);
+        let _ = write!(out, "{colon}\"{prefix}{}\"", i + 1);
+    }
+    out.push(b'}');
+    out
 }
 
 /// Escapes a value for a quoted parameter the way browsers do (RFC 7578 §4.2): `"` and line breaks are

@@ -8,11 +8,11 @@ use std::io::{self, Write};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::form::Form;
+use super::form::{Form, content_id_json};
 use super::json::write_str;
-use super::one_line;
+use super::{one_line, spam_flag};
 use crate::mail::Email;
-use crate::mail::envelope::{Envelope, Verdict};
+use crate::mail::envelope::Envelope;
 use crate::mail::{html, reply};
 
 /// Length of a generated token, in hex digits (Mailgun's are 50 characters).
@@ -112,19 +112,13 @@ pub(super) fn write_parsed<W: Write>(
             "attachment-count",
             email.attachments.len().to_string().as_bytes(),
         )?;
-        form.field("content-id-map", &content_id_map(email))?;
-    }
-    write_signature(&mut form, signature)?;
-    for (i, attachment) in email.attachments.iter().enumerate() {
-        let name = format!("attachment-{}", i + 1);
-        form.file(
-            &name,
-            attachment.file_name.as_deref().unwrap_or(&name),
-            &attachment.content_type,
-            None,
-            &attachment.content,
+        form.field(
+            "content-id-map",
+            &content_id_json(email, "attachment-", true),
         )?;
     }
+    write_signature(&mut form, signature)?;
+    form.numbered_files(email, "attachment-")?;
     form.finish()
 }
 
@@ -226,33 +220,6 @@ fn message_headers(headers: &[(String, Cow<'_, str>)]) -> Vec<u8> {
         out.push(b']');
     }
     out.push(b']');
-    out
-}
-
-/// Mailgun's `X-Mailgun-Sflag` word for SES's spam verdict; none for a verdict that is no yes or no.
-fn spam_flag(envelope: &Envelope) -> Option<&'static str> {
-    match envelope.ses.as_ref()?.spam? {
-        Verdict::Pass => Some("No"),
-        Verdict::Fail => Some("Yes"),
-        Verdict::Gray | Verdict::ProcessingFailed | Verdict::Disabled => None,
-    }
-}
-
-/// `{"<content-id>": "attachment-N", …}` for the attachments that have a `Content-ID`.
-fn content_id_map(email: &Email) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.push(b'{');
-    for (i, attachment) in email.attachments.iter().enumerate() {
-        let Some(id) = &attachment.content_id else {
-            continue;
-        };
-        if out.len() > 1 {
-            out.extend_from_slice(b", ");
-        }
-        let _ = write_str(&mut out, &format!("<{id}>"));
-        let _ = write!(out, ": \"attachment-{}\"", i + 1);
-    }
-    out.push(b'}');
     out
 }
 

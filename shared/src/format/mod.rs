@@ -290,6 +290,17 @@ fn one_line(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// SES's spam verdict as the yes/no of a provider's spam flag (Postmark's `X-Spam-Status`, Mailgun's
+/// `X-Mailgun-Sflag`); none for a verdict that is neither.
+fn spam_flag(envelope: &Envelope) -> Option<&'static str> {
+    use crate::mail::envelope::Verdict;
+    match envelope.ses.as_ref()?.spam? {
+        Verdict::Pass => Some("No"),
+        Verdict::Fail => Some("Yes"),
+        Verdict::Gray | Verdict::ProcessingFailed | Verdict::Disabled => None,
+    }
+}
+
 fn random_boundary() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {

@@ -4,9 +4,9 @@
 use std::io::{self, BufWriter, Write};
 
 use super::json::{write_base64, write_str};
-use super::one_line;
+use super::{one_line, spam_flag};
 use crate::mail::Email;
-use crate::mail::envelope::{Envelope, Verdict, is_address, mailbox_hash};
+use crate::mail::envelope::{Envelope, is_address, mailbox_hash};
 use crate::mail::mailbox::{Mailbox, mailboxes_in};
 
 /// Headers Postmark gives top-level fields of their own (or none: the bodies are separate fields) and
@@ -176,20 +176,11 @@ fn write_headers<W: Write>(w: &mut W, email: &Email, envelope: &Envelope) -> io:
         pair(w, &header.name, &one_line(&header.value))?;
     }
     if email.header("X-Spam-Status").is_none()
-        && let Some(flag) = spam_status(envelope)
+        && let Some(flag) = spam_flag(envelope)
     {
         pair(w, "X-Spam-Status", flag)?;
     }
     w.write_all(b"]")
-}
-
-/// SpamAssassin's `X-Spam-Status` word for SES's spam verdict; none for a verdict that is no yes or no.
-fn spam_status(envelope: &Envelope) -> Option<&'static str> {
-    match envelope.ses.as_ref()?.spam? {
-        Verdict::Pass => Some("No"),
-        Verdict::Fail => Some("Yes"),
-        Verdict::Gray | Verdict::ProcessingFailed | Verdict::Disabled => None,
-    }
 }
 
 fn write_attachments<W: Write>(w: &mut W, email: &Email) -> io::Result<()> {

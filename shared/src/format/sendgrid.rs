@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::form::Form;
+use super::form::{Form, content_id_json};
 use super::json::write_str;
 use super::one_line;
 use crate::mail::envelope::{Envelope, Verdict};
@@ -20,7 +20,7 @@ pub(super) fn write_parsed<W: Write>(
     form.field("headers", &header_block(email.raw()))?;
     form.field("dkim", dkim(email, envelope).as_bytes())?;
     if email.attachments.iter().any(|a| a.content_id.is_some()) {
-        form.field("content-ids", &content_ids(email))?;
+        form.field("content-ids", &content_id_json(email, "attachment", false))?;
     }
     write_addresses(&mut form, email)?;
     if let Some(text) = &email.plain {
@@ -41,16 +41,7 @@ pub(super) fn write_parsed<W: Write>(
     }
     form.field("charsets", &charsets(email, true))?;
     form.field("SPF", envelope.spf.result.as_bytes())?;
-    for (i, attachment) in email.attachments.iter().enumerate() {
-        let name = format!("attachment{}", i + 1);
-        form.file(
-            &name,
-            attachment.file_name.as_deref().unwrap_or(&name),
-            &attachment.content_type,
-            None,
-            &attachment.content,
-        )?;
-    }
+    form.numbered_files(email, "attachment")?;
     form.finish()
 }
 
@@ -304,24 +295,6 @@ fn attachment_info(email: &Email) -> Vec<u8> {
             let _ = write_str(&mut out, id);
         }
         out.push(b'}');
-    }
-    out.push(b'}');
-    out
-}
-
-/// `{"content-id": "attachmentN", …}` for the attachments that have a `Content-ID`.
-fn content_ids(email: &Email) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
-    out.push(b'{');
-    for (i, attachment) in email.attachments.iter().enumerate() {
-        let Some(id) = &attachment.content_id else {
-            continue;
-        };
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        let _ = write_str(&mut out, id);
-        let _ = write!(out, ":\"attachment{}\"", i + 1);
     }
     out.push(b'}');
     out

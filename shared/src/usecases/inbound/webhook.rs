@@ -154,8 +154,9 @@ where
         } else {
             None
         };
-        let mailgun =
-            MailgunSignature::new(at.timestamp(), webhook.mailgun_signing_key().as_deref());
+        let mailgun = matches!(format, Format::Mailgun | Format::MailgunMime).then(|| {
+            MailgunSignature::new(at.timestamp(), webhook.mailgun_signing_key().as_deref())
+        });
         let body = PayloadBody {
             boundary: Payload::new(format, &message.email, &envelope)
                 .multipart_boundary()
@@ -292,13 +293,15 @@ struct PayloadBody {
     boundary: Option<String>,
     urls: Option<Vec<String>>,
     // One token and signature for the attempt: the body is written twice (to sign it, to send it).
-    mailgun: MailgunSignature,
+    mailgun: Option<MailgunSignature>,
 }
 
 impl PayloadBody {
     fn payload(&self) -> Payload<'_> {
-        let mut payload = Payload::new(self.format, &self.email, &self.envelope)
-            .with_mailgun_signature(self.mailgun.clone());
+        let mut payload = Payload::new(self.format, &self.email, &self.envelope);
+        if let Some(signature) = &self.mailgun {
+            payload = payload.with_mailgun_signature(signature.clone());
+        }
         if let Some(boundary) = &self.boundary {
             payload = payload.with_boundary(boundary.clone());
         }
