@@ -29,6 +29,9 @@
 # Usage: bench/inbound.sh        Environment: ATTACHMENTS (inline | s3; inline), READY_RUNS (20 inline, 0 s3;
 #                                0 skips start-to-ready), MESSAGE (bench/data/xl/ses_max_40mb.eml), BATCHES
 #                                (1; 0 skips the batches), SINGLE (1; 0 skips the single message),
+#                                KINDS (the batches' route kinds: "json multipart raw s3 forward"; any
+#                                format name, e.g. "postmark-raw mailgun sendgrid"), COST (1; 0 skips the
+#                                cost batches, which need json among KINDS),
 #                                LINK_BASE_URL (s3 mode), MOTO_PORT and RECEIVER_PORT (default: free ports
 #                                picked at start)
 # Every cargo command and each timed step runs under `flock $CARGO_LOCK` (default /tmp/cargo.lock).
@@ -136,6 +139,8 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=eu-west-1 AWS_A
 source "$OUT/exports.sh"
 cat "$OUT/exports.sh"
 BATCHES="${BATCHES:-1}"
+KINDS="${KINDS:-json multipart raw s3 forward}"
+COST="${COST:-1}"
 SINGLE="${SINGLE:-1}"
 if [[ "$SINGLE" == 1 ]]; then
 say "peak memory delivering $MESSAGE (attachments: $ATTACHMENTS)"
@@ -240,11 +245,15 @@ EOF
     }
     XL=()
     for _ in $(seq "$BATCH_SIZE"); do XL+=("$MESSAGE"); done
-    for kind in json multipart raw s3 forward; do
+    for kind in $KINDS; do
         "$CLI" routes remove '*' >/dev/null 2>&1 || true
         case "$kind" in
             json | multipart | raw)
                 "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" --format "$kind" >/dev/null ;;
+            postmark* | mailgun* | sendgrid*)
+                # Basic auth in the URL and a secret (Mailgun's signature), as such a route is set up.
+                "$CLI" routes add '*' --webhook "http://app:pass@127.0.0.1:$RECEIVER_PORT/mail" --format "$kind" \
+                    --generate-secret >/dev/null ;;
             s3)
                 "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" --attachments s3 >/dev/null ;;
             forward)
@@ -254,22 +263,25 @@ EOF
         say "batch of $BATCH_SIZE x $(basename "$MESSAGE") to a $kind route"
         run_batch "xl-$kind" "${XL[@]}"
     done
-    "$CLI" routes remove '*' >/dev/null 2>&1 || true
-    "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" >/dev/null
-    mapfile -t SMALL < <(ls bench/data/small/*.eml | head -n "$BATCH_SIZE")
-    mapfile -t MEDIUM < <(ls bench/data/medium/*.eml | head -n "$BATCH_SIZE")
-    say "cost: a batch of $BATCH_SIZE small messages to a JSON route"
-    run_batch "cost-small" "${SMALL[@]}"
-    say "cost: a batch of $BATCH_SIZE ~200 KB messages to a JSON route"
-    run_batch "cost-medium" "${MEDIUM[@]}"
+    if [[ "$COST" == 1 ]]; then
+        "$CLI" routes remove '*' >/dev/null 2>&1 || true
+        "$CLI" routes add '*' --webhook "http://127.0.0.1:$RECEIVER_PORT/mail" >/dev/null
+        mapfile -t SMALL < <(ls bench/data/small/*.eml | head -n "$BATCH_SIZE")
+        mapfile -t MEDIUM < <(ls bench/data/medium/*.eml | head -n "$BATCH_SIZE")
+        say "cost: a batch of $BATCH_SIZE small messages to a JSON route"
+        run_batch "cost-small" "${SMALL[@]}"
+        say "cost: a batch of $BATCH_SIZE ~200 KB messages to a JSON route"
+        run_batch "cost-medium" "${MEDIUM[@]}"
+    fi
     python3 "$HARNESS" records --table "$MAILROOM_TABLE" >"$OUT/batch-records.txt"
 
     say "batch summary"
-    python3 - "$OUT" "$MEMORY_MB" "$BATCH_SIZE" <<'EOF' | tee "$OUT/batches.md"
+    python3 - "$OUT" "$MEMORY_MB" "$BATCH_SIZE" "$KINDS" <<'EOF' | tee "$OUT/batches.md"
 import json, re, sys
 from collections import Counter
 from pathlib import Path
 out, memory_mb, batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+kinds = sys.argv[4].split()
 limit = memory_mb * 2**20
 def figures(name):
     lines = (out / f"batch-{name}.txt").read_text().splitlines()
@@ -282,23 +294,24 @@ def statuses(name):
     return ", ".join(f"{n} {s}" for s, n in sorted(found.items())) or "none"
 print(f"| route kind ({batch} x 40 MB, one SQS batch) | peak RSS | of MemorySize {memory_mb} MB | POSTs | records | answer | wall s | CPU s |")
 print("|---|---|---|---|---|---|---|---|")
-for kind in ["json", "multipart", "raw", "s3", "forward"]:
+for kind in kinds:
     inv, posts = figures(f"xl-{kind}")
     peak = max(int(inv["vm_hwm_kb"]), int(inv["ru_maxrss_kb"])) * 1024
     verdict = "pass" if peak < 0.9 * limit else "FAIL"
     print(f"| {kind} | {peak / 2**20:.1f} MiB | {100 * peak / limit:.0f} % ({verdict}: under 90 %) | {posts} | "
           f"{statuses('xl-' + kind)} | {inv['outcome'][:48]} | {inv['invoke_s']} | {inv['cpu_s']} |")
-print()
-print(f"| set ({batch} messages, JSON route) | wall s | CPU s | GB-s per message (wall here) | GB-s per message (CPU-bound on Lambda) | $ per million messages (wall / CPU-bound) |")
-print("|---|---|---|---|---|---|")
-price_gbs, price_request = 0.0000133334, 0.20 / 1e6  # arm64 first tier, per GB-s; per request (one per batch)
-for name, label in [("cost-small", "small"), ("cost-medium", "~200 KB"), ("xl-json", "40 MB")]:
-    inv, posts = figures(name)
-    wall, cpu = float(inv["invoke_s"]), float(inv["cpu_s"])
-    gbs_wall = wall * memory_mb / 1024 / batch
-    gbs_cpu = max(wall, cpu * 1769 / memory_mb) * memory_mb / 1024 / batch
-    cost = lambda gbs: (gbs * price_gbs + price_request / batch) * 1e6
-    print(f"| {label} | {wall:.3f} | {cpu:.3f} | {gbs_wall:.5f} | {gbs_cpu:.5f} | {cost(gbs_wall):.2f} / {cost(gbs_cpu):.2f} |")
+if (out / "batch-cost-small.txt").exists() and "json" in kinds:
+    print()
+    print(f"| set ({batch} messages, JSON route) | wall s | CPU s | GB-s per message (wall here) | GB-s per message (CPU-bound on Lambda) | $ per million messages (wall / CPU-bound) |")
+    print("|---|---|---|---|---|---|")
+    price_gbs, price_request = 0.0000133334, 0.20 / 1e6  # arm64 first tier, per GB-s; per request (one per batch)
+    for name, label in [("cost-small", "small"), ("cost-medium", "~200 KB"), ("xl-json", "40 MB")]:
+        inv, posts = figures(name)
+        wall, cpu = float(inv["invoke_s"]), float(inv["cpu_s"])
+        gbs_wall = wall * memory_mb / 1024 / batch
+        gbs_cpu = max(wall, cpu * 1769 / memory_mb) * memory_mb / 1024 / batch
+        cost = lambda gbs: (gbs * price_gbs + price_request / batch) * 1e6
+        print(f"| {label} | {wall:.3f} | {cpu:.3f} | {gbs_wall:.5f} | {gbs_cpu:.5f} | {cost(gbs_wall):.2f} / {cost(gbs_cpu):.2f} |")
 EOF
 fi
 echo "all figures: $OUT"
