@@ -290,7 +290,9 @@ def figures(name):
     return inv, posts
 records = [json.loads(l) for l in (out / "batch-records.txt").read_text().splitlines() if l.strip()]
 def statuses(name):
-    found = Counter(r["status"] for r in records if r.get("pk", "").startswith(f"MSG#batch-{name}-"))
+    # `MSG#batch-<name>-<n>-<ns>`: exactly this kind (`xl-mailgun` is a prefix of `xl-mailgun-mime`).
+    own = re.compile(rf"MSG#batch-{re.escape(name)}-\d+-\d+$")
+    found = Counter(r["status"] for r in records if own.match(r.get("pk", "")))
     return ", ".join(f"{n} {s}" for s, n in sorted(found.items())) or "none"
 print(f"| route kind ({batch} x 40 MB, one SQS batch) | peak RSS | of MemorySize {memory_mb} MB | POSTs | records | answer | wall s | CPU s |")
 print("|---|---|---|---|---|---|---|---|")
